@@ -1,0 +1,239 @@
+"""The compute side of an experiment, free of MLflow: train one seed, analyse one checkpoint,
+evaluate one checkpoint. Each function takes a validated config and plain paths and returns
+plain data, so it can run in a worker process or on a Dask worker; the tracking layer logs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nninfo.capture import activation_statistics, capture_codes, layer_summary
+from nninfo.config import ExperimentConfig, Grouping
+from nninfo.info.entropy import mutual_information
+from nninfo.info.reing import reing_complexity
+from nninfo.info.shannon import shannon_invariants
+from nninfo.info.sx import sx_pid
+from nninfo.nn.network import Network
+from nninfo.tasks import Task, load_task
+from nninfo.training import Checkpoint, TrainConfig, train
+
+MAX_PID_SOURCES = 5
+
+
+@dataclass
+class CheckpointFile:
+    chapter: int
+    step: int
+    epoch: float
+    path: str
+
+
+@dataclass
+class SeedTraining:
+    """What training one seed produced: checkpoint files and the metric history."""
+
+    seed: int
+    steps_per_epoch: int
+    checkpoints: list[CheckpointFile]
+    history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+
+
+@dataclass
+class CheckpointAnalysis:
+    """Per-layer results for one checkpoint: flat metrics, PID atoms, neuron statistics."""
+
+    metrics: dict[str, float]
+    atoms: pd.DataFrame
+    stats: pd.DataFrame
+
+
+def train_config(cfg: ExperimentConfig) -> TrainConfig:
+    return TrainConfig.from_dict(dict(cfg.training))
+
+
+@functools.lru_cache(maxsize=4)
+def _task(task_json: str, data_dir: str | None) -> Task:
+    spec = json.loads(task_json)
+    options = dict(spec.get("options") or {})
+    return load_task(spec["name"], data_dir=data_dir, seed=spec.get("seed", 42),
+                     label_encoding=spec.get("label_encoding"), **options)
+
+
+def load_experiment_task(cfg: ExperimentConfig, data_dir: str | None = None) -> Task:
+    """The experiment's task (cached per process)."""
+    return _task(json.dumps(cfg.task, sort_keys=True), data_dir)
+
+
+def build_network(cfg: ExperimentConfig, seed: int | None = None) -> Network:
+    net_cfg = dict(cfg.network)
+    net_cfg.setdefault("seed", seed)
+    return Network.from_config(net_cfg)
+
+
+def split(task: Task, name: str):
+    """A split by name; ``all`` concatenates every split."""
+    if name != "all":
+        return task[name]
+    parts = list(task.splits.values())
+    from nninfo.tasks.base import Split
+
+    return Split(*(torch.cat([getattr(p, a) for p in parts]) for a in ("x", "y", "labels")))
+
+
+def train_seed(cfg: ExperimentConfig, seed: int, workdir: str | Path, *,
+               data_dir: str | None = None, device: str | None = None,
+               resume_from: str | None = None, progress: bool = False) -> SeedTraining:
+    """Train one seed, writing ``step_XXXXXXXX.pt`` checkpoints into ``workdir``."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    tcfg = train_config(cfg)
+    task = load_experiment_task(cfg, data_dir)
+    train_split = task["train"]
+    net = build_network(cfg, seed)
+    steps_per_epoch = -(-len(train_split) // tcfg.batch_size)
+    checkpoints: list[CheckpointFile] = []
+    history: list[tuple[int, dict[str, float]]] = []
+
+    def on_checkpoint(ck: Checkpoint) -> None:
+        path = workdir / f"step_{ck.step:08d}.pt"
+        ck.save(path)
+        checkpoints.append(CheckpointFile(len(checkpoints), ck.step, ck.epoch, str(path)))
+
+    resume = Checkpoint.load(resume_from) if resume_from else None
+    train(net, train_split.x, train_split.y, tcfg, seed=seed, on_checkpoint=on_checkpoint,
+          on_metrics=lambda m, step: history.append((step, dict(m))), device=device,
+          resume_from=resume, progress=progress)
+    return SeedTraining(seed, steps_per_epoch, checkpoints, history)
+
+
+def load_checkpoint_network(cfg: ExperimentConfig, path: str | Path) -> Network:
+    """A network in eval mode holding a checkpoint's weights."""
+    ck = Checkpoint.load(path)
+    net = build_network(cfg, ck.seed)
+    net.load_state_dict(ck.model_state)
+    return net.eval()
+
+
+def analyze_checkpoint(cfg: ExperimentConfig, path: str | Path, layers: list[str], *,
+                       data_dir: str | None = None, device: str | None = None
+                       ) -> CheckpointAnalysis:
+    """All configured measures for ``layers`` at one checkpoint."""
+    spec = cfg.analysis
+    data = split(load_experiment_task(cfg, data_dir), spec.dataset)
+    net = load_checkpoint_network(cfg, path)
+    cap = capture_codes(net, data.x, data.labels, layers, n_bins=spec.n_bins, device=device)
+    metrics: dict[str, float] = {}
+    atoms, stats = [], []
+    for layer in layers:
+        codes = cap.codes[layer]
+        levels = cap.levels[layer]
+        target = cap.labels
+        metrics[f"{layer}/mutual_information"] = mutual_information(codes, target)
+        summary = layer_summary(codes, levels)
+        metrics.update({f"{layer}/{k}": float(v) for k, v in summary.items()})
+        table = activation_statistics(codes, levels)
+        stats.append(table.assign(layer=layer))
+        for grouping in spec.groupings:
+            prefix = layer if grouping.kind == "neurons" else f"{layer}/{grouping.name}"
+            m, a = _measure_grouping(cap, layer, grouping, spec.measures)
+            metrics.update({f"{prefix}/{k}": v for k, v in m.items()})
+            if not a.empty:
+                atoms.append(a.assign(layer=layer, grouping=grouping.name))
+    return CheckpointAnalysis(metrics, _concat(atoms), _concat(stats))
+
+
+def _measure_grouping(cap, layer: str, grouping: Grouping, measures: tuple[str, ...]
+                      ) -> tuple[dict[str, float], pd.DataFrame]:
+    """Measures for each source set of a grouping; several sets are averaged."""
+    width = cap.codes[layer].shape[1]
+    results: list[dict[str, float]] = []
+    atoms = []
+    for i, sources in enumerate(grouping.source_sets(width)):
+        samples = cap.samples(layer, groups=sources)
+        src, tgt = samples[:, :-1], samples[:, -1]
+        row: dict[str, float] = {}
+        if "pid" in measures:
+            if len(sources) > MAX_PID_SOURCES:
+                raise ValueError(
+                    f"analysis.layers: layer {layer} grouping {grouping.name!r} has "
+                    f"{len(sources)} sources; the I^sx PID allows at most {MAX_PID_SOURCES}. "
+                    "Use a grouping with fewer sources, or the 'shannon' measure.")
+            res = sx_pid(samples)
+            row.update(res.to_dict())
+            atoms.append(_atom_rows(res.atoms).assign(subset=i))
+        if "shannon" in measures:
+            row.update(shannon_invariants(src, tgt).to_dict())
+        if "reing" in measures:
+            row.update(reing_complexity(src, tgt).to_dict())
+        results.append(row)
+    keys = results[0].keys()
+    mean = {k: float(np.nanmean([r[k] for r in results])) for k in keys}
+    return mean, _concat(atoms)
+
+
+def _atom_rows(atoms: pd.DataFrame) -> pd.DataFrame:
+    out = atoms.reset_index(names="antichain")
+    out["degree"] = [min(len(a) for a in ac) for ac in out["antichain"]]
+    out["antichain"] = ["".join("{" + ",".join(map(str, a)) + "}" for a in ac)
+                        for ac in out["antichain"]]
+    return out
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def evaluate_checkpoint(cfg: ExperimentConfig, path: str | Path, datasets: tuple[str, ...], *,
+                        data_dir: str | None = None, device: str | None = None) -> pd.DataFrame:
+    """Loss and accuracy per dataset, overall (``class == -1``) and per class."""
+    task = load_experiment_task(cfg, data_dir)
+    net = load_checkpoint_network(cfg, path)
+    loss_name = train_config(cfg).loss
+    rows = []
+    for name in datasets:
+        if name not in task.splits and name != "all":
+            raise ValueError(f"performance.datasets: {name!r} is not one of "
+                             f"{sorted(task.splits)} or 'all'")
+        data = split(task, name)
+        with torch.no_grad():
+            losses, pred = _per_sample(net, data, loss_name, task)
+        labels = data.labels.cpu().numpy()
+        correct = (pred == labels)
+        rows.append({"dataset": name, "class": -1, "loss": float(losses.mean()),
+                     "accuracy": float(correct.mean()), "n": len(labels)})
+        for c in np.unique(labels):
+            sel = labels == c
+            rows.append({"dataset": name, "class": int(c), "loss": float(losses[sel].mean()),
+                         "accuracy": float(correct[sel].mean()), "n": int(sel.sum())})
+    return pd.DataFrame(rows)
+
+
+def _per_sample(net: Network, data, loss_name: str, task: Task) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample loss and predicted class index."""
+    from nninfo.tasks.labels import decode_labels
+
+    out = torch.cat([net(xb) for xb in torch.split(data.x, 8192)])
+    y = data.y
+    if loss_name == "cross_entropy":
+        losses = torch.nn.functional.cross_entropy(out, y.long().view(-1), reduction="none")
+        pred = out.argmax(1)
+    else:
+        out = out.view(len(y), -1)
+        target = y.float().view(len(y), -1)
+        if loss_name == "bce":
+            losses = torch.nn.functional.binary_cross_entropy(
+                out.clamp(1e-7, 1 - 1e-7), target, reduction="none").mean(1)
+        else:
+            losses = ((out - target) ** 2).mean(1)
+        if out.shape[1] == 1:
+            pred = (out.view(-1) > 0.5).long()
+        else:
+            pred = decode_labels(out, task.label_encoding, task.n_classes)
+    return losses.cpu().numpy(), pred.cpu().numpy()

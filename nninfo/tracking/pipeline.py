@@ -1,0 +1,283 @@
+"""The entry points train / analyze / performance / report / main, logged to MLflow.
+
+Jobs (a seed's training, a checkpoint's analysis or evaluation) run through
+:mod:`nninfo.executors`; this process does all the logging, so a SQLite store never sees
+concurrent writers. Each unit of work is logged artifacts first and metrics last, in one
+batch, and a unit whose metrics are already there is skipped (unless ``force``): re-running
+an entry point after a crash only does what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from nninfo import experiment as ex
+from nninfo.config import ExperimentConfig, flatten
+from nninfo.executors import Outcome, run_jobs
+from nninfo.tracking import runs
+
+SEED_ROLE = "seed"
+TRAIN_ENTRIES = ("train", "main")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to run (not what): data location, device, executor, progress, force."""
+
+    data_dir: str | None = None
+    device: str | None = None
+    executor: str = "local"
+    workers: int | None = None
+    scheduler: str | None = None
+    progress: bool = True
+    force: bool = False
+    out_dir: str = "outputs"
+
+
+class PipelineError(RuntimeError):
+    """Some jobs failed; their runs are marked FAILED."""
+
+
+def _jobs(settings: Settings, jobs: list, desc: str) -> Iterable[Outcome]:
+    outcomes = run_jobs(jobs, executor=settings.executor, workers=settings.workers,
+                        scheduler=settings.scheduler)
+    return tqdm(outcomes, total=len(jobs), desc=desc, disable=not settings.progress,
+                file=sys.stderr, unit="job")
+
+
+def _fail_on(errors: list[str], what: str) -> None:
+    if errors:
+        raise PipelineError(f"{len(errors)} {what} job(s) failed:\n  " + "\n  ".join(errors))
+
+
+# ----------------------------------------------------------------------------------- train
+
+def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
+    """Train every seed as a child run of ``parent``; returns the seed run ids."""
+    c = runs.client()
+    runs.log_params(parent, flatten(cfg.to_dict()))
+    runs.set_tags(parent, {"nninfo.task": cfg.task["name"], "nninfo.experiment": cfg.name})
+    c.log_dict(parent, cfg.to_dict(), "config.yaml")
+    seed_runs = {seed: _seed_run(cfg, parent, seed) for seed in cfg.seeds}
+    work = Path(tempfile.mkdtemp(prefix="nninfo-train-"))
+    jobs = [(seed, ex.train_seed, (cfg, seed, work / f"seed_{seed}"),
+             {"data_dir": settings.data_dir, "device": settings.device})
+            for seed in cfg.seeds]
+    errors = []
+    for out in _jobs(settings, jobs, "train seeds"):
+        run_id = seed_runs[out.key]
+        if out.error is not None:
+            errors.append(f"seed {out.key}: {out.error}")
+            runs.set_tags(run_id, {"nninfo.error": str(out.error)[:5000]})
+            c.set_terminated(run_id, "FAILED")
+            continue
+        _log_training(run_id, out.value)
+        c.set_terminated(run_id, "FINISHED")
+    _fail_on(errors, "training")
+    return list(seed_runs.values())
+
+
+def _seed_run(cfg: ExperimentConfig, parent: str, seed: int) -> str:
+    run_id = runs.child_run(parent, f"seed {seed}", {runs.ROLE: SEED_ROLE, "seed": str(seed),
+                                                     "nninfo.task": cfg.task["name"]})
+    runs.log_params(run_id, {**flatten(cfg.to_dict()), "seed": str(seed)})
+    runs.client().log_dict(run_id, cfg.to_dict(), "config.yaml")
+    _log_dataset(run_id, cfg)
+    return run_id
+
+
+def _log_dataset(run_id: str, cfg: ExperimentConfig) -> None:
+    """``mlflow.log_input`` for the training data (digest + schema, not the data)."""
+    import mlflow.data
+
+    task = ex.load_experiment_task(cfg, None)
+    data = task["train"]
+    ds = mlflow.data.from_numpy(data.x[:2048].reshape(min(len(data.x), 2048), -1).numpy(),
+                                targets=data.labels[:2048].numpy(),
+                                name=f"{task.name}-train", source=f"nninfo:{task.name}")
+    with mlflow.start_run(run_id=run_id, nested=True, log_system_metrics=False):
+        mlflow.log_input(ds, context="training")
+
+
+def _log_training(run_id: str, result: ex.SeedTraining) -> None:
+    c = runs.client()
+    with tempfile.TemporaryDirectory() as tmp:
+        for ck in result.checkpoints:
+            c.log_artifact(run_id, ck.path, "checkpoints")
+        index = [{"chapter": ck.chapter, "step": ck.step, "epoch": ck.epoch,
+                  "artifact": f"checkpoints/{Path(ck.path).name}"} for ck in result.checkpoints]
+        (Path(tmp) / "checkpoints.json").write_text(json.dumps(index, indent=1))
+        c.log_artifact(run_id, str(Path(tmp) / "checkpoints.json"))
+    rows = [(f"training/{k}", v, step) for step, m in result.history for k, v in m.items()]
+    rows += [("epoch", ck.epoch, ck.step) for ck in result.checkpoints]
+    runs.log_params(run_id, {"steps_per_epoch": str(result.steps_per_epoch)})
+    runs.log_metrics(run_id, rows)
+
+
+# ------------------------------------------------------------------------- finding runs
+
+def find_parent(experiment: str, train_run: str | None = None) -> str:
+    """The training parent run: ``train_run`` or the newest train/main run with seeds."""
+    if train_run:
+        return train_run
+    for run in runs.search(experiment, f"tags.`{runs.ROLE}` = 'entry'"):
+        if run.data.tags.get(runs.ENTRY) in TRAIN_ENTRIES and seed_runs(run.info.run_id):
+            return run.info.run_id
+    raise ValueError(f"experiment {experiment!r}: no training run found; run 'train' first "
+                     "or pass --train-run RUN_ID")
+
+
+def seed_runs(parent: str, *, finished: bool = False) -> list[mlflow.entities.Run]:
+    """Seed runs under ``parent`` (by seed)."""
+    c = runs.client()
+    exp = c.get_run(parent).info.experiment_id
+    filt = f"tags.`{runs.PARENT}` = '{parent}' and tags.`{runs.ROLE}` = '{SEED_ROLE}'"
+    if finished:
+        filt += " and attributes.status = 'FINISHED'"
+    found = c.search_runs([exp], filt, max_results=10000)
+    return sorted(found, key=lambda r: int(r.data.tags.get("seed", 0)))
+
+
+def checkpoint_index(run_id: str) -> list[dict]:
+    """The ``checkpoints.json`` of a seed run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = runs.client().download_artifacts(run_id, "checkpoints.json", tmp)
+        return json.loads(Path(path).read_text())
+
+
+def logged_steps(run_id: str, key: str) -> set[int]:
+    return {m.step for m in runs.client().get_metric_history(run_id, key)}
+
+
+def _download(run_id: str, artifact: str, dst: Path) -> str:
+    dst.mkdir(parents=True, exist_ok=True)
+    return runs.client().download_artifacts(run_id, artifact, str(dst))
+
+
+# ---------------------------------------------------------------------------- analyze
+
+def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
+    """Analyse every checkpoint of every finished seed; returns the number of jobs run."""
+    layers = list(cfg.analysis.layers)
+    if not layers:
+        raise ValueError("analysis.layers: [] is empty; name at least one layer, e.g. [L2]")
+    work = Path(tempfile.mkdtemp(prefix="nninfo-analyze-"))
+    jobs = []
+    for run in seed_runs(parent, finished=True):
+        rid = run.info.run_id
+        done = {layer: set() if settings.force else logged_steps(rid, f"{layer}/mutual_information")
+                for layer in layers}
+        for ck in checkpoint_index(rid):
+            todo = [layer for layer in layers if ck["step"] not in done[layer]]
+            if todo:
+                path = _download(rid, ck["artifact"], work / rid)
+                jobs.append(((rid, ck["step"]), ex.analyze_checkpoint, (cfg, path, todo),
+                             {"data_dir": settings.data_dir, "device": settings.device}))
+    errors = []
+    for out in _jobs(settings, jobs, "analyse checkpoints"):
+        rid, step = out.key
+        if out.error is not None:
+            errors.append(f"run {rid} step {step}: {out.error!r}")
+            continue
+        _log_analysis(rid, step, out.value)
+    _fail_on(errors, "analysis")
+    return len(jobs)
+
+
+def _log_analysis(run_id: str, step: int, result: ex.CheckpointAnalysis) -> None:
+    c = runs.client()
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, table in (("pid", result.atoms), ("stats", result.stats)):
+            if table.empty:
+                continue
+            for layer, part in table.groupby("layer"):
+                path = Path(tmp) / kind / str(layer) / f"step_{step:08d}.csv"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                part.drop(columns="layer").to_csv(path, index=False)
+                c.log_artifact(run_id, str(path), f"analysis/{kind}/{layer}")
+    runs.log_metrics(run_id, [(k, v, step) for k, v in result.metrics.items()])
+
+
+# ------------------------------------------------------------------------ performance
+
+def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
+    """Loss and accuracy (overall and per class) per dataset for every checkpoint."""
+    first = cfg.performance_datasets[0]
+    work = Path(tempfile.mkdtemp(prefix="nninfo-perf-"))
+    jobs = []
+    for run in seed_runs(parent, finished=True):
+        rid = run.info.run_id
+        done = set() if settings.force else logged_steps(rid, f"{first}/loss")
+        for ck in checkpoint_index(rid):
+            if ck["step"] not in done:
+                path = _download(rid, ck["artifact"], work / rid)
+                jobs.append(((rid, ck["step"]), ex.evaluate_checkpoint,
+                             (cfg, path, cfg.performance_datasets),
+                             {"data_dir": settings.data_dir, "device": settings.device}))
+    errors = []
+    for out in _jobs(settings, jobs, "evaluate checkpoints"):
+        rid, step = out.key
+        if out.error is not None:
+            errors.append(f"run {rid} step {step}: {out.error!r}")
+            continue
+        _log_performance(rid, step, out.value)
+    _fail_on(errors, "performance")
+    return len(jobs)
+
+
+def _log_performance(run_id: str, step: int, table: pd.DataFrame) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"step_{step:08d}.csv"
+        table.to_csv(path, index=False)
+        runs.client().log_artifact(run_id, str(path), "performance")
+    rows = []
+    for r in table.itertuples(index=False):
+        prefix = r.dataset if r[1] == -1 else f"{r.dataset}/class_{r[1]}"
+        rows += [(f"{prefix}/loss", r.loss, step), (f"{prefix}/accuracy", r.accuracy, step)]
+    # overall metrics last: their presence marks the unit as done
+    rows.sort(key=lambda row: row[0].count("/") == 1)
+    runs.log_metrics(run_id, rows)
+
+
+# ----------------------------------------------------------------------------- report
+
+def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
+    """Figures (PNG + PDF) and a self-contained HTML report, logged to ``parent``."""
+    from nninfo import plotting
+    from nninfo import report as html
+    from nninfo.tracking import results
+
+    summary = results.load_summary(train_run=parent)
+    perf = results.load_performance(train_run=parent)
+    atoms = results.load_pid(train_run=parent)
+    stats = results.load_activation_statistics(train_run=parent)
+    out = Path(settings.out_dir) / cfg.name
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    figures = plotting.standard_figures(summary, perf, stats if not stats.empty else None)
+    c = runs.client()
+    for name, fig in figures.items():
+        for path in plotting.save_figure(fig, out / "figures" / name):
+            c.log_artifact(parent, str(path), "figures")
+    page = out / "report.html"
+    html.write_report(page, f"nninfo: {cfg.name}", cfg.to_dict(), summary, perf,
+                      atoms=atoms, stats=stats, figures=figures)
+    c.log_artifact(parent, str(page))
+    for fig in figures.values():
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return page
+
+
+def dump_config(cfg: ExperimentConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

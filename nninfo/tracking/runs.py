@@ -1,0 +1,161 @@
+"""Run management: experiments, parent/child runs, honest statuses, batched logging.
+
+Everything goes through :class:`mlflow.MlflowClient` with explicit run ids, so the same code
+works against the default SQLite store, a tracking server, and from worker processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+import nninfo
+
+ROLE = "nninfo.role"          # entry (main/train/analyze/...), seed
+ENTRY = "nninfo.entry"
+PARENT = "mlflow.parentRunId"
+NOTE = "mlflow.note.content"
+DEFAULT_EXPERIMENT_ID = "0"
+_BATCH = 900                   # MLflow accepts at most 1000 metrics per log_batch
+
+
+def client() -> MlflowClient:
+    return MlflowClient()
+
+
+def experiment_id(name: str) -> str:
+    """Id of experiment ``name``, created when missing (race-safe)."""
+    c = client()
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return c.create_experiment(name)
+    except mlflow.exceptions.MlflowException:
+        return c.get_experiment_by_name(name).experiment_id
+
+
+def base_tags() -> dict[str, str]:
+    """Tags every nninfo run carries: version and the git commit of the working tree."""
+    tags = {"nninfo.version": nninfo.__version__}
+    commit = _git_commit()
+    if commit:
+        tags["nninfo.git_commit"] = commit
+    return tags
+
+
+def _git_commit() -> str | None:
+    here = Path(nninfo.__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def entry_run_id(experiment: str, entry: str, tags: Mapping[str, str] | None = None) -> str:
+    """The run an entry point logs to.
+
+    Under ``mlflow run`` the launcher's run (``MLFLOW_RUN_ID``) is used when it lives in an
+    experiment chosen by the user. When ``mlflow run`` put it in the Default experiment, the
+    results go to a new run in experiment ``experiment`` (the project name) and the launcher
+    run gets a note pointing there.
+    """
+    c = client()
+    all_tags = {**base_tags(), ROLE: "entry", ENTRY: entry, **(tags or {})}
+    launcher = os.environ.get("MLFLOW_RUN_ID")
+    if launcher:
+        run = c.get_run(launcher)
+        chosen = os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get(
+            "MLFLOW_EXPERIMENT_ID")
+        if run.info.experiment_id != DEFAULT_EXPERIMENT_ID or chosen:
+            _set_tags(launcher, all_tags)
+            return launcher
+    run_id = c.create_run(experiment_id(experiment), tags=all_tags,
+                          run_name=f"{entry}").info.run_id
+    if launcher:
+        _set_tags(launcher, {NOTE: f"nninfo logged this {entry} to experiment "
+                                   f"'{experiment}', run {run_id}.",
+                             "nninfo.redirected_to": run_id})
+    return run_id
+
+
+def child_run(parent_id: str, name: str, tags: Mapping[str, str]) -> str:
+    """A child run of ``parent_id`` in the same experiment."""
+    c = client()
+    exp = c.get_run(parent_id).info.experiment_id
+    return c.create_run(exp, run_name=name,
+                        tags={**base_tags(), PARENT: parent_id, **tags}).info.run_id
+
+
+@contextlib.contextmanager
+def status_guard(run_id: str, *, owns: bool = True) -> Iterator[str]:
+    """Mark ``run_id`` FINISHED on success, FAILED on error, KILLED on interrupt.
+
+    With ``owns=False`` (the launcher's run under ``mlflow run``) only failures are
+    recorded here; ``mlflow run`` sets the final status from the exit code.
+    """
+    c = client()
+    try:
+        yield run_id
+    except KeyboardInterrupt:
+        c.set_terminated(run_id, "KILLED")
+        raise
+    except BaseException:
+        c.set_terminated(run_id, "FAILED")
+        raise
+    else:
+        if owns:
+            c.set_terminated(run_id, "FINISHED")
+
+
+def owns_run(run_id: str) -> bool:
+    return os.environ.get("MLFLOW_RUN_ID") != run_id
+
+
+def _set_tags(run_id: str, tags: Mapping[str, str]) -> None:
+    client().log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_params(run_id: str, params: Mapping[str, str]) -> None:
+    """Log params in batches (values cut to MLflow's 6000-character limit)."""
+    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    for i in range(0, len(items), 100):
+        client().log_batch(run_id, params=items[i:i + 100])
+
+
+def log_metrics(run_id: str, rows: Iterable[tuple[str, float, int]]) -> None:
+    """Log ``(key, value, step)`` rows in batches."""
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now, int(s)) for k, v, s in rows]
+    for i in range(0, len(metrics), _BATCH):
+        client().log_batch(run_id, metrics=metrics[i:i + _BATCH])
+
+
+def set_tags(run_id: str, tags: Mapping[str, str]) -> None:
+    _set_tags(run_id, tags)
+
+
+def search(experiment: str, filter_string: str = "") -> list[mlflow.entities.Run]:
+    """All runs of an experiment matching a filter (newest first)."""
+    c = client()
+    exp = c.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    runs, token = [], None
+    while True:
+        page = c.search_runs([exp.experiment_id], filter_string, max_results=1000,
+                             order_by=["attributes.start_time DESC"], page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
