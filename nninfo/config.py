@@ -38,6 +38,10 @@ class Grouping:
     count: int = 0
     seed: int = 0
     groups: tuple[tuple[int, ...], ...] = ()
+    layers: tuple[str, ...] = ()  # empty: every analysed layer
+
+    def applies_to(self, layer: str) -> bool:
+        return not self.layers or layer in self.layers
 
     def source_sets(self, width: int) -> list[list[list[int]]]:
         """Lists of sources (each a list of neuron indices, 0-based) to analyse separately."""
@@ -168,6 +172,11 @@ def _analysis(raw: dict[str, Any], n_layers: int) -> AnalysisSpec:
     names = [g.name for g in groupings]
     if len(set(names)) != len(names):
         _fail("analysis.groupings", names, "distinct names")
+    for g in groupings:
+        for layer in g.layers:
+            if layer not in layers:
+                _fail(f"analysis.groupings[{g.name}].layers", layer,
+                      f"layers listed in analysis.layers ({', '.join(layers)})")
     n_bins = raw.get("n_bins")
     if n_bins is not None and (not isinstance(n_bins, int) or n_bins < 2):
         _fail("analysis.n_bins", n_bins, "an integer >= 2 or null")
@@ -199,7 +208,8 @@ def _grouping(raw: dict[str, Any]) -> Grouping:
             _fail(f"analysis.groupings[{name}].groups", raw.get("groups"),
                   "non-empty, disjoint lists of non-negative neuron indices")
     return Grouping(name=name, kind=kind, size=int(raw.get("size", 0)),
-                    count=int(raw.get("count", 0)), seed=int(raw.get("seed", 0)), groups=groups)
+                    count=int(raw.get("count", 0)), seed=int(raw.get("seed", 0)), groups=groups,
+                    layers=tuple(raw.get("layers", ())))
 
 
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

@@ -140,7 +140,7 @@ def analyze_checkpoint(cfg: ExperimentConfig, path: str | Path, layers: list[str
         metrics.update({f"{layer}/{k}": float(v) for k, v in summary.items()})
         table = activation_statistics(codes, levels)
         stats.append(table.assign(layer=layer))
-        for grouping in spec.groupings:
+        for grouping in (g for g in spec.groupings if g.applies_to(layer)):
             prefix = layer if grouping.kind == "neurons" else f"{layer}/{grouping.name}"
             m, a = _measure_grouping(cap, layer, grouping, spec.measures)
             metrics.update({f"{prefix}/{k}": v for k, v in m.items()})

@@ -1,0 +1,343 @@
+"""Figures of training runs: metrics over epochs, mean over seeds with 95 % bands.
+
+Works on the tidy pandas frames of the results API (no MLflow import). Figures are
+built with :class:`matplotlib.figure.Figure` on the Agg canvas, never through pyplot,
+so nothing is shown and no global figure registry grows.
+
+Layer naming follows the package: ``L1`` .. ``Lk`` in network order.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter
+from scipy import stats as _stats
+
+__all__ = [
+    "aggregate_over_seeds",
+    "deg_syn_columns",
+    "plot_activation_statistics",
+    "plot_complexity",
+    "plot_degree_of_synergy",
+    "plot_metric_over_epochs",
+    "plot_performance",
+    "plot_reing",
+    "plot_shannon_invariants",
+    "save_figure",
+    "standard_figures",
+]
+
+CONFIDENCE = 0.95
+_DEG_SYN = re.compile(r"^deg_syn_(\d+)$")
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
+# ---------------------------------------------------------------- helpers
+_FIRST = {"train": 0, "validation": 1, "val": 1, "test": 2}
+
+
+def natural_key(value: object) -> tuple:
+    """Sort key: train/validation/test first, then ``L2`` before ``L10`` (digits as numbers)."""
+    parts = re.split(r"(\d+)", str(value))
+    return (_FIRST.get(str(value), 9), *(int(p) if p.isdigit() else p for p in parts))
+
+
+def has_values(df: pd.DataFrame | None, column: str) -> bool:
+    """True when ``df`` has ``column`` with at least one non-NaN value."""
+    return df is not None and column in df.columns and bool(df[column].notna().any())
+
+
+def deg_syn_columns(df: pd.DataFrame) -> list[str]:
+    """The ``deg_syn_m`` columns of ``df`` that hold data, ordered by m."""
+    cols = [c for c in df.columns if _DEG_SYN.match(str(c)) and df[c].notna().any()]
+    return sorted(cols, key=lambda c: int(_DEG_SYN.match(c).group(1)))
+
+
+def _require(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{name} lacks column(s) {missing}; present columns: {list(df.columns)}"
+        )
+
+
+def _curve_keys(df: pd.DataFrame, by: str | Sequence[str]) -> list[str]:
+    """Columns identifying one curve; a ``grouping`` column joins ``layer``."""
+    keys = [by] if isinstance(by, str) else list(by)
+    if "layer" in keys and "grouping" in df.columns and "grouping" not in keys:
+        keys.append("grouping")
+    return keys
+
+
+def aggregate_over_seeds(
+    df: pd.DataFrame, value: str, keys: Sequence[str]
+) -> pd.DataFrame:
+    """Mean, std, count and 95 % t-interval of ``value`` over seeds.
+
+    Rows are first averaged within (keys, epoch, seed) (e.g. over neurons), then
+    across seeds. Returns columns ``keys + [epoch, mean, std, n, lo, hi]`` sorted by
+    curve and epoch; ``lo``/``hi`` are NaN where only one seed contributed.
+    """
+    _require(df, [*keys, "epoch", "seed", value], "frame")
+    if not pd.api.types.is_numeric_dtype(df[value]):
+        raise TypeError(f"column {value!r} must be numeric, got dtype {df[value].dtype}")
+    data = df[[*keys, "epoch", "seed", value]].dropna(subset=[value, "epoch"])
+    data = data.fillna({k: "" for k in keys})
+    per_seed = data.groupby([*keys, "epoch", "seed"], sort=False)[value].mean()
+    grouped = per_seed.groupby(level=[*keys, "epoch"], sort=False)
+    out = grouped.agg(["mean", "std", "count"]).reset_index()
+    out = out.rename(columns={"count": "n"})
+    n = out["n"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tcrit = _stats.t.ppf(0.5 + CONFIDENCE / 2, np.where(n > 1, n - 1, np.nan))
+        half = tcrit * out["std"].to_numpy() / np.sqrt(n)
+    out["lo"] = out["mean"] - half
+    out["hi"] = out["mean"] + half
+    order = sorted(range(len(out)), key=lambda i: (
+        tuple(natural_key(out.at[i, k]) for k in keys), out.at[i, "epoch"]))
+    return out.iloc[order].reset_index(drop=True)
+
+
+def _symlog_epochs(ax: Axes, epochs: np.ndarray) -> None:
+    """Symlog x axis whose linear part ends at the smallest positive epoch; 0 visible."""
+    positive = epochs[epochs > 0]
+    linthresh = float(positive.min()) if positive.size else 1.0
+    ax.set_xscale("symlog", linthresh=linthresh, linscale=0.5)
+    ax.xaxis.set_major_locator(FixedLocator(_epoch_ticks(linthresh, float(epochs.max()))))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+    lo, hi = ax.get_xlim()
+    if lo > 0:
+        ax.set_xlim(0, hi)
+    ax.set_xlabel("epoch")
+
+
+def _epoch_ticks(linthresh: float, top: float) -> list[float]:
+    """0, then the powers of ten from ``linthresh`` to ``top`` (so labels never collide)."""
+    lo, hi = math.ceil(math.log10(linthresh)), math.floor(math.log10(max(top, linthresh)))
+    decades = [10.0**k for k in range(lo, hi + 1)]
+    if len(decades) < 2:
+        decades = sorted({linthresh, *decades, max(top, linthresh)})
+    return [0.0, *decades]
+
+
+def _curve_label(keys: Sequence[str], ident: tuple) -> str:
+    parts = [str(v) for v in ident if str(v) != ""]
+    if len(keys) > 1 and keys[-1] == "grouping" and len(parts) > 1:
+        return f"{parts[0]} ({', '.join(parts[1:])})"
+    return ", ".join(parts) if parts else "all"
+
+
+def _new_axes(ax: Axes | None, width: float = 6.0, height: float = 4.0) -> Axes:
+    if ax is not None:
+        return ax
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig.add_subplot()
+
+
+def _styles(keys: Sequence[str], idents: list[tuple]) -> dict[tuple, dict]:
+    """Colour per first key; linestyle per ``grouping`` when that is the last key."""
+    firsts = sorted({i[0] for i in idents}, key=natural_key)
+    colour = {v: f"C{j % 10}" for j, v in enumerate(firsts)}
+    styles = {}
+    if keys[-1] == "grouping" and len(keys) > 1:
+        groups = sorted({i[-1] for i in idents}, key=natural_key)
+        dash = {g: _LINESTYLES[j % len(_LINESTYLES)] for j, g in enumerate(groups)}
+    for ident in idents:
+        style = {"color": colour[ident[0]], "linestyle": "-"}
+        if keys[-1] == "grouping" and len(keys) > 1:
+            style["linestyle"] = dash[ident[-1]]
+        styles[ident] = style
+    return styles
+
+
+# ---------------------------------------------------------------- core plot
+def plot_metric_over_epochs(
+    df: pd.DataFrame,
+    value: str,
+    *,
+    by: str | Sequence[str] = "layer",
+    ax: Axes | None = None,
+    ylabel: str | None = None,
+) -> Figure:
+    """One line per group: mean of ``value`` over seeds vs epoch, with a 95 % band.
+
+    The band is the Student-t interval of the seed mean (absent with one seed). The
+    epoch axis is symlog with its linear range up to the smallest positive epoch, so
+    epoch 0 is shown. With a ``grouping`` column, (layer, grouping) identifies a curve.
+    """
+    keys = _curve_keys(df, by)
+    agg = aggregate_over_seeds(df, value, keys)
+    if agg.empty:
+        raise ValueError(f"column {value!r} has no non-NaN values to plot")
+    ax = _new_axes(ax)
+    idents = list(dict.fromkeys(tuple(r) for r in agg[keys].itertuples(index=False)))
+    styles = _styles(keys, idents)
+    for ident, curve in agg.groupby(keys, sort=False):
+        ident = ident if isinstance(ident, tuple) else (ident,)
+        x = curve["epoch"].to_numpy(dtype=float)
+        ax.plot(x, curve["mean"].to_numpy(), label=_curve_label(keys, ident),
+                marker="." if len(x) < 30 else None, **styles[ident])
+        if curve["lo"].notna().any():
+            ax.fill_between(x, curve["lo"].to_numpy(), curve["hi"].to_numpy(),
+                            color=styles[ident]["color"], alpha=0.2, linewidth=0)
+    _symlog_epochs(ax, agg["epoch"].to_numpy(dtype=float))
+    ax.set_ylabel(ylabel or value)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", title=" / ".join(keys))
+    return ax.figure
+
+
+def _panels(n: int, *, sharey: bool = False, width: float = 4.5,
+            max_cols: int = 3) -> tuple[Figure, list[Axes]]:
+    """``n`` panels in rows of at most ``max_cols``; unused grid cells are removed."""
+    cols = min(n, max_cols)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(width * cols, 3.8 * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.subplots(rows, cols, sharey=sharey, squeeze=False).ravel()
+    for ax in grid[n:]:
+        fig.delaxes(ax)
+    return fig, list(grid[:n])
+
+
+# ---------------------------------------------------------------- figures
+def plot_performance(performance: pd.DataFrame) -> Figure:
+    """Loss and accuracy vs epoch, one line per dataset (two panels)."""
+    _require(performance, ["seed", "epoch", "dataset", "loss", "accuracy"], "performance")
+    fig, (ax_loss, ax_acc) = _panels(2)
+    plot_metric_over_epochs(performance, "loss", by="dataset", ax=ax_loss, ylabel="loss")
+    plot_metric_over_epochs(performance, "accuracy", by="dataset", ax=ax_acc,
+                            ylabel="accuracy")
+    ax_loss.set_title("loss")
+    ax_acc.set_title("accuracy")
+    return fig
+
+
+def plot_complexity(summary: pd.DataFrame) -> Figure:
+    """Representational complexity C per layer over epochs."""
+    fig = plot_metric_over_epochs(summary, "representational_complexity",
+                                  ylabel="representational complexity C")
+    fig.axes[0].set_title("representational complexity")
+    return fig
+
+
+def _synergy_long(summary: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    ids = [c for c in ("seed", "epoch", "layer", "grouping") if c in summary.columns]
+    long = summary[ids + cols].melt(id_vars=ids, var_name="m", value_name="Pi_m")
+    long["m"] = long["m"].str.removeprefix("deg_syn_").astype(int)
+    return long.dropna(subset=["Pi_m"])
+
+
+def plot_degree_of_synergy(summary: pd.DataFrame) -> Figure:
+    """Pi_m (sum of atoms of synergy degree m) over epochs: a panel per layer, a line per m."""
+    _require(summary, ["seed", "epoch", "layer"], "summary")
+    cols = deg_syn_columns(summary)
+    if not cols:
+        raise ValueError("summary has no deg_syn_<m> column with values; "
+                         f"columns: {list(summary.columns)}")
+    long = _synergy_long(summary, cols)
+    panel_keys = [k for k in ("layer", "grouping") if k in long.columns]
+    long = long.fillna({k: "" for k in panel_keys})
+    panels = sorted({tuple(r) for r in long[panel_keys].itertuples(index=False)},
+                    key=lambda t: tuple(natural_key(v) for v in t))
+    fig, axes = _panels(len(panels), sharey=True, width=4.0)
+    for ax, ident in zip(axes, panels, strict=True):
+        mask = np.logical_and.reduce([long[k] == v for k, v in zip(panel_keys, ident,
+                                                                    strict=True)])
+        plot_metric_over_epochs(long[mask], "Pi_m", by="m", ax=ax, ylabel="Π_m [bits]")
+        ax.set_title(_curve_label(panel_keys, ident))
+    return fig
+
+
+def plot_reing(summary: pd.DataFrame) -> Figure:
+    """Reing et al.'s complexity C_R per layer over epochs."""
+    fig = plot_metric_over_epochs(summary, "reing_C_R", ylabel="Reing complexity C_R")
+    fig.axes[0].set_title("Reing complexity")
+    return fig
+
+
+_INVARIANTS = {
+    "mutual_information": "I(T; S) [bits]",
+    "avg_degree_redundancy": "average degree of redundancy",
+    "avg_degree_vulnerability": "average degree of vulnerability",
+}
+
+
+def plot_shannon_invariants(summary: pd.DataFrame) -> Figure:
+    """I(T;S) and the average degrees of redundancy and vulnerability, a panel each."""
+    present = [c for c in _INVARIANTS if has_values(summary, c)]
+    if not present:
+        raise ValueError(f"summary has none of the columns {list(_INVARIANTS)} with values")
+    fig, axes = _panels(len(present))
+    for ax, col in zip(axes, present, strict=True):
+        plot_metric_over_epochs(summary, col, ax=ax, ylabel=_INVARIANTS[col])
+        ax.set_title(_INVARIANTS[col])
+    return fig
+
+
+_ACTIVATIONS = {
+    "entropy": "mean neuron entropy [bits]",
+    "saturation": "mean saturation",
+    "distinct_patterns": "distinct activation patterns",
+}
+
+
+def plot_activation_statistics(stats: pd.DataFrame) -> Figure:
+    """Mean (over neurons, then seeds) entropy and saturation per layer over epochs."""
+    _require(stats, ["seed", "epoch", "layer"], "stats")
+    present = [c for c in _ACTIVATIONS if has_values(stats, c)]
+    if not present:
+        raise ValueError(f"stats has none of the columns {list(_ACTIVATIONS)} with values")
+    fig, axes = _panels(len(present))
+    for ax, col in zip(axes, present, strict=True):
+        plot_metric_over_epochs(stats, col, ax=ax, ylabel=_ACTIVATIONS[col])
+        ax.set_title(_ACTIVATIONS[col])
+    return fig
+
+
+# ---------------------------------------------------------------- output
+def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
+    """Write ``<path_stem>.png`` (150 dpi) and ``<path_stem>.pdf``; return both paths."""
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    stem = Path(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+    return paths
+
+
+def standard_figures(
+    summary: pd.DataFrame | None,
+    performance: pd.DataFrame | None,
+    stats: pd.DataFrame | None = None,
+) -> dict[str, Figure]:
+    """All standard figures whose data exist (columns present and not all NaN)."""
+    figures: dict[str, Figure] = {}
+    if has_values(performance, "loss") and has_values(performance, "accuracy"):
+        figures["performance"] = plot_performance(performance)
+    if summary is not None:
+        if has_values(summary, "representational_complexity"):
+            figures["complexity"] = plot_complexity(summary)
+        if deg_syn_columns(summary):
+            figures["degree_of_synergy"] = plot_degree_of_synergy(summary)
+        if has_values(summary, "reing_C_R"):
+            figures["reing"] = plot_reing(summary)
+        if any(has_values(summary, c) for c in _INVARIANTS):
+            figures["shannon_invariants"] = plot_shannon_invariants(summary)
+    if stats is not None and any(has_values(stats, c) for c in _ACTIVATIONS):
+        figures["activation_statistics"] = plot_activation_statistics(stats)
+    return figures

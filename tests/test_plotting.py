@@ -1,0 +1,208 @@
+"""Figures from small synthetic tidy frames (several seeds, epochs including 0)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from scipy import stats as sps
+
+from nninfo import plotting
+
+EPOCHS = [0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]
+LAYERS = ["L1", "L2", "L10"]
+
+
+def make_summary(seeds=(0, 1, 2), groupings=None, rng_seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for seed in seeds:
+        for epoch in EPOCHS:
+            for li, layer in enumerate(LAYERS):
+                for grouping in groupings or [None]:
+                    n = 3 if layer != "L10" else 2  # L10 has no deg_syn_3
+                    pis = rng.uniform(0.05, 0.5, size=n)
+                    row = {
+                        "run_id": f"r{seed}", "seed": seed, "chapter": int(epoch), "epoch": epoch,
+                        "layer": layer, "mutual_information": pis.sum(),
+                        "representational_complexity": 1 + li + rng.normal(0, 0.1),
+                        "deg_syn_1": pis[0], "deg_syn_2": pis[1],
+                        "deg_syn_3": pis[2] if n == 3 else np.nan,
+                        "avg_degree_redundancy": rng.uniform(1, 2),
+                        "avg_degree_vulnerability": rng.uniform(0, 1),
+                        "reing_C_R": np.nan,
+                    }
+                    if grouping is not None:
+                        row["grouping"] = grouping
+                    rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def make_performance(seeds=(0, 1, 2), rng_seed=1) -> pd.DataFrame:
+    rng = np.random.default_rng(rng_seed)
+    rows = [
+        {"run_id": f"r{s}", "seed": s, "chapter": int(e), "epoch": e, "dataset": d,
+         "loss": 1 / (1 + e) + rng.uniform(0, 0.1), "accuracy": rng.uniform(0.5, 1)}
+        for s in seeds for e in EPOCHS for d in ("train", "test")
+    ]
+    return pd.DataFrame(rows)
+
+
+def make_stats(seeds=(0, 1), rng_seed=2) -> pd.DataFrame:
+    rng = np.random.default_rng(rng_seed)
+    rows = [
+        {"run_id": f"r{s}", "seed": s, "chapter": 0, "epoch": e, "layer": layer, "neuron": j,
+         "entropy": rng.uniform(0, 3), "saturation": rng.uniform(0, 1)}
+        for s in seeds for e in EPOCHS for layer in ("L1", "L2") for j in range(4)
+    ]
+    return pd.DataFrame(rows)
+
+
+def lines(ax):
+    return [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+
+
+def bands(ax):
+    return [c for c in ax.collections if isinstance(c, PolyCollection)]
+
+
+def assert_symlog_shows_zero(ax):
+    assert ax.get_xscale() == "symlog"
+    lo, hi = ax.get_xlim()
+    assert lo <= 0 <= hi
+    assert hi >= max(EPOCHS)
+
+
+def test_mean_line_equals_groupby_mean_and_band_is_t_interval():
+    df = make_summary()
+    fig = plotting.plot_metric_over_epochs(df, "representational_complexity")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert_symlog_shows_zero(ax)
+    assert ax.xaxis.get_transform().linthresh == pytest.approx(0.5)  # smallest positive epoch
+    got = {ln.get_label(): ln for ln in lines(ax)}
+    assert sorted(got) == sorted(LAYERS)
+    expected = df.groupby(["layer", "epoch"])["representational_complexity"]
+    for layer in LAYERS:
+        x, y = got[layer].get_data()
+        ref = expected.mean().loc[layer]
+        np.testing.assert_allclose(x, ref.index.to_numpy())
+        np.testing.assert_allclose(y, ref.to_numpy())
+    assert len(bands(ax)) == len(LAYERS)
+    # band half-width at epoch 0 of L1 is t_{0.975,2} * sd / sqrt(3)
+    vals = df[(df.layer == "L1") & (df.epoch == 0)]["representational_complexity"]
+    half = sps.t.ppf(0.975, 2) * vals.std(ddof=1) / np.sqrt(3)
+    agg = plotting.aggregate_over_seeds(df, "representational_complexity", ["layer"])
+    row = agg[(agg.layer == "L1") & (agg.epoch == 0)].iloc[0]
+    assert row["hi"] - row["mean"] == pytest.approx(half)
+    band_y = bands(ax)[0].get_paths()[0].vertices[:, 1]
+    assert band_y.max() == pytest.approx(agg[agg.layer == "L1"]["hi"].max())
+
+
+def test_single_seed_has_line_but_no_band():
+    df = make_summary(seeds=(7,))
+    ax = plotting.plot_metric_over_epochs(df, "mutual_information").axes[0]
+    assert len(lines(ax)) == len(LAYERS)
+    assert bands(ax) == []
+    assert_symlog_shows_zero(ax)
+
+
+def test_layers_in_natural_order_and_grouping_splits_curves():
+    df = make_summary(groupings=["neurons", "pairs"])
+    ax = plotting.plot_metric_over_epochs(df, "mutual_information").axes[0]
+    labels = [ln.get_label() for ln in lines(ax)]
+    assert labels == [f"{la} ({g})" for la in LAYERS for g in ("neurons", "pairs")]
+    by_label = {ln.get_label(): ln for ln in lines(ax)}
+    ref = df[(df.layer == "L2") & (df.grouping == "pairs")].groupby("epoch")[
+        "mutual_information"].mean()
+    np.testing.assert_allclose(by_label["L2 (pairs)"].get_ydata(), ref.to_numpy())
+
+
+def test_no_positive_epoch_uses_linthresh_one():
+    df = make_summary()
+    df = df[df.epoch == 0]
+    ax = plotting.plot_metric_over_epochs(df, "mutual_information").axes[0]
+    assert ax.xaxis.get_transform().linthresh == 1.0
+
+
+def test_draws_into_given_axes():
+    fig = Figure()
+    ax = fig.add_subplot()
+    out = plotting.plot_metric_over_epochs(make_summary(), "mutual_information", ax=ax,
+                                           ylabel="I [bits]")
+    assert out is fig and ax.get_ylabel() == "I [bits]"
+
+
+def test_performance_has_two_panels_one_line_per_dataset():
+    perf = make_performance()
+    fig = plotting.plot_performance(perf)
+    assert len(fig.axes) == 2
+    for ax, col in zip(fig.axes, ("loss", "accuracy"), strict=True):
+        assert_symlog_shows_zero(ax)
+        got = {ln.get_label(): ln.get_ydata() for ln in lines(ax)}
+        assert sorted(got) == ["test", "train"]
+        ref = perf[perf.dataset == "test"].groupby("epoch")[col].mean()
+        np.testing.assert_allclose(got["test"], ref.to_numpy())
+        assert len(bands(ax)) == 2
+
+
+def test_degree_of_synergy_panel_per_layer_line_per_m():
+    df = make_summary()
+    fig = plotting.plot_degree_of_synergy(df)
+    assert [ax.get_title() for ax in fig.axes] == LAYERS
+    assert [ln.get_label() for ln in lines(fig.axes[0])] == ["1", "2", "3"]
+    assert [ln.get_label() for ln in lines(fig.axes[2])] == ["1", "2"]  # deg_syn_3 is NaN
+    ref = df[df.layer == "L2"].groupby("epoch")["deg_syn_2"].mean()
+    np.testing.assert_allclose(lines(fig.axes[1])[1].get_ydata(), ref.to_numpy())
+
+
+def test_complexity_invariants_activation_figures():
+    df = make_summary()
+    assert len(lines(plotting.plot_complexity(df).axes[0])) == len(LAYERS)
+    inv = plotting.plot_shannon_invariants(df)
+    assert [ax.get_ylabel() for ax in inv.axes] == [
+        "I(T; S) [bits]", "average degree of redundancy", "average degree of vulnerability"]
+    st = make_stats()
+    act = plotting.plot_activation_statistics(st)
+    assert len(act.axes) == 2
+    # mean over neurons then seeds == plain mean (equal neuron counts)
+    ref = st[st.layer == "L2"].groupby("epoch")["saturation"].mean()
+    got = {ln.get_label(): ln.get_ydata() for ln in lines(act.axes[1])}
+    np.testing.assert_allclose(got["L2"], ref.to_numpy())
+
+
+def test_reing_raises_when_all_nan_and_standard_figures_skip_it():
+    df = make_summary()
+    with pytest.raises(ValueError, match="reing_C_R"):
+        plotting.plot_reing(df)
+    figs = plotting.standard_figures(df, make_performance(), make_stats())
+    assert set(figs) == {"performance", "complexity", "degree_of_synergy",
+                         "shannon_invariants", "activation_statistics"}
+    df["reing_C_R"] = 1.5
+    assert "reing" in plotting.standard_figures(df, None)
+    assert "performance" not in plotting.standard_figures(df, None)
+
+
+def test_bad_input_messages_name_the_field():
+    df = make_summary()
+    with pytest.raises(ValueError, match="nonexistent"):
+        plotting.plot_metric_over_epochs(df, "nonexistent")
+    with pytest.raises(TypeError, match="numeric"):
+        plotting.plot_metric_over_epochs(df.assign(x="a"), "x")
+    with pytest.raises(TypeError, match="DataFrame"):
+        plotting.plot_performance({"loss": [1]})
+    with pytest.raises(ValueError, match="no non-NaN"):
+        plotting.plot_metric_over_epochs(df.assign(x=np.nan), "x")
+    with pytest.raises(TypeError, match="Figure"):
+        plotting.save_figure("not a figure", "x")
+
+
+def test_save_figure_writes_png_and_pdf(tmp_path):
+    fig = plotting.plot_complexity(make_summary())
+    paths = plotting.save_figure(fig, tmp_path / "sub" / "complexity.v1")
+    assert [p.name for p in paths] == ["complexity.v1.png", "complexity.v1.pdf"]
+    png, pdf = (p.read_bytes() for p in paths)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+    assert pdf.startswith(b"%PDF") and len(pdf) > 1000

@@ -1,0 +1,264 @@
+"""The self-contained HTML report: content, escaping, embedding, and how Chromium shows it."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from nninfo import plotting, report
+
+SEEDS = (0, 1, 2)
+EPOCHS = [0.0, 1.0, 3.0, 10.0]
+LAYERS = ["L1", "L2"]
+ANTICHAINS = {"{1}{2}": 1, "{1}": 1, "{2}": 1, "{1,2}": 2}
+CONFIG = {
+    "experiment": "tishby <toy> & co",
+    "seeds": list(SEEDS),
+    "optimizer": {"name": "SGD", "lr": 0.0004},
+    "network": {"layers": [12, 10, 7], "activation": "tanh"},
+}
+
+
+def make_frames(rng_seed: int = 0):
+    rng = np.random.default_rng(rng_seed)
+    summary, perf, atoms = [], [], []
+    for s in SEEDS:
+        for e in EPOCHS:
+            base = {"run_id": f"r{s}", "seed": s, "chapter": 0, "epoch": e}
+            for d in ("train", "test"):
+                perf.append({**base, "dataset": d, "loss": rng.uniform(0, 1),
+                             "accuracy": rng.uniform(0.5, 1)})
+            for layer in LAYERS:
+                p1, p2 = rng.uniform(0.1, 0.6, 2)
+                summary.append({**base, "layer": layer, "mutual_information": p1 + p2,
+                                "representational_complexity": (p1 + 2 * p2) / (p1 + p2),
+                                "deg_syn_1": p1, "deg_syn_2": p2,
+                                "avg_degree_redundancy": rng.uniform(1, 2),
+                                "avg_degree_vulnerability": np.nan})
+                for ac, deg in ANTICHAINS.items():
+                    inf, mis = rng.uniform(0, 1, 2)
+                    atoms.append({**base, "layer": layer, "antichain": ac, "degree": deg,
+                                  "informative": inf, "misinformative": mis,
+                                  "average": inf - mis})
+    return pd.DataFrame(summary), pd.DataFrame(perf), pd.DataFrame(atoms)
+
+
+class PageParser(HTMLParser):
+    """Collects <h2> texts, <img> sources and, per section id, tables as rows of cell text."""
+
+    def __init__(self):
+        super().__init__()
+        self.h2, self.imgs, self.tables = [], [], {}
+        self._section, self._in_h2, self._cell = None, False, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self._section = attrs["id"]
+        elif tag == "h2":
+            self._in_h2 = True
+            self.h2.append("")
+        elif tag == "img":
+            self.imgs.append(attrs["src"])
+        elif tag == "table":
+            self.tables.setdefault(self._section, []).append([])
+        elif tag == "tr":
+            self.tables[self._section][-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "h2":
+            self._in_h2 = False
+        elif tag in ("td", "th"):
+            self.tables[self._section][-1][-1].append(self._cell)
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.h2[-1] += data
+        if self._cell is not None:
+            self._cell += data
+
+
+def parse(page: str) -> PageParser:
+    parser = PageParser()
+    parser.feed(page)
+    return parser
+
+
+def table_dict(rows: list[list[str]], key: str) -> dict[str, dict[str, str]]:
+    head = rows[0]
+    return {r[head.index(key)]: dict(zip(head, r, strict=True)) for r in rows[1:]}
+
+
+def pm(values: pd.Series) -> str:
+    return f"{values.mean():.4g} ± {values.std(ddof=1):.4g}"
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return make_frames()
+
+
+@pytest.fixture(scope="module")
+def page(frames):
+    summary, perf, atoms = frames
+    return report.render_report("Tishby <run> & seeds", CONFIG, summary, perf, atoms=atoms)
+
+
+def test_self_contained_with_one_embedded_png_per_figure(page, frames):
+    assert not re.search(r"https?://", page)
+    assert not re.search(r"<(link|script)\b", page)
+    n_expected = len(plotting.standard_figures(frames[0], frames[1]))
+    imgs = parse(page).imgs
+    assert len(imgs) == n_expected == page.count('<img alt=')
+    for src in imgs:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_title_and_config_are_escaped_and_shown(page):
+    assert "<run>" not in page and "Tishby &lt;run&gt; &amp; seeds" in page
+    config = table_dict(parse(page).tables["config"][0], "parameter")
+    assert config["experiment"]["value"] == CONFIG["experiment"]
+    assert config["optimizer.lr"]["value"] == str(CONFIG["optimizer"]["lr"])
+    assert config["optimizer.name"]["value"] == "SGD"
+    assert config["network.layers"]["value"] == "[12, 10, 7]"
+
+
+def test_sections_in_order(page):
+    assert parse(page).h2 == ["Configuration", "Performance", "Representational complexity",
+                              "PID atoms", "Shannon invariants", "Figures"]
+
+
+def test_performance_table_is_final_epoch_mean_pm_std(page, frames):
+    perf = frames[1]
+    final = perf[perf.epoch == perf.epoch.max()]
+    table = table_dict(parse(page).tables["performance"][0], "dataset")
+    for d in ("train", "test"):
+        rows = final[final.dataset == d]
+        assert table[d]["accuracy"] == pm(rows["accuracy"])
+        assert table[d]["loss"] == pm(rows["loss"])
+        assert table[d]["seeds"] == str(len(SEEDS))
+
+
+def test_complexity_final_and_max_per_layer(page, frames):
+    summary = frames[0]
+    tables = parse(page).tables["complexity"]
+    c_table = table_dict(tables[0], "layer")
+    for layer in LAYERS:
+        rows = summary[summary.layer == layer]
+        final = rows[rows.epoch == max(EPOCHS)]["representational_complexity"]
+        per_seed_max = rows.groupby("seed")["representational_complexity"].max()
+        assert c_table[layer]["final C"] == pm(final)
+        assert c_table[layer]["max C"] == pm(per_seed_max)
+    pi_table = table_dict(tables[1], "layer")
+    final_l2 = summary[(summary.layer == "L2") & (summary.epoch == max(EPOCHS))]
+    assert pi_table["L2"]["Π_2"] == pm(final_l2["deg_syn_2"])
+
+
+def test_invariants_skip_all_nan_columns(page):
+    head = parse(page).tables["invariants"][0][0]
+    assert "avg_degree_redundancy" in head and "mutual_information" in head
+    assert "avg_degree_vulnerability" not in head
+
+
+def test_top_atoms_order_by_mean_absolute_average(page, frames):
+    atoms = frames[2]
+    final = atoms[atoms.epoch == max(EPOCHS)]
+    rows = parse(page).tables["atoms"][0]
+    head = rows[0]
+    for layer in LAYERS:
+        mean = final[final.layer == layer].groupby("antichain")["average"].mean()
+        expected = list(mean.abs().sort_values(ascending=False).index)
+        shown = [r[head.index("antichain")] for r in rows[1:]
+                 if r[head.index("layer")] == layer]
+        assert shown == expected
+
+
+def test_explicit_figures_and_bad_input(frames, tmp_path):
+    summary, perf, _ = frames
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    page = report.render_report("t", {}, summary, perf, figures={"my <fig>": fig})
+    assert len(parse(page).imgs) == 1 and "my &lt;fig&gt;" in page
+    assert not parse(report.render_report("t", {}, summary, perf, figures={})).imgs
+    with pytest.raises(TypeError, match="config"):
+        report.render_report("t", [1], summary, perf, figures={})
+    with pytest.raises(TypeError, match="title"):
+        report.render_report(3, {}, summary, perf, figures={})
+    with pytest.raises(ValueError, match="layer"):
+        report.render_report("t", {}, summary.drop(columns="layer"), perf, figures={})
+    with pytest.raises(TypeError, match="figures"):
+        report.render_report("t", {}, summary, perf, figures={"x": "png"})
+    path = report.write_report(tmp_path / "a" / "r.html", "t", CONFIG, summary, perf, figures={})
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+# ---------------------------------------------------------------- headless Chromium
+def _need(reason: str):
+    if os.environ.get("NNINFO_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"NNINFO_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+def start_chromium():
+    """A headless Chromium webdriver; skip (or fail under NNINFO_REQUIRE_BROWSER=1) if absent."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        _need("chromium and chromedriver are not both on PATH "
+              "(Debian: apt-get install chromium chromium-driver)")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _need("selenium is not installed (pip install selenium)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+
+
+@pytest.mark.browser
+def test_report_renders_in_chromium(frames, tmp_path):
+    browser = start_chromium()
+    try:
+        _check_page_in_browser(browser, frames, tmp_path)
+    finally:
+        browser.quit()
+
+
+def _check_page_in_browser(browser, frames, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    summary, perf, atoms = frames
+    title = "Tishby <run> & seeds"
+    path = report.write_report(tmp_path / "report.html", title, CONFIG, summary, perf,
+                               atoms=atoms)
+    browser.get(path.as_uri())
+    assert browser.title == title
+    assert browser.find_element(By.TAG_NAME, "h1").text == title
+    headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
+    assert headings == ["Configuration", "Performance", "Representational complexity",
+                        "PID atoms", "Shannon invariants", "Figures"]
+    widths = browser.execute_script(
+        "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : -1);")
+    assert len(widths) == len(plotting.standard_figures(summary, perf)) > 0
+    assert all(w > 0 for w in widths), widths
+    final = perf[(perf.epoch == perf.epoch.max()) & (perf.dataset == "test")]
+    cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#performance td")]
+    assert pm(final["accuracy"]) in cells
+    config_cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#config td")]
+    assert CONFIG["experiment"] in config_cells
