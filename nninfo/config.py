@@ -8,6 +8,7 @@ validation, so they are checked exactly like the file.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,7 @@ class ExperimentConfig:
     performance_datasets: tuple[str, ...] = ("train", "test")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["seeds"] = list(self.seeds)
+        d = json.loads(json.dumps(asdict(self)))  # tuples -> lists: plain YAML/JSON
         d["performance"] = {"datasets": list(d.pop("performance_datasets"))}
         return d
 

@@ -78,9 +78,12 @@ def build_network(cfg: ExperimentConfig, seed: int | None = None) -> Network:
 
 
 def split(task: Task, name: str):
-    """A split by name; ``all`` concatenates every split."""
+    """A split by name; ``all`` is the task's ``full`` split if it has one, else every split
+    concatenated."""
     if name != "all":
         return task[name]
+    if "full" in task.splits:
+        return task["full"]
     parts = list(task.splits.values())
     from nninfo.tasks.base import Split
 

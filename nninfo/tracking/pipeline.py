@@ -97,16 +97,17 @@ def _seed_run(cfg: ExperimentConfig, parent: str, seed: int) -> str:
 
 
 def _log_dataset(run_id: str, cfg: ExperimentConfig) -> None:
-    """``mlflow.log_input`` for the training data (digest + schema, not the data)."""
+    """``log_input`` for the training data (name, digest and schema, not the data)."""
     import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
 
     task = ex.load_experiment_task(cfg, None)
     data = task["train"]
-    ds = mlflow.data.from_numpy(data.x[:2048].reshape(min(len(data.x), 2048), -1).numpy(),
-                                targets=data.labels[:2048].numpy(),
-                                name=f"{task.name}-train", source=f"nninfo:{task.name}")
-    with mlflow.start_run(run_id=run_id, nested=True, log_system_metrics=False):
-        mlflow.log_input(ds, context="training")
+    n = min(len(data.x), 2048)
+    ds = mlflow.data.from_numpy(data.x[:n].reshape(n, -1).numpy(),
+                                targets=data.labels[:n].numpy(), name=f"{task.name}-train")
+    runs.client().log_inputs(run_id, [DatasetInput(ds._to_mlflow_entity(),
+                                                   [InputTag("mlflow.data.context", "training")])])
 
 
 def _log_training(run_id: str, result: ex.SeedTraining) -> None:

@@ -1,0 +1,176 @@
+"""Task containers, the task registry and :func:`load_task`.
+
+A loader registered with :func:`register_task` returns a :class:`RawTask` (inputs and class
+indices per split); :func:`load_task` validates the options, encodes the labels for the loss
+(see :mod:`nninfo.tasks.labels`) and returns a :class:`Task`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .labels import check_encoding, code_width, encode_labels
+
+#: Environment variable naming the data directory when ``data_dir`` is not given.
+DATA_DIR_ENV = "NNINFO_DATA_DIR"
+
+
+class DatasetMissingError(FileNotFoundError):
+    """A dataset's files are not where the loader expects them (and could not be downloaded)."""
+
+
+def default_data_dir() -> Path:
+    """``$NNINFO_DATA_DIR`` if set, else ``~/.cache/nninfo/data``."""
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "nninfo" / "data"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
+    """The data directory: the argument, else :func:`default_data_dir`."""
+    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+
+
+@dataclass
+class Split:
+    """One split of a task.
+
+    ``x``: float32 inputs; ``y``: the loss target (see :mod:`nninfo.tasks.labels`);
+    ``labels``: long class indices, the analysis target Y.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        n = {len(self.x), len(self.y), len(self.labels)}
+        if len(n) != 1:
+            raise ValueError(
+                f"x, y and labels must have the same length, got "
+                f"{len(self.x)}, {len(self.y)}, {len(self.labels)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def to(self, device: torch.device | str) -> Split:
+        """A copy with all tensors on ``device``."""
+        return Split(self.x.to(device), self.y.to(device), self.labels.to(device))
+
+
+@dataclass
+class Task:
+    """A loaded task: named splits plus what a network and the analysis need to know."""
+
+    name: str
+    splits: dict[str, Split]
+    n_classes: int
+    input_shape: tuple[int, ...]
+    label_encoding: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_dim(self) -> int:
+        """Number of network outputs the label encoding needs."""
+        return code_width(self.label_encoding, self.n_classes)
+
+    @property
+    def loss(self) -> str:
+        """Suggested loss: ``cross_entropy`` (index), ``bce`` (one 0/1 output) or ``mse``."""
+        if self.label_encoding == "index":
+            return "cross_entropy"
+        if self.label_encoding == "binary" and self.output_dim == 1:
+            return "bce"
+        return "mse"
+
+    def __getitem__(self, split: str) -> Split:
+        if split not in self.splits:
+            raise KeyError(f"task {self.name!r} has no split {split!r}; has {list(self.splits)}")
+        return self.splits[split]
+
+    def to(self, device: torch.device | str) -> Task:
+        """A copy with every split on ``device``."""
+        return replace(self, splits={k: s.to(device) for k, s in self.splits.items()})
+
+
+@dataclass
+class RawTask:
+    """What a registered loader returns: per split ``(x, labels)`` before label encoding."""
+
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    n_classes: int
+    default_encoding: str = "index"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+Loader = Callable[..., RawTask]
+_REGISTRY: dict[str, Loader] = {}
+
+
+def register_task(name: str) -> Callable[[Loader], Loader]:
+    """Decorator registering ``loader(data_dir: Path, seed: int, **options) -> RawTask``."""
+
+    def decorate(loader: Loader) -> Loader:
+        if name in _REGISTRY:
+            raise ValueError(f"task {name!r} is already registered")
+        _REGISTRY[name] = loader
+        return loader
+
+    return decorate
+
+
+def available_tasks() -> list[str]:
+    """Sorted names accepted by :func:`load_task`."""
+    return sorted(_REGISTRY)
+
+
+def task_options(name: str) -> dict[str, Any]:
+    """The options (and their defaults) a task accepts."""
+    loader = _get_loader(name)
+    params = inspect.signature(loader).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _get_loader(name: str) -> Loader:
+    if name not in _REGISTRY:
+        raise ValueError(f"task name={name!r} is unknown; allowed: {available_tasks()}")
+    return _REGISTRY[name]
+
+
+def load_task(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 42,
+    label_encoding: str | None = None,
+    **options: Any,
+) -> Task:
+    """Load task ``name`` with its splits, labels encoded by ``label_encoding``.
+
+    ``label_encoding=None`` takes the task's default (``index``; ``binary`` for ``tishby``,
+    i.e. one 0/1 float target for BCE). ``data_dir`` defaults to :func:`default_data_dir`.
+    ``options`` are task specific, see :func:`task_options`.
+    """
+    loader = _get_loader(name)
+    allowed = task_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"task {name!r} got unknown option(s) {unknown}; allowed: {sorted(allowed)}"
+        )
+    raw = loader(resolve_data_dir(data_dir), seed, **options)
+    encoding = check_encoding(label_encoding or raw.default_encoding)
+    splits = {
+        key: Split(x, encode_labels(labels, encoding, raw.n_classes), labels)
+        for key, (x, labels) in raw.splits.items()
+    }
+    input_shape = tuple(next(iter(splits.values())).x.shape[1:])
+    metadata = {"seed": seed, "options": dict(options), **raw.metadata}
+    return Task(name, splits, raw.n_classes, input_shape, encoding, metadata)

@@ -1,0 +1,94 @@
+"""Label encodings: how a class index is presented to the loss, and back.
+
+Encodings (``label_encoding``):
+
+``index``
+    ``y`` is the long class index (for ``cross_entropy`` on ``n_classes`` logits).
+``onehot``
+    ``y`` is a float32 one-hot vector of width ``n_classes`` (for MSE on sigmoid outputs).
+``binary``, ``quaternary``, ``octal``
+    ``y`` is the class index written in base 2, 4 or 8 with
+    ``n_digits = ceil(log_base(n_classes))`` digits, least significant digit first, one
+    output unit per digit. Each digit is presented as its *raw value* ``0 .. base-1`` as
+    float32, as in the published nninfo implementation (Ehrlich et al., TMLR 2023), so the
+    binary code is ``n_digits`` 0/1 targets for sigmoid outputs with MSE (4 bits for the 10
+    MNIST classes, 5 for the 20 classes of ``mnist_fashion``); a base-4/8 digit is one
+    output whose target is 0..3 / 0..7 (MSE). Decoding rounds each output to the nearest
+    digit (clipped to ``0 .. base-1``).
+
+A code that decodes to a value ``>= n_classes`` (possible for network outputs) is returned
+as that value, so it never matches a true label.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: Base of each positional encoding.
+BASES: dict[str, int] = {"binary": 2, "quaternary": 4, "octal": 8}
+#: All supported encodings.
+ENCODINGS: tuple[str, ...] = ("index", "onehot", *BASES)
+
+
+def check_encoding(label_encoding: str) -> str:
+    """Return ``label_encoding`` if supported, else raise ValueError naming the choices."""
+    if label_encoding not in ENCODINGS:
+        raise ValueError(
+            f"label_encoding={label_encoding!r} is not supported; allowed: {list(ENCODINGS)}"
+        )
+    return label_encoding
+
+
+def n_digits(n_classes: int, base: int) -> int:
+    """Smallest number of base-``base`` digits that can represent ``n_classes`` classes."""
+    if n_classes < 1:
+        raise ValueError(f"n_classes={n_classes} must be >= 1")
+    digits, capacity = 1, base
+    while capacity < n_classes:
+        digits, capacity = digits + 1, capacity * base
+    return digits
+
+
+def code_width(label_encoding: str, n_classes: int) -> int:
+    """Number of network outputs the encoding needs (``n_classes`` for index/one-hot)."""
+    check_encoding(label_encoding)
+    if label_encoding in BASES:
+        return n_digits(n_classes, BASES[label_encoding])
+    return n_classes
+
+
+def encode_labels(labels: torch.Tensor, label_encoding: str, n_classes: int) -> torch.Tensor:
+    """Encode a 1-D long tensor of class indices as the loss target ``y``."""
+    check_encoding(label_encoding)
+    labels = torch.as_tensor(labels).long()
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {tuple(labels.shape)}")
+    if labels.numel() and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}")
+    if label_encoding == "index":
+        return labels.clone()
+    if label_encoding == "onehot":
+        return torch.nn.functional.one_hot(labels, n_classes).float()
+    base = BASES[label_encoding]
+    powers = base ** torch.arange(n_digits(n_classes, base), device=labels.device)
+    return ((labels[:, None] // powers) % base).float()
+
+
+def decode_labels(y: torch.Tensor, label_encoding: str, n_classes: int) -> torch.Tensor:
+    """Map targets or network outputs back to long class indices (inverse of encode)."""
+    check_encoding(label_encoding)
+    y = torch.as_tensor(y)
+    if label_encoding == "index":
+        return y.argmax(dim=1) if y.ndim == 2 else y.long()
+    if label_encoding == "onehot":
+        return y.argmax(dim=1)
+    base = BASES[label_encoding]
+    width = n_digits(n_classes, base)
+    if y.ndim != 2 or y.shape[1] != width:
+        raise ValueError(
+            f"{label_encoding} codes for {n_classes} classes need shape (N, {width}), "
+            f"got {tuple(y.shape)}"
+        )
+    digits = torch.round(y.float()).clamp(0, base - 1).long()
+    powers = base ** torch.arange(width, device=digits.device)
+    return (digits * powers).sum(dim=1)

@@ -1,0 +1,214 @@
+"""Image tasks: MNIST, Fashion-MNIST, both combined, QMNIST's extra test images, CIFAR-10.
+
+Directory layout under the data directory ``root`` (see :func:`nninfo.tasks.default_data_dir`),
+the layout torchvision uses::
+
+    root/MNIST/raw/{train-images-idx3-ubyte, train-labels-idx1-ubyte,
+                    t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte}
+    root/FashionMNIST/raw/  (the same four file names)
+    root/QMNIST/raw/{qmnist-test-images-idx3-ubyte, qmnist-test-labels-idx2-int}
+    root/cifar-10-batches-py/{data_batch_1 .. data_batch_5, test_batch, batches.meta}
+
+MNIST-like images become float32 ``pixel / 255`` in [0, 1], flattened to 784 unless
+``flatten=False`` (then ``(N, 1, 28, 28)``). The MNIST-family files are read by torchvision
+(``download=True`` fetches missing files when online). torchvision's ``CIFAR10`` insists on the
+md5 sums of the original archive's files, so CIFAR-10 is fetched through torchvision when
+missing but read here from the documented pickle format (``verify_md5=True`` checks the files
+against torchvision's md5 list first). CIFAR-10 images are ``(N, 3, 32, 32)`` float32,
+standardised per channel by the training set's mean and (population) standard deviation.
+The ``seed`` argument is unused: these tasks have fixed published splits.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .base import DatasetMissingError, RawTask, register_task
+
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+QMNIST_TEST_FILES = ("qmnist-test-images-idx3-ubyte", "qmnist-test-labels-idx2-int")
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_FILES = (*CIFAR10_TRAIN_FILES, "test_batch", "batches.meta")
+
+
+def _missing_message(name: str, folder: Path, files: tuple[str, ...], reason: str) -> str:
+    return (
+        f"{name} not found: expected the files {list(files)} in {folder} ({reason}). "
+        "Put them there (MNIST-family idx files uncompressed, as torchvision reads them), "
+        "or pass data_dir=... / set NNINFO_DATA_DIR to the directory that holds "
+        f"'{folder.parent.name if folder.name == 'raw' else folder.name}'."
+    )
+
+
+def _missing(folder: Path, files: tuple[str, ...]) -> list[str]:
+    return [f for f in files if not (folder / f).is_file()]
+
+
+def _fetch(
+    name: str, folder: Path, files: tuple[str, ...], download: bool, make: Callable[[bool], Any]
+) -> Any:
+    """Run ``make(download)`` (a torchvision constructor) with a clear error if files lack."""
+    if _missing(folder, files):
+        if not download:
+            raise DatasetMissingError(
+                _missing_message(name, folder, files, "download=False")
+            )
+        try:
+            return make(True)
+        except Exception as err:  # torchvision raises RuntimeError, URLError, OSError, ...
+            reason = f"download failed: {type(err).__name__}: {err}".strip()
+            raise DatasetMissingError(_missing_message(name, folder, files, reason)) from err
+    return make(False)
+
+
+def _images(data: torch.Tensor, flatten: bool) -> torch.Tensor:
+    x = data.to(torch.float32).div_(255.0)
+    return x.reshape(len(x), -1) if flatten else x.unsqueeze(1)
+
+
+def _mnist_like(cls_name: str, root: Path, flatten: bool, download: bool) -> dict:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, cls_name)
+    folder = root / cls_name / "raw"
+    splits = {}
+    for split, train in (("train", True), ("test", False)):
+        ds = _fetch(
+            cls_name, folder, MNIST_FILES, download,
+            lambda dl, train=train: cls(str(root), train=train, download=dl),
+        )
+        splits[split] = (_images(ds.data, flatten), ds.targets.long())
+    return splits
+
+
+def _qmnist_test50k(root: Path, flatten: bool, download: bool) -> tuple[torch.Tensor, ...]:
+    from torchvision.datasets import QMNIST
+
+    folder = root / "QMNIST" / "raw"
+    ds = _fetch(
+        "QMNIST", folder, QMNIST_TEST_FILES, download,
+        lambda dl: QMNIST(str(root), what="test50k", compat=True, download=dl),
+    )
+    return _images(ds.data, flatten), ds.targets[:, 0].long()
+
+
+def _check_flags(**flags: Any) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"option {name}={value!r} must be a bool")
+
+
+@register_task("mnist")
+def load_mnist(
+    data_dir: Path,
+    seed: int,
+    *,
+    flatten: bool = True,
+    download: bool = True,
+    qmnist_test50k: bool = False,
+) -> RawTask:
+    """MNIST 60k ``train`` / 10k ``test``; ``qmnist_test50k=True`` adds QMNIST's 50k extra."""
+    _check_flags(flatten=flatten, download=download, qmnist_test50k=qmnist_test50k)
+    splits = _mnist_like("MNIST", data_dir, flatten, download)
+    if qmnist_test50k:
+        splits["qmnist_test50k"] = _qmnist_test50k(data_dir, flatten, download)
+    return RawTask(splits, n_classes=10, metadata={"scaling": "pixel / 255"})
+
+
+@register_task("fashion_mnist")
+def load_fashion_mnist(
+    data_dir: Path, seed: int, *, flatten: bool = True, download: bool = True
+) -> RawTask:
+    """Fashion-MNIST 60k ``train`` / 10k ``test``."""
+    _check_flags(flatten=flatten, download=download)
+    splits = _mnist_like("FashionMNIST", data_dir, flatten, download)
+    return RawTask(splits, n_classes=10, metadata={"scaling": "pixel / 255"})
+
+
+@register_task("mnist_fashion")
+def load_mnist_fashion(
+    data_dir: Path, seed: int, *, flatten: bool = True, download: bool = True
+) -> RawTask:
+    """MNIST followed by Fashion-MNIST per split; 20 classes, fashion labels offset by 10."""
+    _check_flags(flatten=flatten, download=download)
+    digits = _mnist_like("MNIST", data_dir, flatten, download)
+    fashion = _mnist_like("FashionMNIST", data_dir, flatten, download)
+    splits = {
+        key: (torch.cat([digits[key][0], fashion[key][0]]),
+              torch.cat([digits[key][1], fashion[key][1] + 10]))
+        for key in ("train", "test")
+    }
+    return RawTask(splits, n_classes=20, metadata={"scaling": "pixel / 255"})
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with path.open("rb") as fh:
+        entry = pickle.load(fh, encoding="latin1")
+    data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    return data, np.asarray(entry["labels"], dtype=np.int64)
+
+
+def _verify_cifar_md5(folder: Path) -> None:
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import check_integrity
+
+    expected = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"],
+                                                           CIFAR10.meta["md5"]]]
+    bad = [name for name, md5 in expected if not check_integrity(str(folder / name), md5)]
+    if bad:
+        raise ValueError(f"CIFAR-10 files {bad} in {folder} fail torchvision's md5 check")
+
+
+def _ensure_cifar(root: Path, download: bool) -> Path:
+    from torchvision.datasets import CIFAR10
+
+    folder = root / CIFAR10_FOLDER
+    _fetch("CIFAR-10", folder, CIFAR10_FILES, download,
+           lambda dl: CIFAR10(str(root), train=True, download=True) if dl else None)
+    return folder
+
+
+@register_task("cifar10")
+def load_cifar10(
+    data_dir: Path,
+    seed: int,
+    *,
+    flatten: bool = False,
+    download: bool = True,
+    verify_md5: bool = False,
+) -> RawTask:
+    """CIFAR-10 50k ``train`` / 10k ``test``, standardised per channel by the train set."""
+    _check_flags(flatten=flatten, download=download, verify_md5=verify_md5)
+    folder = _ensure_cifar(data_dir, download)
+    if verify_md5:
+        _verify_cifar_md5(folder)
+    train = [_read_cifar_batch(folder / f) for f in CIFAR10_TRAIN_FILES]
+    x_train = np.concatenate([d for d, _ in train]).astype(np.float32) / 255.0
+    y_train = np.concatenate([y for _, y in train])
+    x_test, y_test = _read_cifar_batch(folder / "test_batch")
+    x_test = x_test.astype(np.float32) / 255.0
+    mean = x_train.mean(axis=(0, 2, 3), dtype=np.float64)
+    std = x_train.std(axis=(0, 2, 3), dtype=np.float64)
+    std[std == 0] = 1.0  # a constant channel is only centred
+    shift = mean.astype(np.float32)[:, None, None]
+    scale = std.astype(np.float32)[:, None, None]
+    splits = {}
+    for key, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        x -= shift  # in place: the arrays are fresh float32 copies
+        x /= scale
+        x = x.reshape(len(x), -1) if flatten else x
+        splits[key] = (torch.from_numpy(x), torch.from_numpy(y))
+    meta = {"channel_mean": mean.tolist(), "channel_std": std.tolist(), "scaling": "pixel / 255"}
+    return RawTask(splits, n_classes=10, metadata=meta)

@@ -1,0 +1,150 @@
+"""End-to-end: entry points log to MLflow and the results API reads the same numbers back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from nninfo import results
+from nninfo.cli import main
+from nninfo.config import build_config
+from nninfo.tracking import runs
+from nninfo.tracking.entry import run_entry
+from nninfo.tracking.pipeline import Settings, seed_runs
+
+TINY = {
+    "name": "tiny",
+    "seeds": 2,
+    "task": {"name": "tishby"},
+    "network": {"layers": [
+        {"type": "linear", "in_features": 12, "out_features": 6, "activation": "tanh",
+         "quantizer": {"levels": 8, "mode": "stochastic"}},
+        {"type": "linear", "in_features": 6, "out_features": 3, "activation": "tanh",
+         "quantizer": {"levels": 8, "mode": "stochastic"}},
+        {"type": "linear", "in_features": 3, "out_features": 1, "activation": "sigmoid"},
+    ]},
+    "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "batch_size": 64, "epochs": 2,
+                 "checkpoint_schedule": "log", "checkpoint_count": 4},
+    "analysis": {"dataset": "all", "layers": ["L2"], "measures": ["pid", "shannon", "reing"]},
+}
+SETTINGS = Settings(workers=1, progress=False)
+
+
+def _run(entry: str, steps: tuple[str, ...], raw=TINY, **kw) -> str:
+    return run_entry(entry, steps, build_config(raw), SETTINGS, raw["name"], **kw)
+
+
+def test_main_logs_everything_and_results_round_trip(mlflow_store):
+    from nninfo.experiment import load_checkpoint_network, load_experiment_task, split
+    from nninfo.capture import capture_codes
+    from nninfo.info.sx import sx_pid
+
+    parent = _run("main", ("train", "analyze", "performance", "report"))
+    c = runs.client()
+    assert c.get_run(parent).info.status == "FINISHED"
+    seeds = seed_runs(parent)
+    assert [r.data.tags["seed"] for r in seeds] == ["0", "1"]
+    assert all(r.info.status == "FINISHED" for r in seeds)
+    tags = seeds[0].data.tags
+    assert tags["nninfo.version"] and tags["nninfo.task"] == "tishby"
+    assert seeds[0].data.params["training.lr"] == "0.1"
+    assert seeds[0].inputs.dataset_inputs, "training data logged with log_input"
+
+    summary = results.load_summary("tiny")
+    assert set(summary.seed) == {0, 1}
+    assert summary.epoch.min() == 0
+    assert {"mutual_information", "representational_complexity", "deg_syn_1",
+            "avg_degree_redundancy", "reing_C_R"} <= set(summary.columns)
+
+    # the logged numbers equal a direct computation on the same checkpoint
+    row = summary[(summary.seed == 1)].sort_values("epoch").iloc[-1]
+    model = results.load_model(row.run_id, row.epoch)
+    cfg = build_config(TINY)
+    data = split(load_experiment_task(cfg), "all")
+    cap = capture_codes(model, data.x, data.labels, ["L2"])
+    direct = sx_pid(cap.samples("L2"))
+    assert row.mutual_information == pytest.approx(direct.mutual_information, abs=1e-12)
+    assert row.representational_complexity == pytest.approx(
+        direct.representational_complexity, abs=1e-12)
+
+    atoms = results.load_pid("tiny", layer="L2")
+    last = atoms[(atoms.run_id == row.run_id) & (atoms.step == row.step)]
+    assert len(last) == 18  # 3 sources
+    assert last.average.sum() == pytest.approx(direct.mutual_information, abs=1e-9)
+    assert {"informative", "misinformative", "average"} <= set(atoms.columns)
+
+    perf = results.load_performance("tiny")
+    assert set(perf.dataset) == {"train", "test"}
+    assert perf.accuracy.between(0, 1).all()
+    per_class = results.load_performance("tiny", per_class=True)
+    assert set(per_class["class"]) == {-1, 0, 1}
+
+    stats = results.load_activation_statistics("tiny", layer="L2")
+    assert set(stats.neuron) == {0, 1, 2} or set(stats.neuron) == {1, 2, 3}
+    figures = [a.path for a in c.list_artifacts(parent, "figures")]
+    assert any(p.endswith(".png") for p in figures) and any(p.endswith(".pdf") for p in figures)
+    assert any(a.path == "report.html" for a in c.list_artifacts(parent))
+    acts = results.load_activations(row.run_id, row.epoch, layers=["L2"])
+    np.testing.assert_array_equal(acts["L2"], cap["L2"])
+
+
+def test_analyze_skips_logged_results_unless_forced(mlflow_store):
+    parent = _run("train", ("train",))
+    settings = SETTINGS
+    cfg = build_config(TINY)
+    from nninfo.tracking import pipeline
+
+    first = pipeline.analyze(cfg, settings, parent)
+    assert first == 2 * 4
+    assert pipeline.analyze(cfg, settings, parent) == 0
+    forced = Settings(workers=1, progress=False, force=True)
+    assert pipeline.analyze(cfg, forced, parent) == first
+    summary = results.load_summary(train_run=parent)
+    assert len(summary) == first  # forced values replace, never duplicate
+
+
+def test_same_parameters_give_identical_metrics(mlflow_store):
+    a = _run("main", ("train", "analyze", "performance"))
+    b = _run("main", ("train", "analyze", "performance"))
+    cols = ["seed", "step", "layer", "mutual_information", "representational_complexity"]
+    sa = results.load_summary(train_run=a)[cols]
+    sb = results.load_summary(train_run=b)[cols]
+    pd.testing.assert_frame_equal(sa, sb)
+    pa = results.load_performance(train_run=a).drop(columns="run_id")
+    pb = results.load_performance(train_run=b).drop(columns="run_id")
+    pd.testing.assert_frame_equal(pa, pb)
+
+
+def test_a_failing_seed_marks_its_run_and_the_parent_failed(mlflow_store, monkeypatch):
+    from nninfo import experiment
+
+    real = experiment.train_seed
+
+    def flaky(cfg, seed, workdir, **kw):
+        if seed == 1:
+            raise FloatingPointError("non-finite loss at epoch 0.5")
+        return real(cfg, seed, workdir, **kw)
+
+    monkeypatch.setattr(experiment, "train_seed", flaky)
+    with pytest.raises(RuntimeError, match="seed 1: non-finite loss"):
+        _run("train", ("train",))
+    table = results.list_runs("tiny").set_index("seed")
+    assert table.loc["0", "status"] == "FINISHED"
+    assert table.loc["1", "status"] == "FAILED"
+    parent = table[table.role == "entry"]
+    assert list(parent.status) == ["FAILED"]
+
+
+def test_cli_reports_config_errors_without_traceback(tmp_path):
+    import yaml
+
+    bad = {**TINY, "analysis": {"layers": ["L9"]}}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    res = CliRunner().invoke(main, ["train", "--config", str(path)])
+    assert res.exit_code == 2
+    assert "analysis.layers" in res.output and "'L9'" in res.output
+    assert "Traceback" not in res.output
+    assert results.list_experiments().query("name == 'tiny'").empty, "nothing half-written"
