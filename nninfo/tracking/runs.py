@@ -68,20 +68,16 @@ def entry_run_id(experiment: str, entry: str, tags: Mapping[str, str] | None = N
     """The run an entry point logs to.
 
     Under ``mlflow run`` the launcher's run (``MLFLOW_RUN_ID``) is used when it lives in an
-    experiment chosen by the user. When ``mlflow run`` put it in the Default experiment, the
-    results go to a new run in experiment ``experiment`` (the project name) and the launcher
-    run gets a note pointing there.
+    experiment the user chose (``--experiment-name``). When ``mlflow run`` put it in the
+    Default experiment, the results go to a new run in experiment ``experiment`` (the project
+    name) and the launcher run gets a note pointing there.
     """
     c = client()
     all_tags = {**base_tags(), ROLE: "entry", ENTRY: entry, **(tags or {})}
     launcher = os.environ.get("MLFLOW_RUN_ID")
-    if launcher:
-        run = c.get_run(launcher)
-        chosen = os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get(
-            "MLFLOW_EXPERIMENT_ID")
-        if run.info.experiment_id != DEFAULT_EXPERIMENT_ID or chosen:
-            _set_tags(launcher, all_tags)
-            return launcher
+    if launcher and c.get_run(launcher).info.experiment_id != DEFAULT_EXPERIMENT_ID:
+        _set_tags(launcher, all_tags)
+        return launcher
     run_id = c.create_run(experiment_id(experiment), tags=all_tags,
                           run_name=f"{entry}").info.run_id
     if launcher:

@@ -1,0 +1,133 @@
+"""Reing et al.'s order-resolved conditional entropies (Entropy 23, 79, 2021).
+
+For sources S = (S_1..S_n) and target T:
+
+* C_k = mean over all k-subsets A of the sources of H(T | S_A), k = 0..n;
+  C_0 = H(T) and C_n = H(T | S). C_k is non-increasing in k (conditioning on one more
+  source, averaged over subsets, never raises the entropy).
+* D_k = C_(k-1) - C_k >= 0, k = 1..n: the information gained, on average, by going from
+  k-1 to k observed sources.
+* C_R = sum_k k * D_k / sum_k D_k: the D-weighted mean order. The sum telescopes,
+  sum_k D_k = C_0 - C_n = I(T; S), so C_R = sum_k k * D_k / I(T; S); it lies in [1, n]
+  and is NaN (with a warning) when I(T; S) = 0.
+
+When C(n, k) exceeds ``max_subsets``, C_k is estimated from ``max_subsets`` distinct
+k-subsets drawn uniformly with a seeded generator (C_0 and C_n always use their single
+subset, so the telescoping identity still holds exactly). Sampled C_k need not be
+monotone in k.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from nninfo.info.entropy import (
+    as_sources,
+    as_target,
+    check_same_length,
+    column_weights,
+    entropy_of_keys,
+    ratio_or_nan,
+    row_hash,
+)
+
+MAX_EXACT_SUBSETS = 1 << 16
+"""Without ``max_subsets``, refuse problems with more k-subsets than this for some k."""
+
+
+@dataclass(frozen=True)
+class ReingComplexity:
+    """C_k (k = 0..n), D_k (k = 1..n), C_R and the number of subsets used per k."""
+
+    C: np.ndarray
+    D: np.ndarray
+    C_R: float
+    n_subsets: np.ndarray
+
+    @property
+    def mutual_information(self) -> float:
+        return float(self.C[0] - self.C[-1])
+
+    def to_dict(self) -> dict[str, float]:
+        """Flat dict for logging: ``reing_C_R``, ``reing_C_<k>``, ``reing_D_<k>``."""
+        out = {"reing_C_R": self.C_R, "reing_mutual_information": self.mutual_information}
+        out.update({f"reing_C_{k}": float(c) for k, c in enumerate(self.C)})
+        out.update({f"reing_D_{k}": float(d) for k, d in enumerate(self.D, start=1)})
+        return out
+
+
+def reing_complexity(
+    sources: np.ndarray,
+    target: np.ndarray,
+    *,
+    max_subsets: int | None = None,
+    seed: int = 0,
+) -> ReingComplexity:
+    """Reing's C_k, D_k and C_R of integer ``sources`` (N, n) about ``target`` (N,)."""
+    s = as_sources(sources)
+    t = as_target(target)
+    check_same_length(sources=s, target=t)
+    n = s.shape[1]
+    if max_subsets is not None and (not isinstance(max_subsets, int) or max_subsets < 1):
+        raise ValueError(f"max_subsets must be a positive int or None; got {max_subsets!r}")
+    if max_subsets is None and math.comb(n, n // 2) > MAX_EXACT_SUBSETS:
+        raise ValueError(
+            f"sources has n={n} columns, so up to C(n, n//2)={math.comb(n, n // 2)} subsets "
+            f"per order (> {MAX_EXACT_SUBSETS}); pass max_subsets to sample them"
+        )
+    hasher = _SubsetHasher(s, t)
+    rng = np.random.default_rng(seed)
+    C, counts = np.empty(n + 1), np.empty(n + 1, dtype=np.int64)
+    for k in range(n + 1):
+        subsets = _subsets(n, k, max_subsets, rng)
+        C[k] = np.mean([hasher.conditional_entropy(a) for a in subsets])
+        counts[k] = len(subsets)
+    D = C[:-1] - C[1:]
+    C_R = ratio_or_nan(float(np.arange(1, n + 1) @ D), float(C[0] - C[-1]), "reing_C_R")
+    return ReingComplexity(C=C, D=D, C_R=C_R, n_subsets=counts)
+
+
+class _SubsetHasher:
+    """Row hashes of S_A and (S_A, T) for source subsets A; caches w_j * x_j if small."""
+
+    _CACHE_MAX_ELEMENTS = 1 << 24
+
+    def __init__(self, s: np.ndarray, t: np.ndarray) -> None:
+        n = s.shape[1]
+        self.s, self.weights = s, column_weights(n + 1)
+        with np.errstate(over="ignore"):
+            self.t_part = t.astype(np.uint64) * self.weights[n]
+            small = s.size <= self._CACHE_MAX_ELEMENTS
+            self.parts = s.astype(np.uint64) * self.weights[:n] if small else None
+
+    def conditional_entropy(self, subset: tuple[int, ...]) -> float:
+        """H(T | S_A) = H(T, S_A) - H(S_A)."""
+        cols = list(subset)
+        with np.errstate(over="ignore"):
+            if self.parts is not None:
+                h = self.parts[:, cols].sum(axis=1, dtype=np.uint64)
+            else:
+                h = row_hash(self.s[:, cols], self.weights[cols])
+            h_t = h + self.t_part
+        return max(entropy_of_keys(h_t) - entropy_of_keys(h), 0.0)
+
+
+_ENUMERATE_MAX = 1 << 20
+
+
+def _subsets(n: int, k: int, max_subsets: int | None, rng: np.random.Generator) -> list:
+    total = math.comb(n, k)
+    if max_subsets is None or total <= max_subsets:
+        return list(itertools.combinations(range(n), k))
+    if total <= _ENUMERATE_MAX:
+        every = list(itertools.combinations(range(n), k))
+        picks = rng.choice(total, size=max_subsets, replace=False)
+        return [every[i] for i in np.sort(picks)]
+    chosen: set[tuple[int, ...]] = set()
+    while len(chosen) < max_subsets:
+        chosen.add(tuple(sorted(rng.choice(n, size=k, replace=False).tolist())))
+    return sorted(chosen)

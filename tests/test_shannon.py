@@ -1,0 +1,136 @@
+"""Shannon invariants on logic gates worked out by hand, and against exact counting."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from nninfo.info.entropy import joint_entropy, mutual_information
+from nninfo.info.shannon import (
+    UndefinedRatioWarning,
+    entropy_invariants,
+    shannon_invariants,
+)
+
+
+def two_bits() -> np.ndarray:
+    return np.array(list(itertools.product((0, 1), repeat=2)))
+
+
+def h2(p: float) -> float:
+    return -p * math.log2(p) - (1 - p) * math.log2(1 - p)
+
+
+def test_xor_is_purely_synergistic():
+    s = two_bits()
+    r = shannon_invariants(s, s[:, 0] ^ s[:, 1])
+    assert r.mutual_information == pytest.approx(1)
+    assert r.source_mi == pytest.approx([0, 0], abs=1e-12)
+    assert r.leave_one_out_mi == pytest.approx([0, 0], abs=1e-12)
+    assert r.avg_degree_redundancy == pytest.approx(0, abs=1e-12)
+    assert r.avg_degree_vulnerability == pytest.approx(2)
+
+
+def test_copy_of_independent_bits_is_unique():
+    s = two_bits()
+    r = shannon_invariants(s, 2 * s[:, 0] + s[:, 1])
+    assert r.mutual_information == pytest.approx(2)
+    assert r.avg_degree_redundancy == pytest.approx(1)
+    assert r.avg_degree_vulnerability == pytest.approx(1)
+
+
+def test_redundant_copy():
+    t = np.array([0, 1, 0, 1, 1])
+    r = shannon_invariants(np.column_stack([t, t]), t)
+    assert r.avg_degree_redundancy == pytest.approx(2)
+    assert r.avg_degree_vulnerability == pytest.approx(0, abs=1e-12)
+
+
+def test_and_gate_by_hand():
+    s = two_bits()
+    r = shannon_invariants(s, s[:, 0] & s[:, 1])
+    mi = h2(1 / 4)  # T is a function of S, so I(T;S) = H(T)
+    mi_single = h2(1 / 4) - 0.5 * h2(1 / 2)  # given S_1 = 1, T = S_2 is a fair bit
+    assert r.mutual_information == pytest.approx(mi)
+    assert r.source_mi == pytest.approx([mi_single, mi_single])
+    assert r.avg_degree_redundancy == pytest.approx(2 * mi_single / mi)
+    # S_-1 = S_2, so I(T; S_-i) = I(T; S_j)
+    assert r.avg_degree_vulnerability == pytest.approx(2 * (mi - mi_single) / mi)
+
+
+def test_many_sources_match_exact_counting():
+    rng = np.random.default_rng(0)
+    s = rng.integers(0, 3, size=(1500, 30)).astype(np.uint8)
+    t = (s[:, 0] + s[:, 1] * s[:, 2] + rng.integers(0, 2, 1500)) % 4
+    r = shannon_invariants(s, t)
+    assert r.mutual_information == pytest.approx(mutual_information(s, t, method="exact"))
+    for i in (0, 1, 29):
+        assert r.source_mi[i] == pytest.approx(mutual_information(s[:, i], t, method="exact"))
+        rest = np.delete(s, i, axis=1)
+        assert r.leave_one_out_mi[i] == pytest.approx(mutual_information(rest, t, method="exact"))
+    expected_v = (r.mutual_information - r.leave_one_out_mi).sum() / r.mutual_information
+    assert r.avg_degree_vulnerability == pytest.approx(expected_v)
+
+
+def test_to_dict_is_flat_scalars():
+    s = two_bits()
+    d = shannon_invariants(s, s[:, 0] ^ s[:, 1]).to_dict()
+    assert {"mutual_information", "avg_degree_redundancy", "avg_degree_vulnerability"} <= set(d)
+    assert all(isinstance(v, float) for v in d.values())
+    assert d["n_sources"] == 2.0
+
+
+def test_zero_information_gives_nan_and_warning():
+    s = two_bits()
+    with pytest.warns(UndefinedRatioWarning) as record:
+        r = shannon_invariants(s, np.zeros(4, dtype=int))
+    messages = " ".join(str(w.message) for w in record)
+    assert "avg_degree_redundancy" in messages and "avg_degree_vulnerability" in messages
+    assert math.isnan(r.avg_degree_redundancy) and math.isnan(r.avg_degree_vulnerability)
+    assert r.mutual_information == 0.0
+
+
+def test_entropy_invariants_independent_bits():
+    s = np.array(list(itertools.product((0, 1), repeat=3)))
+    r = entropy_invariants(s)
+    assert r.joint_entropy == pytest.approx(3)
+    assert r.avg_degree_redundancy == pytest.approx(1)
+    assert r.avg_degree_vulnerability == pytest.approx(1)
+
+
+def test_entropy_invariants_parity_constraint():
+    s = two_bits()
+    s = np.column_stack([s, s[:, 0] ^ s[:, 1]])  # any two bits determine the third
+    r = entropy_invariants(s)
+    assert r.joint_entropy == pytest.approx(2)
+    assert r.source_entropies == pytest.approx([1, 1, 1])
+    assert r.leave_one_out_entropies == pytest.approx([2, 2, 2])
+    assert r.avg_degree_redundancy == pytest.approx(1.5)
+    assert r.avg_degree_vulnerability == pytest.approx(0, abs=1e-12)
+    assert set(r.to_dict()) >= {"joint_entropy", "avg_degree_redundancy"}
+
+
+def test_entropy_invariants_equal_invariants_with_sources_as_target():
+    rng = np.random.default_rng(4)
+    s = rng.integers(0, 2, size=(400, 3))
+    s[:, 2] = s[:, 0] | s[:, 1]
+    code = s @ np.array([1, 2, 4])
+    a, b = entropy_invariants(s), shannon_invariants(s, code)
+    assert a.joint_entropy == pytest.approx(joint_entropy(s))
+    assert a.avg_degree_redundancy == pytest.approx(b.avg_degree_redundancy)
+    assert a.avg_degree_vulnerability == pytest.approx(b.avg_degree_vulnerability)
+
+
+def test_bad_input_names_the_field():
+    s = two_bits()
+    with pytest.raises(ValueError, match="target must be 1-D"):
+        shannon_invariants(s, s)
+    with pytest.raises(ValueError, match="sample counts differ"):
+        shannon_invariants(s, np.zeros(3, dtype=int))
+    with pytest.raises(ValueError, match="sources must have at least one column"):
+        entropy_invariants(np.zeros((4, 0), dtype=int))
+    with pytest.raises(TypeError, match="sources must hold integers"):
+        shannon_invariants(s.astype(float), s[:, 0])
