@@ -37,8 +37,8 @@ def _run(entry: str, steps: tuple[str, ...], raw=TINY, **kw) -> str:
 
 
 def test_main_logs_everything_and_results_round_trip(mlflow_store):
-    from nninfo.experiment import load_checkpoint_network, load_experiment_task, split
     from nninfo.capture import capture_codes
+    from nninfo.experiment import load_experiment_task, split
     from nninfo.info.sx import sx_pid
 
     parent = _run("main", ("train", "analyze", "performance", "report"))
@@ -97,7 +97,7 @@ def test_analyze_skips_logged_results_unless_forced(mlflow_store):
     from nninfo.tracking import pipeline
 
     first = pipeline.analyze(cfg, settings, parent)
-    assert first == 2 * 4
+    assert first == 2 * 4  # seeds x checkpoints, one layer
     assert pipeline.analyze(cfg, settings, parent) == 0
     forced = Settings(workers=1, progress=False, force=True)
     assert pipeline.analyze(cfg, forced, parent) == first

@@ -168,7 +168,7 @@ def _download(run_id: str, artifact: str, dst: Path) -> str:
 # ---------------------------------------------------------------------------- analyze
 
 def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
-    """Analyse every checkpoint of every finished seed; returns the number of jobs run."""
+    """Analyse every (checkpoint, layer) of every finished seed; returns the number of jobs."""
     layers = list(cfg.analysis.layers)
     if not layers:
         raise ValueError("analysis.layers: [] is empty; name at least one layer, e.g. [L2]")
@@ -182,13 +182,14 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
             todo = [layer for layer in layers if ck["step"] not in done[layer]]
             if todo:
                 path = _download(rid, ck["artifact"], work / rid)
-                jobs.append(((rid, ck["step"]), ex.analyze_checkpoint, (cfg, path, todo),
-                             {"data_dir": settings.data_dir, "device": settings.device}))
+            jobs += [((rid, ck["step"], layer), ex.analyze_checkpoint, (cfg, path, [layer]),
+                      {"data_dir": settings.data_dir, "device": settings.device})
+                     for layer in todo]
     errors = []
-    for out in _jobs(settings, jobs, "analyse checkpoints"):
-        rid, step = out.key
+    for out in _jobs(settings, jobs, "analyse (checkpoint, layer)"):
+        rid, step, layer = out.key
         if out.error is not None:
-            errors.append(f"run {rid} step {step}: {out.error!r}")
+            errors.append(f"run {rid} step {step} layer {layer}: {out.error!r}")
             continue
         _log_analysis(rid, step, out.value)
     _fail_on(errors, "analysis")
