@@ -16,6 +16,7 @@ import torch
 
 from nninfo.capture import activation_statistics, capture_codes, layer_summary
 from nninfo.config import ExperimentConfig, Grouping
+from nninfo.info.bias import sx_pid_surrogates
 from nninfo.info.entropy import mutual_information
 from nninfo.info.reing import reing_complexity
 from nninfo.info.shannon import shannon_invariants
@@ -145,16 +146,17 @@ def analyze_checkpoint(cfg: ExperimentConfig, path: str | Path, layers: list[str
         stats.append(table.assign(layer=layer))
         for grouping in (g for g in spec.groupings if g.applies_to(layer)):
             prefix = layer if grouping.kind == "neurons" else f"{layer}/{grouping.name}"
-            m, a = _measure_grouping(cap, layer, grouping, spec.measures)
+            m, a = _measure_grouping(cap, layer, grouping, spec.measures, spec.surrogates)
             metrics.update({f"{prefix}/{k}": v for k, v in m.items()})
             if not a.empty:
                 atoms.append(a.assign(layer=layer, grouping=grouping.name))
     return CheckpointAnalysis(metrics, _concat(atoms), _concat(stats))
 
 
-def _measure_grouping(cap, layer: str, grouping: Grouping, measures: tuple[str, ...]
-                      ) -> tuple[dict[str, float], pd.DataFrame]:
-    """Measures for each source set of a grouping; several sets are averaged."""
+def _measure_grouping(cap, layer: str, grouping: Grouping, measures: tuple[str, ...],
+                      surrogates: int = 0) -> tuple[dict[str, float], pd.DataFrame]:
+    """Measures for each source set of a grouping; several sets are averaged. With
+    ``surrogates`` > 0 the PID summaries also get their shuffled-target mean and spread."""
     width = cap.codes[layer].shape[1]
     results: list[dict[str, float]] = []
     atoms = []
@@ -171,6 +173,11 @@ def _measure_grouping(cap, layer: str, grouping: Grouping, measures: tuple[str, 
             res = sx_pid(samples)
             row.update(res.to_dict())
             atoms.append(_atom_rows(res.atoms).assign(subset=i))
+            if surrogates:
+                sur = sx_pid_surrogates(samples, surrogates, seed=i, atoms=False)
+                for q in ("mutual_information", "representational_complexity"):
+                    row[f"{q}_surrogate_mean"] = float(sur.at[q, "surrogate_mean"])
+                    row[f"{q}_surrogate_std"] = float(sur.at[q, "surrogate_std"])
         if "shannon" in measures:
             row.update(shannon_invariants(src, tgt).to_dict())
         if "reing" in measures:

@@ -27,7 +27,8 @@ TINY = {
     ]},
     "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "batch_size": 64, "epochs": 2,
                  "checkpoint_schedule": "log", "checkpoint_count": 4},
-    "analysis": {"dataset": "all", "layers": ["L2"], "measures": ["pid", "shannon", "reing"]},
+    "analysis": {"dataset": "all", "layers": ["L2"], "measures": ["pid", "shannon", "reing"],
+                 "surrogates": 2},
 }
 SETTINGS = Settings(workers=1, progress=False)
 
@@ -56,7 +57,9 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     assert set(summary.seed) == {0, 1}
     assert summary.epoch.min() == 0
     assert {"mutual_information", "representational_complexity", "deg_syn_1",
-            "avg_degree_redundancy", "reing_C_R"} <= set(summary.columns)
+            "avg_degree_redundancy", "reing_C_R",
+            "mutual_information_surrogate_mean"} <= set(summary.columns)
+    assert (summary.mutual_information_surrogate_mean >= 0).all()
 
     # the logged numbers equal a direct computation on the same checkpoint
     row = summary[(summary.seed == 1)].sort_values("epoch").iloc[-1]

@@ -1,0 +1,47 @@
+"""The information core (numpy/scipy only): I^sx PID, Shannon invariants, Reing complexity,
+surrogates, and other PID measures through dit.
+
+Inputs are integer samples ``(N, n_sources + 1)`` with the target in the last column, or an
+outcome table with probabilities.
+"""
+
+from nninfo.info.bias import sx_pid_surrogates
+from nninfo.info.entropy import conditional_entropy, joint_entropy, mutual_information
+from nninfo.info.lattice import RedundancyLattice, redundancy_lattice
+from nninfo.info.reing import ReingComplexity, reing_complexity
+from nninfo.info.shannon import (
+    EntropyInvariants,
+    ShannonInvariants,
+    entropy_invariants,
+    shannon_invariants,
+)
+from nninfo.info.surrogates import shuffled_target_surrogates
+from nninfo.info.sx import SxPID, ZeroInformationWarning, sx_pid
+
+
+def dit_pid(*args, **kwargs):
+    """Any dit PID measure by name (imports dit lazily); see :mod:`nninfo.info.dit_bridge`."""
+    from nninfo.info.dit_bridge import dit_pid as _dit_pid
+
+    return _dit_pid(*args, **kwargs)
+
+
+__all__ = [
+    "EntropyInvariants",
+    "ReingComplexity",
+    "RedundancyLattice",
+    "ShannonInvariants",
+    "SxPID",
+    "ZeroInformationWarning",
+    "conditional_entropy",
+    "dit_pid",
+    "entropy_invariants",
+    "joint_entropy",
+    "mutual_information",
+    "redundancy_lattice",
+    "reing_complexity",
+    "shannon_invariants",
+    "shuffled_target_surrogates",
+    "sx_pid",
+    "sx_pid_surrogates",
+]
