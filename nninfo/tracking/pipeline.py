@@ -68,8 +68,8 @@ def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
     runs.log_params(parent, flatten(cfg.to_dict()))
     runs.set_tags(parent, {"nninfo.task": cfg.task["name"], "nninfo.experiment": cfg.name})
     c.log_dict(parent, cfg.to_dict(), "config.yaml")
-    seed_runs = {seed: _seed_run(cfg, parent, seed) for seed in cfg.seeds}
-    work = Path(tempfile.mkdtemp(prefix="nninfo-train-"))
+    seed_runs = {seed: _seed_run(cfg, parent, seed, settings.data_dir) for seed in cfg.seeds}
+    work = train_work_dir(cfg)
     jobs = [(seed, ex.train_seed, (cfg, seed, work / f"seed_{seed}"),
              {"data_dir": settings.data_dir, "device": settings.device})
             for seed in cfg.seeds]
@@ -83,25 +83,55 @@ def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
             continue
         _log_training(run_id, out.value)
         c.set_terminated(run_id, "FINISHED")
+        _remove_work(work / f"seed_{out.key}")
     _fail_on(errors, "training")
     return list(seed_runs.values())
 
 
-def _seed_run(cfg: ExperimentConfig, parent: str, seed: int) -> str:
+def train_work_dir(cfg: ExperimentConfig) -> Path:
+    """Where seeds train: ``$NNINFO_WORK_DIR`` (default: ``<cache>/work``) / experiment /
+    hash of what training depends on (task, network, training, nninfo version).
+
+    The same for every attempt, so a seed retried after its worker died, or trained again
+    after the driver crashed, resumes from its last checkpoint there. On a cluster it must
+    be a folder that the workers and the driver share. A seed's folder is removed once its
+    run is logged.
+    """
+    import hashlib
+    import os
+
+    import nninfo
+    from nninfo.info.lattice import cache_dir
+
+    root = os.environ.get("NNINFO_WORK_DIR") or cache_dir() / "work"
+    spec = {"task": cfg.task, "network": cfg.network, "training": cfg.training,
+            "nninfo": nninfo.__version__}
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
+    name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in cfg.name)
+    return Path(root) / name / digest.hexdigest()[:16]
+
+
+def _remove_work(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _seed_run(cfg: ExperimentConfig, parent: str, seed: int, data_dir: str | None) -> str:
     run_id = runs.child_run(parent, f"seed {seed}", {runs.ROLE: SEED_ROLE, "seed": str(seed),
                                                      "nninfo.task": cfg.task["name"]})
     runs.log_params(run_id, {**flatten(cfg.to_dict()), "seed": str(seed)})
     runs.client().log_dict(run_id, cfg.to_dict(), "config.yaml")
-    _log_dataset(run_id, cfg)
+    _log_dataset(run_id, cfg, data_dir)
     return run_id
 
 
-def _log_dataset(run_id: str, cfg: ExperimentConfig) -> None:
+def _log_dataset(run_id: str, cfg: ExperimentConfig, data_dir: str | None) -> None:
     """``log_input`` for the training data (name, digest and schema, not the data)."""
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
 
-    task = ex.load_experiment_task(cfg, None)
+    task = ex.load_experiment_task(cfg, data_dir)
     data = task["train"]
     n = min(len(data.x), 2048)
     ds = mlflow.data.from_numpy(data.x[:n].reshape(n, -1).numpy(),
@@ -272,7 +302,8 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
             c.log_artifact(parent, str(path), "figures")
     page = out / "report.html"
     html.write_report(page, f"nninfo: {cfg.name}", cfg.to_dict(), summary, perf,
-                      atoms=atoms, stats=stats, figures=figures)
+                      atoms=None if atoms.empty else atoms,
+                      stats=None if stats.empty else stats, figures=figures)
     c.log_artifact(parent, str(page))
     for fig in figures.values():
         import matplotlib.pyplot as plt

@@ -1,0 +1,434 @@
+"""Feed-forward networks built from a list of layer dicts (one dict per layer, L1..Lk)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nninfo.nn.quantizers import Quantizer
+
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "hardtanh", "identity", "softmax")
+INITS = ("xavier", "kaiming")
+ACTIVATION_LIMITS: dict[str, tuple[float, float]] = {
+    "tanh": (-1.0, 1.0),
+    "sigmoid": (0.0, 1.0),
+    "hardtanh": (-1.0, 1.0),
+    "softmax": (0.0, 1.0),
+}
+_ACT_FN = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "hardtanh": F.hardtanh,
+    "identity": None,
+    "softmax": lambda h: torch.softmax(h, dim=1),
+}
+# type -> (required keys, optional keys with defaults)
+_LAYER_KEYS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "linear": (("in_features", "out_features"), {}),
+    "conv2d": (("in_channels", "out_channels", "kernel_size"), {"stride": 1, "padding": 0}),
+    "conv_transpose2d": (
+        ("in_channels", "out_channels", "kernel_size"),
+        {"stride": 1, "padding": 0, "output_padding": 0},
+    ),
+    "maxpool2d": (("kernel_size",), {"stride": None}),
+    "avgpool2d": (("kernel_size",), {"stride": None}),
+    "flatten": ((), {}),
+    "reshape": (("shape",), {}),
+    "dropout": (("p",), {}),
+    "batchnorm1d": (("num_features",), {}),
+    "batchnorm2d": (("num_features",), {}),
+}
+_COMMON_KEYS = ("type", "activation", "init", "quantizer")
+_INT_KEYS = {"in_features", "out_features", "in_channels", "out_channels", "num_features"}
+_SIZE_KEYS = {"kernel_size", "stride", "padding", "output_padding"}
+
+
+def _where(i: int, key: str | None = None) -> str:
+    return f"layers[{i}] (L{i + 1})" + (f".{key}" if key else "")
+
+
+def _check_int(i: int, key: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{_where(i, key)}: {value!r} is not an integer >= {minimum}")
+
+
+def _check_size(i: int, key: str, value: Any, minimum: int) -> None:
+    items = value if isinstance(value, list | tuple) else [value]
+    if isinstance(value, list | tuple) and len(value) != 2:
+        raise ValueError(f"{_where(i, key)}: {value!r} is not an integer or a pair of integers")
+    for v in items:
+        _check_int(i, key, v, minimum)
+
+
+def validate_layer(i: int, spec: Mapping[str, Any], n_layers: int) -> dict[str, Any]:
+    """Check one layer dict and return it with defaults filled in (errors name the layer)."""
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"{_where(i)}: expected a dict, got {type(spec).__name__}")
+    kind = spec.get("type")
+    if kind not in _LAYER_KEYS:
+        raise ValueError(f"{_where(i, 'type')}: {kind!r} is not one of {list(_LAYER_KEYS)}")
+    required, optional = _LAYER_KEYS[kind]
+    for key in spec:
+        if key not in _COMMON_KEYS and key not in required and key not in optional:
+            allowed = list(_COMMON_KEYS) + list(required) + list(optional)
+            raise ValueError(f"{_where(i, key)}: unknown key for type {kind!r}; allowed: {allowed}")
+    for key in required:
+        if key not in spec:
+            raise ValueError(f"{_where(i, key)}: missing (required for type {kind!r})")
+    out = {**optional, **dict(spec)}
+    for key, value in out.items():
+        if key in _INT_KEYS:
+            _check_int(i, key, value, 1)
+        elif key in _SIZE_KEYS and value is not None:
+            _check_size(i, key, value, 1 if key in ("kernel_size", "stride") else 0)
+    if kind == "dropout" and not (isinstance(out["p"], int | float) and 0 <= out["p"] < 1):
+        raise ValueError(f"{_where(i, 'p')}: {out['p']!r} is not a number in [0, 1)")
+    if kind == "reshape":
+        shape = out["shape"]
+        if not isinstance(shape, list | tuple) or not shape:
+            raise ValueError(f"{_where(i, 'shape')}: {shape!r} is not a non-empty list of ints")
+        for v in shape:
+            _check_int(i, "shape", v, 1)
+    act = out.setdefault("activation", "identity")
+    if act not in ACTIVATIONS:
+        raise ValueError(f"{_where(i, 'activation')}: {act!r} is not one of {list(ACTIVATIONS)}")
+    if act == "softmax" and i != n_layers - 1:
+        raise ValueError(f"{_where(i, 'activation')}: 'softmax' is only allowed on the last layer")
+    init = out.setdefault("init", "kaiming" if act == "relu" else "xavier")
+    if init not in INITS:
+        raise ValueError(f"{_where(i, 'init')}: {init!r} is not one of {list(INITS)}")
+    out["quantizer"] = _validate_quantizer(i, out.get("quantizer"), act)
+    return out
+
+
+def _validate_quantizer(i: int, q: Any, act: str) -> dict[str, Any] | None:
+    if q is None:
+        return None
+    if not isinstance(q, Mapping):
+        raise TypeError(f"{_where(i, 'quantizer')}: expected null or a dict, got {q!r}")
+    unknown = set(q) - {"levels", "mode", "limits"}
+    if unknown:
+        raise ValueError(
+            f"{_where(i, 'quantizer')}: unknown keys {sorted(unknown)}; "
+            "allowed: ['levels', 'mode', 'limits']"
+        )
+    limits = q.get("limits")
+    if limits is None:
+        if act not in ACTIVATION_LIMITS:
+            raise ValueError(
+                f"{_where(i, 'quantizer.limits')}: required for the unbounded activation "
+                f"{act!r} (bounded ones: {list(ACTIVATION_LIMITS)})"
+            )
+        limits = ACTIVATION_LIMITS[act]
+    spec = {"levels": q.get("levels"), "mode": q.get("mode", "stochastic"), "limits": limits}
+    try:
+        Quantizer(spec["levels"], spec["mode"], tuple(limits))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{_where(i)}.{err}") from None
+    spec["limits"] = [float(limits[0]), float(limits[1])]
+    return spec
+
+
+def _make_op(spec: dict[str, Any]) -> nn.Module:
+    kind = spec["type"]
+    if kind == "linear":
+        return nn.Linear(spec["in_features"], spec["out_features"])
+    if kind in ("conv2d", "conv_transpose2d"):
+        args = (spec["in_channels"], spec["out_channels"], spec["kernel_size"])
+        kw = {"stride": spec["stride"], "padding": spec["padding"]}
+        if kind == "conv2d":
+            return nn.Conv2d(*args, **kw)
+        return nn.ConvTranspose2d(*args, output_padding=spec["output_padding"], **kw)
+    if kind in ("maxpool2d", "avgpool2d"):
+        cls = nn.MaxPool2d if kind == "maxpool2d" else nn.AvgPool2d
+        return cls(spec["kernel_size"], stride=spec["stride"])
+    if kind == "flatten":
+        return nn.Flatten()
+    if kind == "reshape":
+        return nn.Unflatten(1, tuple(spec["shape"]))
+    if kind == "dropout":
+        return nn.Dropout(spec["p"])
+    return (nn.BatchNorm1d if kind == "batchnorm1d" else nn.BatchNorm2d)(spec["num_features"])
+
+
+class Layer(nn.Module):
+    """One configured layer: operation, then activation, then optional quantiser."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__()
+        self.spec = spec
+        self.op = _make_op(spec)
+        self.activation = spec["activation"]
+        self.act_fn = _ACT_FN[self.activation]
+        q = spec["quantizer"]
+        self.quantizer = None if q is None else Quantizer(q["levels"], q["mode"], q["limits"])
+        self._linear = isinstance(self.op, nn.Linear)  # fast path: skip Module.__call__
+
+    def apply_op(self, h: torch.Tensor) -> torch.Tensor:
+        """The layer's operation (linear, conv, pool, ...) on ``h``."""
+        if self._linear:
+            return F.linear(h, self.op.weight, self.op.bias)
+        return self.op(h)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise weights (xavier / kaiming as configured), biases to zero."""
+        weight = getattr(self.op, "weight", None)
+        if isinstance(self.op, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+            act = self.activation if self.activation in ("tanh", "relu", "sigmoid") else "linear"
+            if self.spec["init"] == "xavier":
+                gain = nn.init.calculate_gain(act) if act in ("tanh", "relu") else 1.0
+                nn.init.xavier_uniform_(weight, gain=gain)
+            else:
+                nn.init.kaiming_uniform_(weight, a=0.0, nonlinearity=act)
+            if self.op.bias is not None:
+                nn.init.zeros_(self.op.bias)
+        elif hasattr(self.op, "reset_parameters"):
+            self.op.reset_parameters()
+
+    def post(self, h: torch.Tensor) -> torch.Tensor:
+        """Activation and quantiser applied to the operation's output ``h``."""
+        if self.act_fn is not None:
+            h = self.act_fn(h)
+        if self.quantizer is not None:
+            h = self.quantizer.forward(h)
+        return h
+
+
+class Network(nn.Module):
+    """A feed-forward network from a list of layer dicts; layers are named L1..Lk.
+
+    ``net(x)`` returns the training output: the last layer's logits if its activation is
+    softmax, else its (activated, quantised) output. :meth:`forward_layers` returns what each
+    layer passes on (softmax probabilities for a softmax last layer).
+    """
+
+    def __init__(
+        self,
+        layers: list[dict[str, Any]],
+        *,
+        seed: int | None = None,
+        input_shape: tuple[int, ...] | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(layers, list | tuple) or not layers:
+            raise ValueError(f"layers: {layers!r} is not a non-empty list of layer dicts")
+        specs = [validate_layer(i, s, len(layers)) for i, s in enumerate(layers)]
+        self.layer_names = [f"L{i + 1}" for i in range(len(specs))]
+        self.layers = nn.ModuleDict(
+            {n: Layer(s) for n, s in zip(self.layer_names, specs, strict=True)}
+        )
+        self._layer_list = list(self.layers.values())
+        self.layer_specs = specs
+        self.seed = seed
+        if input_shape is None and specs[0]["type"] == "linear":
+            input_shape = (specs[0]["in_features"],)
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self._widths: dict[str, int] | None = None
+        self.reset_parameters(seed)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Network:
+        """Build from ``{"layers": [...], "seed": int | None, "input_shape": [...] | None}``."""
+        unknown = set(config) - {"layers", "seed", "input_shape"}
+        if unknown:
+            raise ValueError(
+                f"network: unknown keys {sorted(unknown)}; allowed: ['layers', 'seed', "
+                "'input_shape']"
+            )
+        if "layers" not in config:
+            raise ValueError("network.layers: missing")
+        shape = config.get("input_shape")
+        return cls(
+            list(config["layers"]),
+            seed=config.get("seed"),
+            input_shape=None if shape is None else tuple(shape),
+        )
+
+    def reset_parameters(self, seed: int | None = None) -> None:
+        """Initialise all layers; with a seed, reproducibly and without touching global RNG."""
+        if seed is None:
+            for layer in self._layer_list:
+                layer.reset_parameters()
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for layer in self._layer_list:
+                layer.reset_parameters()
+
+    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Training pass: (output, last pre-activation, hidden layer outputs)."""
+        hidden = []
+        h = x
+        last = self._layer_list[-1]
+        for layer in self._layer_list[:-1]:
+            h = layer.post(layer.apply_op(h))
+            hidden.append(h)
+        pre = last.apply_op(h)
+        out = pre if last.activation == "softmax" else last.post(pre)
+        return out, pre, hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for layer in self._layer_list[:-1]:
+            h = layer.post(layer.apply_op(h))
+        last = self._layer_list[-1]
+        h = last.apply_op(h)
+        return h if last.activation == "softmax" else last.post(h)
+
+    def forward_layers(
+        self, x: torch.Tensor, layers: Iterable[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Outputs of the requested layers (all if None) as passed to the next layer."""
+        wanted = self.layer_names if layers is None else list(layers)
+        for name in wanted:
+            self._check_name(name)
+        stop = max(self.layer_names.index(n) for n in wanted) if wanted else -1
+        out: dict[str, torch.Tensor] = {}
+        h = x
+        widths = {}
+        for name, layer in zip(self.layer_names[: stop + 1], self._layer_list, strict=False):
+            h = layer.post(layer.apply_op(h))
+            widths[name] = math.prod(h.shape[1:])
+            if name in wanted:
+                out[name] = h
+        if self._widths is None and len(widths) == len(self.layer_names):
+            self._widths = widths  # remembered for layer_width() when input_shape is unknown
+        return {n: out[n] for n in wanted}
+
+    def _check_name(self, name: str) -> None:
+        if name not in self.layers:
+            raise ValueError(f"layer: {name!r} is not one of {self.layer_names}")
+
+    def layer_limits(self, name: str) -> tuple[float, float] | None:
+        """Value range of a layer's output: quantiser limits, else the activation's, else None."""
+        self._check_name(name)
+        layer = self.layers[name]
+        if layer.quantizer is not None:
+            return (layer.quantizer.lo, layer.quantizer.hi)
+        return ACTIVATION_LIMITS.get(layer.activation)
+
+    def layer_quantizer(self, name: str) -> Quantizer | None:
+        """The layer's quantiser, or None."""
+        self._check_name(name)
+        return self.layers[name].quantizer
+
+    def layer_width(self, name: str) -> int:
+        """Number of units in the layer's output (flattened over all but the batch axis).
+
+        Computed from ``input_shape`` (given, or implied by a linear first layer), else taken
+        from the first :meth:`forward_layers` call that ran all layers.
+        """
+        self._check_name(name)
+        if self._widths is None:
+            if self.input_shape is None:
+                raise ValueError(
+                    "input_shape: needed to compute layer widths when the first layer is not "
+                    "linear; pass Network(..., input_shape=(C, H, W)) or call forward_layers first"
+                )
+            p = next(self.parameters(), None)
+            x = torch.zeros((2, *self.input_shape), device=None if p is None else p.device)
+            was_training = self.training
+            self.eval()
+            with torch.no_grad():
+                outs = self.forward_layers(x)
+            self.train(was_training)
+            self._widths = {n: math.prod(t.shape[1:]) for n, t in outs.items()}
+        return self._widths[name]
+
+    @property
+    def output_activation(self) -> str:
+        """Activation of the last layer."""
+        return self._layer_list[-1].activation
+
+    @property
+    def output_quantized(self) -> bool:
+        """Whether the last layer has a quantiser."""
+        return self._layer_list[-1].quantizer is not None
+
+
+class BatchedMLP(nn.Module):
+    """``len(seeds)`` independent copies of an all-linear :class:`Network`, run as one model.
+
+    Weights are stacked along a leading seed axis (``(S, out, in)``, biases ``(S, out)``) and
+    applied with ``torch.baddbmm`` to inputs of shape ``(S, batch, in)``; copy ``i`` starts
+    from exactly the weights of ``Network(layers, seed=seeds[i])``. Small MLPs are dominated by
+    per-operation overhead, so S seeds cost about as much as one. :meth:`network_state` gives
+    one copy's weights as a ``Network`` state dict.
+    """
+
+    def __init__(self, layers: list[dict[str, Any]], seeds: list[int]) -> None:
+        super().__init__()
+        if not isinstance(seeds, list | tuple) or not seeds:
+            raise ValueError(f"seeds: {seeds!r} is not a non-empty list of integers")
+        nets = [Network(layers, seed=s) for s in seeds]
+        bad = [
+            n
+            for n, s in zip(nets[0].layer_names, nets[0].layer_specs, strict=True)
+            if s["type"] != "linear"
+        ]
+        if bad:
+            raise ValueError(f"layers: BatchedMLP needs linear layers only; not linear: {bad}")
+        self.seeds = list(seeds)
+        self.layer_names = nets[0].layer_names
+        self.layer_specs = nets[0].layer_specs
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for name in self.layer_names:
+            ops = [net.layers[name].op for net in nets]
+            self.weights.append(nn.Parameter(torch.stack([op.weight.detach() for op in ops])))
+            self.biases.append(nn.Parameter(torch.stack([op.bias.detach() for op in ops])))
+        # activation + quantiser of each layer, without the per-seed weights
+        self.posts = nn.ModuleList(nets[0].layers[n] for n in self.layer_names)
+        for layer in self.posts:
+            layer.op = nn.Identity()
+
+    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Training pass on ``(S, batch, in)``: (output, last pre-activation, hidden outputs)."""
+        hidden = []
+        h = x
+        k = len(self.posts) - 1
+        for w, b, layer in zip(self.weights[:k], self.biases[:k], self.posts[:k], strict=True):
+            h = layer.post(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
+            hidden.append(h)
+        last = self.posts[k]
+        pre = torch.baddbmm(self.biases[k].unsqueeze(1), h, self.weights[k].transpose(1, 2))
+        out = pre if last.activation == "softmax" else last.post(pre)
+        return out, pre, hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(x)[0]
+
+    def network_state(self, i: int) -> dict[str, torch.Tensor]:
+        """State dict of copy ``i`` for ``Network(layers)`` (CPU copies)."""
+        state = {}
+        for name, w, b in zip(self.layer_names, self.weights, self.biases, strict=True):
+            state[f"layers.{name}.op.weight"] = w[i].detach().cpu().clone()
+            state[f"layers.{name}.op.bias"] = b[i].detach().cpu().clone()
+        return state
+
+    def load_network_state(self, i: int, state: Mapping[str, torch.Tensor]) -> None:
+        """Set copy ``i`` from a ``Network`` state dict."""
+        with torch.no_grad():
+            for name, w, b in zip(self.layer_names, self.weights, self.biases, strict=True):
+                w[i].copy_(state[f"layers.{name}.op.weight"])
+                b[i].copy_(state[f"layers.{name}.op.bias"])
+
+    def layer_width(self, name: str) -> int:
+        """Number of units of a layer."""
+        return self.layer_specs[self.layer_names.index(name)]["out_features"]
+
+    @property
+    def output_activation(self) -> str:
+        """Activation of the last layer."""
+        return self.posts[-1].activation
+
+    @property
+    def output_quantized(self) -> bool:
+        """Whether the last layer has a quantiser."""
+        return self.posts[-1].quantizer is not None

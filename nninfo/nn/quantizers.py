@@ -1,0 +1,81 @@
+"""Quantisers that map activations onto a few evenly spaced levels.
+
+Level ``k`` (``k = 0 .. levels-1``) has the value ``lo + k * (hi - lo) / (levels - 1)``, so both
+limits are levels. Gradients pass straight through (the quantiser is the identity for backprop).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MODES = ("stochastic", "center_saturating")
+
+
+class Quantizer(nn.Module):
+    """Round activations to ``levels`` evenly spaced values in ``[lo, hi]`` (inclusive).
+
+    ``mode="stochastic"``: in training mode a value between two levels rounds up with
+    probability equal to its fractional distance from the lower level (unbiased); in eval mode
+    it rounds to the nearest level. ``mode="center_saturating"``: always the nearest level.
+    Values outside the limits saturate at the limits in both modes. The noise comes from the
+    torch global RNG of the tensor's device (so checkpoints that save it resume exactly).
+    """
+
+    def __init__(self, levels: int, mode: str, limits: tuple[float, float]) -> None:
+        super().__init__()
+        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
+            raise ValueError(f"quantizer.levels: {levels!r} is not an integer >= 2")
+        if mode not in MODES:
+            raise ValueError(f"quantizer.mode: {mode!r} is not one of {list(MODES)}")
+        lo, hi = _check_limits(limits)
+        self.levels, self.mode, self.lo, self.hi = levels, mode, lo, hi
+        self.step = (hi - lo) / (levels - 1)
+        # 0-dim tensors: ops with them skip the scalar-to-tensor copy a Python float costs
+        self.register_buffer("_lo", torch.tensor(lo), persistent=False)
+        self.register_buffer("_step", torch.tensor(self.step), persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}, mode={self.mode}, limits=({self.lo}, {self.hi})"
+
+    def _scaled(self, x: torch.Tensor) -> torch.Tensor:
+        """Position of ``x`` in level units, clamped to ``[0, levels-1]``."""
+        return ((x - self.lo) / self.step).clamp_(0.0, self.levels - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            if self.training and self.mode == "stochastic":
+                # floor((x - lo) / step + U[0,1)) rounds up with probability equal to the
+                # fractional part: unbiased rounding.
+                shift = -self.lo / self.step
+                u = torch.empty_like(x).uniform_(shift, shift + 1.0)
+                u.add_(x, alpha=1.0 / self.step).floor_().clamp_(0.0, self.levels - 1)
+            else:
+                u = self._scaled(x).round_()
+            q = torch.addcmul(self._lo, u, self._step)
+            if not x.requires_grad:
+                return q
+            delta = q.sub_(x)
+        return x + delta  # straight-through: value q, gradient identity
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """Index (0 .. levels-1) of the nearest level; uint8 if levels <= 256 else int64."""
+        dtype = torch.uint8 if self.levels <= 256 else torch.int64
+        with torch.no_grad():
+            return self._scaled(x).round_().to(dtype)
+
+    def values(self, codes: torch.Tensor) -> torch.Tensor:
+        """Level values of integer ``codes`` (inverse of :meth:`codes` on level values)."""
+        return codes.to(torch.get_default_dtype()) * self.step + self.lo
+
+
+def _check_limits(limits: object) -> tuple[float, float]:
+    if not isinstance(limits, list | tuple) or len(limits) != 2:
+        raise ValueError(f"quantizer.limits: {limits!r} is not a pair [lo, hi]")
+    try:
+        lo, hi = float(limits[0]), float(limits[1])
+    except (TypeError, ValueError):
+        raise ValueError(f"quantizer.limits: {limits!r} is not a pair of numbers") from None
+    if not (lo < hi) or not (abs(lo) < float("inf") and abs(hi) < float("inf")):
+        raise ValueError(f"quantizer.limits: {limits!r} must be finite with lo < hi")
+    return lo, hi

@@ -1,0 +1,43 @@
+"""Checkpoint schedules: at which optimiser steps to save the model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SCHEDULES = ("log", "lin")
+
+
+def total_steps(epochs: float, steps_per_epoch: int) -> int:
+    """Number of optimiser steps in ``epochs`` (fractional epochs allowed), at least 1."""
+    return max(1, round(epochs * steps_per_epoch))
+
+
+def checkpoint_steps(kind: str, n: int, epochs: float, steps_per_epoch: int) -> list[int]:
+    """Sorted, distinct steps at which to checkpoint; always include 0 and the final step.
+
+    ``log``: step 0, then ``n - 1`` steps log-spaced from 1 to the last step (so early
+    checkpoints fall at fractions of an epoch). ``lin``: ``n`` steps evenly spaced from 0 to the
+    last step. Steps are rounded to integers and duplicates dropped, so a short run may get fewer
+    than ``n`` checkpoints. The epoch of a checkpoint is ``step / steps_per_epoch``.
+    """
+    if kind not in SCHEDULES:
+        raise ValueError(f"checkpoints.kind: {kind!r} is not one of {list(SCHEDULES)}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"checkpoints.count: {n!r} is not an integer >= 2")
+    if not (isinstance(epochs, int | float) and math.isfinite(epochs) and epochs > 0):
+        raise ValueError(f"epochs: {epochs!r} is not a positive number")
+    if (
+        isinstance(steps_per_epoch, bool)
+        or not isinstance(steps_per_epoch, int)
+        or (steps_per_epoch < 1)
+    ):
+        raise ValueError(f"steps_per_epoch: {steps_per_epoch!r} is not an integer >= 1")
+    last = total_steps(epochs, steps_per_epoch)
+    if kind == "lin":
+        steps = np.rint(np.linspace(0, last, n))
+    else:
+        steps = np.concatenate([[0], np.rint(np.logspace(0, math.log10(last), n - 1))])
+    out = sorted({int(s) for s in steps} | {0, last})
+    return out
