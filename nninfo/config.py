@@ -125,6 +125,7 @@ def build_config(raw: dict[str, Any], *, quick: bool = False,
     if not isinstance(raw["training"], dict):
         _fail("training", raw["training"], "a mapping")
     perf = raw.get("performance") or {}
+    _check_components(raw)
     return ExperimentConfig(
         name=str(raw["name"]),
         seeds=parse_seeds(raw.get("seeds", 1)),
@@ -134,6 +135,31 @@ def build_config(raw: dict[str, Any], *, quick: bool = False,
         analysis=_analysis(raw.get("analysis") or {}, len(network["layers"])),
         performance_datasets=tuple(perf.get("datasets", ("train", "test"))),
     )
+
+
+def _check_components(raw: dict[str, Any]) -> None:
+    """Validate task, network and training with their own constructors, before any work."""
+    from nninfo.nn.network import Network
+    from nninfo.tasks import available_tasks, task_options
+    from nninfo.training import TrainConfig
+
+    task = raw["task"]
+    if task["name"] not in available_tasks():
+        _fail("task.name", task["name"], ", ".join(available_tasks()))
+    unknown_task_keys = sorted(set(task) - {"name", "seed", "options", "label_encoding"})
+    if unknown_task_keys:
+        _fail("task", unknown_task_keys, "keys name, seed, options, label_encoding")
+    unknown = sorted(set(task.get("options") or {}) - set(task_options(task["name"])))
+    if unknown:
+        _fail("task.options", unknown, ", ".join(task_options(task["name"])) or "none")
+    for field_name, build in (("training", lambda: TrainConfig.from_dict(raw["training"])),
+                              ("network", lambda: Network.from_config(raw["network"]))):
+        try:
+            build()
+        except (TypeError, ValueError) as exc:
+            message = str(exc)
+            prefix = "" if message.startswith(field_name) else f"{field_name}."
+            raise ConfigError(f"{prefix}{message}") from exc
 
 
 def parse_seeds(value: Any) -> tuple[int, ...]:
