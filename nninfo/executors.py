@@ -2,8 +2,14 @@
 
 ``local`` runs jobs in this process (``workers=1``) or in a spawned process pool; ``dask``
 submits them to a Dask distributed scheduler (``scheduler="tcp://host:port"``) or to a
-``LocalCluster`` started for the occasion. Failures come back as values, not raised, so the
-caller can mark the one affected run FAILED and carry on with the others.
+``LocalCluster`` (one single-threaded worker process per ``workers``) started for the
+occasion. Failures come back as values, not raised, so the caller can mark the one affected
+run FAILED and carry on with the others.
+
+Every job yields exactly one :class:`Outcome`, even when it ran more than once: a job whose
+worker process died is run again (Dask reschedules tasks of lost workers on the others; the
+local pool is restarted for the unfinished jobs, up to ``retries`` times), and a job that
+raised is retried ``retries`` times on Dask. Jobs must therefore be safe to run twice.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,18 +50,28 @@ def default_workers() -> int:
 
 def run_jobs(jobs: Sequence[Job], *, executor: str = "local", workers: int | None = None,
              scheduler: str | None = None, retries: int = 2) -> Iterator[Outcome]:
-    """Run ``(key, fn, args, kwargs)`` jobs; yield an :class:`Outcome` per job as it ends."""
+    """Run ``(key, fn, args, kwargs)`` jobs; yield one :class:`Outcome` per job as it ends.
+
+    ``workers``: processes of the local pool or of the Dask ``LocalCluster`` (default: the
+    number of CPU cores); ignored when ``scheduler`` names a running Dask scheduler.
+    ``retries``: how often a job is run again after its worker died (and, on Dask, after it
+    raised) before its failure is reported.
+    """
     if executor not in EXECUTORS:
         raise ValueError(f"executor: {executor!r} is not one of {list(EXECUTORS)}")
     workers = workers or default_workers()
-    if workers < 1:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers: {workers!r} is not a positive integer")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries: {retries!r} is not an integer >= 0")
+    if scheduler is not None and executor != "dask":
+        raise ValueError(f"scheduler: {scheduler!r} needs executor 'dask', not {executor!r}")
     if executor == "dask":
         yield from _dask(jobs, workers, scheduler, retries)
     elif workers == 1 or len(jobs) <= 1:
         yield from _serial(jobs)
     else:
-        yield from _pool(jobs, workers)
+        yield from _pool(jobs, workers, retries)
 
 
 def _serial(jobs: Sequence[Job]) -> Iterator[Outcome]:
@@ -64,21 +82,44 @@ def _serial(jobs: Sequence[Job]) -> Iterator[Outcome]:
             yield Outcome(key, error=exc)
 
 
-def _pool(jobs: Sequence[Job], workers: int) -> Iterator[Outcome]:
+def _pool(jobs: Sequence[Job], workers: int, retries: int) -> Iterator[Outcome]:
+    """A spawned process pool; when a worker dies the pool breaks, and the jobs it had not
+    finished run again in a fresh pool (at most ``retries`` times)."""
+    pending = list(jobs)
+    for attempt in range(retries + 1):
+        lost: list[Job] = []
+        for job, outcome in _pool_once(pending, workers):
+            if isinstance(outcome.error, BrokenProcessPool) and attempt < retries:
+                lost.append(job)
+            else:
+                yield outcome
+        if not lost:
+            return
+        pending = lost
+
+
+def _pool_once(jobs: Sequence[Job], workers: int) -> Iterator[tuple[Job, Outcome]]:
     workers = min(workers, len(jobs))
     threads = max(1, default_workers() // workers)
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                 initargs=(threads,)) as pool:
-        futures = {pool.submit(fn, *args, **kwargs): key for key, fn, args, kwargs in jobs}
+        futures = {pool.submit(fn, *args, **kwargs): (key, fn, args, kwargs)
+                   for key, fn, args, kwargs in jobs}
         try:
             for fut in cf.as_completed(futures):
+                job = futures.pop(fut)
                 exc = fut.exception()
-                yield Outcome(futures[fut], None if exc else fut.result(), exc)
+                yield job, Outcome(job[0], None if exc else fut.result(), exc)
         except BaseException:
             for fut in futures:
                 fut.cancel()
             raise
+
+
+def _call(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """Run one job on a Dask worker (keeps the job's kwargs apart from ``submit``'s)."""
+    return fn(*args, **kwargs)
 
 
 def _dask(jobs: Sequence[Job], workers: int, scheduler: str | None,
@@ -92,13 +133,18 @@ def _dask(jobs: Sequence[Job], workers: int, scheduler: str | None,
                                                    processes=True, dashboard_address=None)
     client = Client(scheduler or cluster)
     try:
-        futures = {client.submit(fn, *args, **kwargs, pure=False, retries=retries): key
-                   for key, fn, args, kwargs in jobs}
-        for fut in as_completed(futures):
-            if fut.status == "error":
-                yield Outcome(futures[fut], error=fut.exception())
-            else:
-                yield Outcome(futures[fut], fut.result())
+        # task keys start with the job's function name (as in the Dask dashboard)
+        futures = {client.submit(_call, fn, args, kwargs, pure=False, retries=retries,
+                                 key=f"{getattr(fn, '__name__', 'job')}-{uuid.uuid4().hex}"):
+                   key for key, fn, args, kwargs in jobs}
+        for fut in as_completed(list(futures)):
+            key = futures.pop(fut)
+            try:
+                yield Outcome(key, fut.result())
+            except Exception as exc:  # the job's error, or KilledWorker after lost workers
+                yield Outcome(key, error=exc)
+            finally:
+                fut.release()  # consumed: nothing left for the cluster to keep or recompute
     finally:
         client.close()
         if cluster is not None:

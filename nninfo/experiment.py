@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,28 +95,77 @@ def split(task: Task, name: str):
 
 def train_seed(cfg: ExperimentConfig, seed: int, workdir: str | Path, *,
                data_dir: str | None = None, device: str | None = None,
-               resume_from: str | None = None, progress: bool = False) -> SeedTraining:
-    """Train one seed, writing ``step_XXXXXXXX.pt`` checkpoints into ``workdir``."""
+               progress: bool = False) -> SeedTraining:
+    """Train one seed, writing ``step_XXXXXXXX.pt`` checkpoints into ``workdir``.
+
+    Each checkpoint is followed by ``progress.json`` (the checkpoints and metric history so
+    far), both written atomically. When ``workdir`` already holds progress of an earlier
+    attempt (a killed worker, a crashed driver), training resumes from its latest checkpoint
+    and continues bit for bit as the uninterrupted run would; the earlier checkpoint files
+    and history are kept. So running the same job twice, or concurrently, is safe.
+    """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     tcfg = train_config(cfg)
-    task = load_experiment_task(cfg, data_dir)
-    train_split = task["train"]
-    net = build_network(cfg, seed)
+    train_split = load_experiment_task(cfg, data_dir)["train"]
     steps_per_epoch = -(-len(train_split) // tcfg.batch_size)
-    checkpoints: list[CheckpointFile] = []
-    history: list[tuple[int, dict[str, float]]] = []
+    checkpoints, history, resume = _resume_point(workdir, seed, steps_per_epoch)
 
     def on_checkpoint(ck: Checkpoint) -> None:
         path = workdir / f"step_{ck.step:08d}.pt"
-        ck.save(path)
+        _write_atomic(path, ck.save)
         checkpoints.append(CheckpointFile(len(checkpoints), ck.step, ck.epoch, str(path)))
+        _write_progress(workdir, seed, steps_per_epoch, checkpoints, history)
 
-    resume = Checkpoint.load(resume_from) if resume_from else None
-    train(net, train_split.x, train_split.y, tcfg, seed=seed, on_checkpoint=on_checkpoint,
-          on_metrics=lambda m, step: history.append((step, dict(m))), device=device,
-          resume_from=resume, progress=progress)
+    train(build_network(cfg, seed), train_split.x, train_split.y, tcfg, seed=seed,
+          on_checkpoint=on_checkpoint, on_metrics=lambda m, step: history.append((step, dict(m))),
+          device=device, resume_from=resume, progress=progress)
     return SeedTraining(seed, steps_per_epoch, checkpoints, history)
+
+
+_PROGRESS_FILE = "progress.json"
+
+
+def _write_atomic(path: Path, write) -> None:
+    """``write(tmp)`` then rename onto ``path``: readers never see a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_progress(workdir: Path, seed: int, steps_per_epoch: int,
+                    checkpoints: list[CheckpointFile],
+                    history: list[tuple[int, dict[str, float]]]) -> None:
+    data = {"seed": seed, "steps_per_epoch": steps_per_epoch,
+            "checkpoints": [{"chapter": c.chapter, "step": c.step, "epoch": c.epoch,
+                             "file": Path(c.path).name} for c in checkpoints],
+            "history": [[step, m] for step, m in history]}
+    _write_atomic(workdir / _PROGRESS_FILE, lambda p: p.write_text(json.dumps(data)))
+
+
+def _resume_point(workdir: Path, seed: int, steps_per_epoch: int
+                  ) -> tuple[list[CheckpointFile], list[tuple[int, dict[str, float]]],
+                             Checkpoint | None]:
+    """Checkpoints and history of an earlier attempt in ``workdir``, and its latest checkpoint
+    (``None``: start from scratch)."""
+    path = workdir / _PROGRESS_FILE
+    if not path.is_file():
+        return [], [], None
+    data = json.loads(path.read_text())
+    if data["seed"] != seed or data["steps_per_epoch"] != steps_per_epoch:
+        raise ValueError(f"workdir: {str(workdir)!r} holds training progress of seed "
+                         f"{data['seed']} with {data['steps_per_epoch']} steps per epoch, not "
+                         f"seed {seed} with {steps_per_epoch}; use a fresh work directory")
+    checkpoints = [CheckpointFile(c["chapter"], c["step"], c["epoch"], str(workdir / c["file"]))
+                   for c in data["checkpoints"]]
+    if not checkpoints:
+        return [], [], None
+    resume = Checkpoint.load(checkpoints[-1].path)
+    history = [(int(step), m) for step, m in data["history"] if step <= resume.step]
+    return checkpoints, history, resume
 
 
 def load_checkpoint_network(cfg: ExperimentConfig, path: str | Path) -> Network:

@@ -191,12 +191,12 @@ class Layer(nn.Module):
         elif hasattr(self.op, "reset_parameters"):
             self.op.reset_parameters()
 
-    def post(self, h: torch.Tensor) -> torch.Tensor:
-        """Activation and quantiser applied to the operation's output ``h``."""
+    def post(self, h: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Activation and quantiser (with optional pre-drawn ``noise``) applied to ``h``."""
         if self.act_fn is not None:
             h = self.act_fn(h)
         if self.quantizer is not None:
-            h = self.quantizer.forward(h)
+            h = self.quantizer.forward(h, noise)
         return h
 
 
@@ -358,8 +358,9 @@ class BatchedMLP(nn.Module):
     Weights are stacked along a leading seed axis (``(S, out, in)``, biases ``(S, out)``) and
     applied with ``torch.baddbmm`` to inputs of shape ``(S, batch, in)``; copy ``i`` starts
     from exactly the weights of ``Network(layers, seed=seeds[i])``. Small MLPs are dominated by
-    per-operation overhead, so S seeds cost about as much as one. :meth:`network_state` gives
-    one copy's weights as a ``Network`` state dict.
+    per-operation overhead, so S seeds cost about as much as one. Stochastic quantiser noise
+    is passed in per layer (see :meth:`draw_noise`), so that every copy can have its own RNG
+    stream. :meth:`network_state` gives one copy's weights as a ``Network`` state dict.
     """
 
     def __init__(self, layers: list[dict[str, Any]], seeds: list[int]) -> None:
@@ -367,16 +368,20 @@ class BatchedMLP(nn.Module):
         if not isinstance(seeds, list | tuple) or not seeds:
             raise ValueError(f"seeds: {seeds!r} is not a non-empty list of integers")
         nets = [Network(layers, seed=s) for s in seeds]
+        specs = nets[0].layer_specs
         bad = [
-            n
-            for n, s in zip(nets[0].layer_names, nets[0].layer_specs, strict=True)
+            f"{n} ({s['type']})"
+            for n, s in zip(nets[0].layer_names, specs, strict=True)
             if s["type"] != "linear"
         ]
         if bad:
-            raise ValueError(f"layers: BatchedMLP needs linear layers only; not linear: {bad}")
+            raise ValueError(
+                f"layers: several seeds at once (BatchedMLP) support linear layers only "
+                f"(no dropout, conv, pooling, ...); not linear: {bad}"
+            )
         self.seeds = list(seeds)
         self.layer_names = nets[0].layer_names
-        self.layer_specs = nets[0].layer_specs
+        self.layer_specs = specs
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for name in self.layer_names:
@@ -388,17 +393,66 @@ class BatchedMLP(nn.Module):
         for layer in self.posts:
             layer.op = nn.Identity()
 
-    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Training pass on ``(S, batch, in)``: (output, last pre-activation, hidden outputs)."""
+    def _noisy(self, k: int) -> bool:
+        """Whether layer ``k``'s quantiser draws noise in the training pass."""
+        q = self.posts[k].quantizer
+        last_logits = k == len(self.posts) - 1 and self.posts[k].activation == "softmax"
+        return q is not None and q.stochastic and not last_logits
+
+    def draw_noise(
+        self, generators: list[torch.Generator], batch: int
+    ) -> list[torch.Tensor | None]:
+        """Quantiser noise of one training pass, per layer ``(S, batch, width)`` or None.
+
+        Copy ``i`` draws from ``generators[i]`` exactly the numbers a single ``Network`` draws
+        from the global RNG in its training pass (``rand_like`` per noisy layer, in order).
+        On CPU the draws of all layers are one ``uniform_`` per copy (the Mersenne twister
+        stream is sequential, one number per element); elsewhere one per copy and layer.
+        """
+        if len(generators) != len(self.seeds):
+            raise ValueError(f"generators: {len(generators)} given, need {len(self.seeds)}")
+        widths = [
+            s["out_features"] if self._noisy(k) else 0 for k, s in enumerate(self.layer_specs)
+        ]
+        if not any(widths):
+            return [None] * len(widths)
+        w = self.weights[0]
+        if w.device.type != "cpu":
+            return [None if not n else self._per_layer_noise(generators, batch, n) for n in widths]
+        buf = torch.empty(len(self.seeds), batch * sum(widths), dtype=w.dtype)
+        for row, g in zip(buf, generators, strict=True):
+            row.uniform_(generator=g)
+        out, start = [], 0
+        for n in widths:
+            out.append(buf[:, start : start + batch * n].view(-1, batch, n) if n else None)
+            start += batch * n
+        return out
+
+    def _per_layer_noise(self, gens: list[torch.Generator], batch: int, n: int) -> torch.Tensor:
+        w = self.weights[0]
+        u = torch.empty(len(gens), batch, n, dtype=w.dtype, device=w.device)
+        for row, g in zip(u, gens, strict=True):
+            row.uniform_(generator=g)
+        return u
+
+    def _run(
+        self, x: torch.Tensor, noise: list[torch.Tensor | None] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Training pass on ``(S, batch, in)``: (output, last pre-activation, hidden outputs).
+
+        ``noise``: from :meth:`draw_noise`; without it stochastic quantisers use the global RNG.
+        """
         hidden = []
         h = x
         k = len(self.posts) - 1
-        for w, b, layer in zip(self.weights[:k], self.biases[:k], self.posts[:k], strict=True):
-            h = layer.post(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
+        noise = noise or [None] * (k + 1)
+        for j in range(k):
+            pre = torch.baddbmm(self.biases[j].unsqueeze(1), h, self.weights[j].transpose(1, 2))
+            h = self.posts[j].post(pre, noise[j])
             hidden.append(h)
         last = self.posts[k]
         pre = torch.baddbmm(self.biases[k].unsqueeze(1), h, self.weights[k].transpose(1, 2))
-        out = pre if last.activation == "softmax" else last.post(pre)
+        out = pre if last.activation == "softmax" else last.post(pre, noise[k])
         return out, pre, hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,8 +18,10 @@ class Quantizer(nn.Module):
     ``mode="stochastic"``: in training mode a value between two levels rounds up with
     probability equal to its fractional distance from the lower level (unbiased); in eval mode
     it rounds to the nearest level. ``mode="center_saturating"``: always the nearest level.
-    Values outside the limits saturate at the limits in both modes. The noise comes from the
-    torch global RNG of the tensor's device (so checkpoints that save it resume exactly).
+    Values outside the limits saturate at the limits in both modes. The noise is ``U[0, 1)``
+    drawn with ``torch.rand_like`` from the global RNG of the tensor's device (so checkpoints
+    that save it resume exactly), unless ``forward`` is given pre-drawn ``noise`` of x's shape
+    (how :class:`~nninfo.nn.BatchedMLP` gives every seed its own stream).
     """
 
     def __init__(self, levels: int, mode: str, limits: tuple[float, float]) -> None:
@@ -34,6 +36,8 @@ class Quantizer(nn.Module):
         # 0-dim tensors: ops with them skip the scalar-to-tensor copy a Python float costs
         self.register_buffer("_lo", torch.tensor(lo), persistent=False)
         self.register_buffer("_step", torch.tensor(self.step), persistent=False)
+        self.register_buffer("_shift", torch.tensor(-lo / self.step), persistent=False)
+        self.register_buffer("_inv_step", torch.tensor(1.0 / self.step), persistent=False)
 
     def extra_repr(self) -> str:
         return f"levels={self.levels}, mode={self.mode}, limits=({self.lo}, {self.hi})"
@@ -42,14 +46,20 @@ class Quantizer(nn.Module):
         """Position of ``x`` in level units, clamped to ``[0, levels-1]``."""
         return ((x - self.lo) / self.step).clamp_(0.0, self.levels - 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def stochastic(self) -> bool:
+        """Whether ``forward`` draws noise (stochastic mode, training)."""
+        return self.training and self.mode == "stochastic"
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Quantised ``x`` (straight-through gradient); ``noise``: U[0,1) draws, x's shape."""
         with torch.no_grad():
-            if self.training and self.mode == "stochastic":
+            if self.stochastic:
                 # floor((x - lo) / step + U[0,1)) rounds up with probability equal to the
                 # fractional part: unbiased rounding.
-                shift = -self.lo / self.step
-                u = torch.empty_like(x).uniform_(shift, shift + 1.0)
-                u.add_(x, alpha=1.0 / self.step).floor_().clamp_(0.0, self.levels - 1)
+                u = torch.rand_like(x) if noise is None else noise
+                u = torch.addcmul(self._shift, x, self._inv_step).add_(u)
+                u.floor_().clamp_(0.0, self.levels - 1)
             else:
                 u = self._scaled(x).round_()
             q = torch.addcmul(self._lo, u, self._step)

@@ -1,5 +1,6 @@
 """Training: configuration, checkpoint schedule, checkpoints and the training loop."""
 
+from nninfo.training.batched import train_seeds
 from nninfo.training.checkpoint import Checkpoint
 from nninfo.training.loop import (
     LOSSES,
@@ -7,7 +8,6 @@ from nninfo.training.loop import (
     NonFiniteLossError,
     TrainConfig,
     train,
-    train_seeds,
 )
 from nninfo.training.schedule import SCHEDULES, checkpoint_steps, total_steps
 

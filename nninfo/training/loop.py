@@ -19,6 +19,7 @@ from torch import Tensor
 
 from nninfo.nn.network import BatchedMLP, Network
 from nninfo.training.checkpoint import Checkpoint
+from nninfo.training.fused import FusedStep
 from nninfo.training.schedule import SCHEDULES, checkpoint_steps, total_steps
 
 OPTIMIZERS = ("sgd", "adam")
@@ -180,6 +181,7 @@ def train(
     x = (x if x.is_floating_point() else x.float()).to(device)
     t, has_acc = _targets(net, y.to(device), cfg.loss)
     loss_fn, opt = _loss_fn(net, cfg), _optimizer(net, cfg)
+    opt_step = FusedStep(opt)
     n, bs = len(x), cfg.batch_size
     spe = math.ceil(n / bs)
     last = total_steps(cfg.epochs, spe)
@@ -268,9 +270,7 @@ def train(
                 loss = loss + sum(
                     cfg.l1 * h.abs().mean() + cfg.l2 * h.square().mean() for h in hidden
                 )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            opt_step(torch.autograd.grad(loss, opt_step.params))
             loss_sum.add_(data_loss.detach(), alpha=len(tb))
             correct_sum.add_(correct.sum())
             count += len(tb)
@@ -286,10 +286,13 @@ def train(
     return latest
 
 
-def _raise_non_finite(step: int, spe: int, cfg: TrainConfig) -> None:
+def _raise_non_finite(
+    step: int, spe: int, cfg: TrainConfig, seeds: list[int] | None = None
+) -> None:
     epoch = (step - 1) // spe + 1
+    which = "" if seeds is None else f" for seed{'s' if len(seeds) > 1 else ''} {seeds}"
     raise NonFiniteLossError(
-        f"training loss became non-finite in epoch {epoch} (at or before step {step}, "
+        f"training loss became non-finite{which} in epoch {epoch} (at or before step {step}, "
         f"epoch {step / spe:g}); lower lr (now {cfg.lr}) or check the inputs for NaN/inf"
     )
 
@@ -300,134 +303,3 @@ def _progress(enabled: bool, total: int, start: int):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=start, unit="step", desc="training")
-
-
-def _seed_optimizer_state(opt_state: dict[str, Any], i: int, n_seeds: int) -> dict[str, Any]:
-    """Optimiser state of copy ``i`` of a BatchedMLP, in the layout of a single Network."""
-
-    def pick(v: Any) -> Any:
-        if isinstance(v, Tensor) and v.dim() >= 1 and v.shape[0] == n_seeds:
-            return v[i].detach().cpu().clone()
-        return v.detach().cpu().clone() if isinstance(v, Tensor) else v
-
-    # BatchedMLP holds all weights, then all biases; Network holds W1, b1, W2, b2, ...
-    k = len(opt_state["param_groups"][0]["params"]) // 2
-    order = [j for layer in range(k) for j in (layer, k + layer)]
-    state = {
-        new: {key: pick(v) for key, v in opt_state["state"][old].items()}
-        for new, old in enumerate(order)
-        if old in opt_state["state"]
-    }
-    groups = [{**g, "params": list(range(2 * k))} for g in opt_state["param_groups"]]
-    return {"state": state, "param_groups": groups}
-
-
-def train_seeds(
-    layers: list[dict[str, Any]],
-    x: Tensor,
-    y: Tensor,
-    cfg: TrainConfig,
-    *,
-    seeds: list[int],
-    on_checkpoint: Callable[[int, Checkpoint], None],
-    on_metrics: Callable[[int, dict, int], None] | None = None,
-    device: str | torch.device | None = None,
-) -> list[Checkpoint]:
-    """Train one all-linear network per seed at once, as a :class:`BatchedMLP`.
-
-    Each seed gets the initial weights of ``Network(layers, seed=seed)``, its own shuffling
-    (the same permutations as ``train(..., seed=seed)``) and an independent optimiser (SGD and
-    Adam act elementwise). Quantiser noise comes from one shared global stream seeded by
-    ``seeds[0]``, so runs are reproducible but not bit-identical to single-seed :func:`train`.
-    ``on_checkpoint(seed_index, checkpoint)`` gets per-seed checkpoints in the single-Network
-    layout; ``on_metrics(seed_index, metrics, step)`` per-epoch metrics. Returns the last
-    checkpoint of every seed.
-    """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    net = BatchedMLP(layers, list(seeds)).to(device)
-    s_count, n, bs = len(seeds), len(x), cfg.batch_size
-    x = (x if x.is_floating_point() else x.float()).to(device)
-    t, has_acc = _targets(net, y.to(device), cfg.loss)
-    loss_fn, opt = _loss_fn(net, cfg), _optimizer(net, cfg)
-    spe = math.ceil(n / bs)
-    last = total_steps(cfg.epochs, spe)
-    ckpts = set(checkpoint_steps(cfg.checkpoint_schedule, cfg.checkpoint_count, cfg.epochs, spe))
-    gens = [torch.Generator().manual_seed(_seeds(s)[1]) for s in seeds]
-    torch.manual_seed(_seeds(seeds[0])[2])
-    loss_sum = torch.zeros(s_count, dtype=x.dtype, device=device)
-    correct_sum = torch.zeros(s_count, dtype=x.dtype, device=device)
-    count, step, metrics = 0, 0, [{} for _ in seeds]
-    epoch_states = [g.get_state() for g in gens]
-    net.train()
-
-    def checkpoint() -> list[Checkpoint]:
-        if not math.isfinite(loss_sum.sum().item()):
-            _raise_non_finite(step, spe, cfg)
-        rng, opt_state = torch.get_rng_state(), opt.state_dict()
-        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
-        out = []
-        for i, seed in enumerate(seeds):
-            gstate = gens[i].get_state() if step % spe == 0 else epoch_states[i]
-            ck = Checkpoint(
-                step,
-                step / spe,
-                net.network_state(i),
-                _seed_optimizer_state(opt_state, i, s_count),
-                gstate,
-                rng.clone(),
-                list(cuda),
-                seed,
-                dict(metrics[i]),
-                [loss_sum[i].item(), correct_sum[i].item(), count],
-            )
-            on_checkpoint(i, ck)
-            out.append(ck)
-        out[0].restore_rng()
-        net.train()
-        return out
-
-    latest = checkpoint()
-    while step < last:
-        epoch, first = divmod(step, spe)
-        epoch_states = [g.get_state() for g in gens]
-        xs, ts, order = x.expand(s_count, *x.shape), t.expand(s_count, *t.shape), None
-        if cfg.shuffle:
-            perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
-            if x.numel() * s_count <= PREPERMUTE_MAX:
-                xs, ts = x[perms], t[perms]
-            else:
-                xs, ts, order = x, t, perms
-        for b in range(first, min(spe, last - epoch * spe)):
-            rows = order[:, b * bs : (b + 1) * bs] if order is not None else None
-            xb = xs[:, b * bs : (b + 1) * bs] if rows is None else xs[rows]
-            tb = ts[:, b * bs : (b + 1) * bs] if rows is None else ts[rows]
-            out, pre, hidden = net._run(xb)
-            losses, correct = loss_fn(out, pre, tb)
-            seed_loss = losses.mean(1)
-            loss = seed_loss.sum()  # seeds share no weights: each gets its own gradient
-            if cfg.l1 > 0 or cfg.l2 > 0:
-                loss = loss + sum(
-                    cfg.l1 * h.abs().mean((1, 2)).sum() + cfg.l2 * h.square().mean((1, 2)).sum()
-                    for h in hidden
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum.add_(seed_loss.detach(), alpha=tb.shape[1])
-            correct_sum.add_(correct.sum(1))
-            count += tb.shape[1]
-            step += 1
-            if step % spe == 0 or step == last:
-                if not math.isfinite(loss_sum.sum().item()):
-                    _raise_non_finite(step, spe, cfg)
-                for i in range(s_count):
-                    metrics[i] = {"epoch": step / spe, "train_loss": loss_sum[i].item() / count}
-                    if has_acc:
-                        metrics[i]["train_accuracy"] = correct_sum[i].item() / count
-                    if on_metrics is not None:
-                        on_metrics(i, metrics[i], step)
-                loss_sum.zero_(), correct_sum.zero_()
-                count = 0
-            if step in ckpts:
-                latest = checkpoint()
-    return latest
