@@ -11,6 +11,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -176,14 +177,30 @@ def load_checkpoint_network(cfg: ExperimentConfig, path: str | Path) -> Network:
     return net.eval()
 
 
+_last_capture: dict[tuple, Any] = {}
+
+
+def _capture(cfg: ExperimentConfig, path: str, data_dir: str | None, device: str | None):
+    """Codes of every analysed layer at a checkpoint; the last one is kept, so the per-layer
+    jobs of one checkpoint that land in the same process run the network once."""
+    spec = cfg.analysis
+    key = (path, json.dumps(cfg.to_dict(), sort_keys=True), data_dir, device)
+    if key not in _last_capture:
+        data = split(load_experiment_task(cfg, data_dir), spec.dataset)
+        net = load_checkpoint_network(cfg, path)
+        layers = list(spec.layers) or net.layer_names
+        _last_capture.clear()
+        _last_capture[key] = capture_codes(net, data.x, data.labels, layers,
+                                           n_bins=spec.n_bins, device=device)
+    return _last_capture[key]
+
+
 def analyze_checkpoint(cfg: ExperimentConfig, path: str | Path, layers: list[str], *,
                        data_dir: str | None = None, device: str | None = None
                        ) -> CheckpointAnalysis:
     """All configured measures for ``layers`` at one checkpoint."""
     spec = cfg.analysis
-    data = split(load_experiment_task(cfg, data_dir), spec.dataset)
-    net = load_checkpoint_network(cfg, path)
-    cap = capture_codes(net, data.x, data.labels, layers, n_bins=spec.n_bins, device=device)
+    cap = _capture(cfg, str(path), data_dir, device)
     metrics: dict[str, float] = {}
     atoms, stats = [], []
     for layer in layers:

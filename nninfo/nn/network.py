@@ -352,11 +352,32 @@ class Network(nn.Module):
         return self._layer_list[-1].quantizer is not None
 
 
+class _StackedLinear(torch.autograd.Function):
+    """``baddbmm(b, x, w^T)`` on seed stacks, with gradients that do not depend on the stack.
+
+    ``bmm`` with a transposed first operand (autograd's weight gradient) picks its kernel by
+    the number of stacked matrices, so a seed's gradient would change with the other seeds
+    in the stack; the weight gradient is therefore a broadcast product summed over the batch.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, w = ctx.saved_tensors
+        g = g.contiguous()
+        gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
+        return gx, (g.unsqueeze(3) * x.unsqueeze(2)).sum(1), g.sum(1)
+
+
 class BatchedMLP(nn.Module):
     """``len(seeds)`` independent copies of an all-linear :class:`Network`, run as one model.
 
     Weights are stacked along a leading seed axis (``(S, out, in)``, biases ``(S, out)``) and
-    applied with ``torch.baddbmm`` to inputs of shape ``(S, batch, in)``; copy ``i`` starts
+    applied with ``torch.baddbmm`` (see :class:`_StackedLinear`) to inputs of shape ``(S, batch, in)``; copy ``i`` starts
     from exactly the weights of ``Network(layers, seed=seeds[i])``. Small MLPs are dominated by
     per-operation overhead, so S seeds cost about as much as one. Stochastic quantiser noise
     is passed in per layer (see :meth:`draw_noise`), so that every copy can have its own RNG
@@ -447,11 +468,11 @@ class BatchedMLP(nn.Module):
         k = len(self.posts) - 1
         noise = noise or [None] * (k + 1)
         for j in range(k):
-            pre = torch.baddbmm(self.biases[j].unsqueeze(1), h, self.weights[j].transpose(1, 2))
+            pre = _StackedLinear.apply(h, self.weights[j], self.biases[j])
             h = self.posts[j].post(pre, noise[j])
             hidden.append(h)
         last = self.posts[k]
-        pre = torch.baddbmm(self.biases[k].unsqueeze(1), h, self.weights[k].transpose(1, 2))
+        pre = _StackedLinear.apply(h, self.weights[k], self.biases[k])
         out = pre if last.activation == "softmax" else last.post(pre, noise[k])
         return out, pre, hidden
 
