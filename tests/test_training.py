@@ -11,6 +11,7 @@ from nninfo.training import (
     train,
     train_seeds,
 )
+from nninfo.training.fused import FusedStep
 
 
 def lin(i, o, act="tanh", **kw):
@@ -186,36 +187,165 @@ def test_checkpoint_epochs_follow_the_schedule():
 
 # --- several seeds at once ------------------------------------------------------------------
 
+# odd widths and a batch size that does not divide the data: the awkward cases for exactness
+QS = {"levels": 5, "mode": "stochastic", "limits": [-0.7, 1.3]}
+NOISY = [lin(6, 5, quantizer=Q8), lin(5, 3, quantizer=QS), lin(3, 2, "softmax")]
+SEEDS_CFG = TrainConfig(
+    lr=0.1,
+    momentum=0.9,
+    batch_size=16,
+    epochs=3,
+    checkpoint_count=4,
+    checkpoint_schedule="lin",
+    l2=0.01,
+)
 
-def test_train_seeds_matches_single_seed_runs_without_noise():
-    det = [lin(6, 8, quantizer={"levels": 8, "mode": "center_saturating"}), lin(8, 2, "softmax")]
-    cfg = TrainConfig(
-        lr=0.1, momentum=0.9, batch_size=16, epochs=2, checkpoint_count=4, checkpoint_schedule="lin"
-    )
+
+def run_seeds(seeds, layers=NOISY, cfg=SEEDS_CFG, resume=None):
     x, y = data()
-    got: dict[int, list] = {0: [], 1: []}
+    got = {i: [] for i in range(len(seeds))}
+    metrics = {i: [] for i in range(len(seeds))}
     train_seeds(
-        det, x, y, cfg, seeds=[3, 4], on_checkpoint=lambda i, c: got[i].append(c), device="cpu"
+        layers,
+        x,
+        y,
+        cfg,
+        seeds=seeds,
+        on_checkpoint=lambda i, c: got[i].append(c),
+        on_metrics=lambda i, m, s: metrics[i].append((s, m)),
+        device="cpu",
+        resume_from=resume,
     )
+    return got, metrics
+
+
+def assert_same_checkpoint(a, b):
+    assert a.step == b.step and a.metrics == b.metrics and a.epoch_sums == b.epoch_sums
+    for k, v in b.model_state.items():
+        assert torch.equal(a.model_state[k], v), (a.step, k)
+    for k, st in b.optimizer_state["state"].items():
+        for key, v in st.items():
+            assert torch.equal(a.optimizer_state["state"][k][key], v), (a.step, k, key)
+    assert torch.equal(a.torch_rng_state, b.torch_rng_state)
+    assert torch.equal(a.generator_state, b.generator_state)
+
+
+def test_a_seed_does_not_depend_on_the_other_seeds_in_its_batch():
+    (big, big_m), (alone, alone_m), (pair, pair_m) = (
+        run_seeds(s) for s in ([0, 1, 2, 3], [3], [3, 7])
+    )
+    assert len(alone[0]) == 4
+    for a, b, c in zip(big[3], alone[0], pair[0], strict=True):
+        assert_same_checkpoint(a, b)
+        assert_same_checkpoint(c, b)
+    assert big_m[3] == alone_m[0] == pair_m[0]
+    assert not torch.equal(
+        big[2][-1].model_state["layers.L1.op.weight"], big[3][-1].model_state["layers.L1.op.weight"]
+    )
+
+
+def test_train_seeds_follows_the_single_seed_run_and_its_rng_streams():
+    x, y = data()
+    got, metrics = run_seeds([3, 4])
     for i, seed in enumerate([3, 4]):
-        net = Network(det, seed=seed)
-        ref = []
-        train(net, x, y, cfg, seed=seed, on_checkpoint=ref.append, device="cpu")
+        ref, ref_m = [], []
+        train(
+            Network(NOISY, seed=seed),
+            x,
+            y,
+            SEEDS_CFG,
+            seed=seed,
+            on_checkpoint=ref.append,
+            on_metrics=lambda m, s, ref_m=ref_m: ref_m.append((s, m)),
+            device="cpu",
+        )
         for a, b in zip(got[i], ref, strict=True):
             assert a.step == b.step
-            for k in b.model_state:
+            # same noise and shuffling streams, state for state
+            assert torch.equal(a.torch_rng_state, b.torch_rng_state)
+            assert torch.equal(a.generator_state, b.generator_state)
+            for k in b.model_state:  # bmm vs mm: equal up to rounding
                 np.testing.assert_allclose(a.model_state[k], b.model_state[k], atol=1e-5)
+        for (sa, ma), (sb, mb) in zip(metrics[i], ref_m, strict=True):
+            assert sa == sb and ma["train_loss"] == pytest.approx(mb["train_loss"], abs=1e-5)
         # a per-seed checkpoint resumes in the single-network loop
-        resumed = Network(det, seed=seed)
+        resumed = Network(NOISY, seed=seed)
         train(
             resumed,
             x,
             y,
-            cfg,
+            SEEDS_CFG,
             seed=seed,
             on_checkpoint=lambda c: None,
             device="cpu",
             resume_from=got[i][1],
         )
-        for k, v in net.state_dict().items():
+        for k, v in ref[-1].model_state.items():
             np.testing.assert_allclose(resumed.state_dict()[k], v, atol=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_train_seeds_resumes_bit_identically_from_its_checkpoints(optimizer):
+    cfg = TrainConfig(**{**SEEDS_CFG.__dict__, "optimizer": optimizer, "lr": 0.02})
+    full, full_m = run_seeds([3, 7], cfg=cfg)
+    mid = [full[0][1], full[1][1]]  # mid-epoch (13 of 30 steps... step 10*1/3 rounding)
+    resumed, resumed_m = run_seeds([3, 7], cfg=cfg, resume=mid)
+    for i in range(2):
+        assert [c.step for c in resumed[i]] == [c.step for c in full[i] if c.step > mid[i].step]
+        assert_same_checkpoint(resumed[i][-1], full[i][-1])
+        assert resumed_m[i] == [(s, m) for s, m in full_m[i] if s > mid[i].step]
+
+
+def test_train_seeds_matches_single_seed_runs_without_noise():
+    det = [lin(6, 8, quantizer={"levels": 8, "mode": "center_saturating"}), lin(8, 2, "softmax")]
+    cfg = TrainConfig(lr=0.1, momentum=0.9, batch_size=16, epochs=2, checkpoint_count=2)
+    x, y = data()
+    got, _ = run_seeds([3, 4], layers=det, cfg=cfg)
+    for i, seed in enumerate([3, 4]):
+        ref = []
+        train(Network(det, seed=seed), x, y, cfg, seed=seed, on_checkpoint=ref.append, device="cpu")
+        for k in ref[-1].model_state:
+            np.testing.assert_allclose(got[i][-1].model_state[k], ref[-1].model_state[k], atol=1e-5)
+
+
+def test_train_seeds_errors_name_the_layer_the_seed_and_the_field():
+    x, y = data()
+    cfg = TrainConfig(epochs=1, checkpoint_count=2)
+    with pytest.raises(ValueError, match=r"linear layers only.*L2 \(dropout\)"):
+        train_seeds(LAYERS, x, y, cfg, seeds=[0], on_checkpoint=lambda i, c: None, device="cpu")
+    with pytest.raises(ValueError, match="seeds: "):
+        train_seeds(NOISY, x, y, cfg, seeds=[], on_checkpoint=lambda i, c: None)
+    with pytest.raises(ValueError, match="resume_from: expected a list of 2"):
+        train_seeds(NOISY, x, y, cfg, seeds=[0, 1], on_checkpoint=lambda i, c: None, resume_from=[])
+    x[:, 1] = float("nan")  # every seed's loss turns NaN at its first step
+    with pytest.raises(NonFiniteLossError, match=r"for seeds \[0, 1\] in epoch 1 "):
+        train_seeds(NOISY, x, y, cfg, seeds=[0, 1], on_checkpoint=lambda i, c: None, device="cpu")
+
+
+@pytest.mark.parametrize("kind", ["sgd", "sgd_momentum", "adam"])
+@pytest.mark.parametrize("split", [False, True])
+def test_fused_step_equals_optimizer_step(kind, split):
+    g = torch.Generator().manual_seed(1)
+    shapes = [(3, 5, 7), (3, 5), (3, 1, 9)]
+    params = [torch.randn(s, generator=g) for s in shapes]
+    grads = [[torch.randn(s, generator=g) for s in shapes] for _ in range(3)]
+
+    def make(ps):
+        if kind == "adam":
+            return torch.optim.Adam(ps, lr=0.01, fused=True)
+        return torch.optim.SGD(ps, lr=0.1, momentum=0.9 if kind != "sgd" else 0.0, fused=True)
+
+    ref = [p.clone().requires_grad_() for p in params]
+    ours = [p.clone().requires_grad_() for p in params]
+    ref_opt, step = make(ref), FusedStep(make(ours), split=split)
+    for gs in grads:
+        for p, gr in zip(ref, gs, strict=True):
+            p.grad = gr.clone()
+        ref_opt.step()
+        step([gr.transpose(-1, -2).contiguous().transpose(-1, -2) for gr in gs])  # odd strides
+    for a, b in zip(ours, ref, strict=True):
+        if split:  # per-slice kernels may round tails differently from one whole-tensor call
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+        else:
+            assert torch.equal(a, b)
+    assert step.opt.state_dict()["state"].keys() == ref_opt.state_dict()["state"].keys()

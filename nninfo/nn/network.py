@@ -377,11 +377,12 @@ class BatchedMLP(nn.Module):
     """``len(seeds)`` independent copies of an all-linear :class:`Network`, run as one model.
 
     Weights are stacked along a leading seed axis (``(S, out, in)``, biases ``(S, out)``) and
-    applied with ``torch.baddbmm`` (see :class:`_StackedLinear`) to inputs of shape ``(S, batch, in)``; copy ``i`` starts
-    from exactly the weights of ``Network(layers, seed=seeds[i])``. Small MLPs are dominated by
-    per-operation overhead, so S seeds cost about as much as one. Stochastic quantiser noise
-    is passed in per layer (see :meth:`draw_noise`), so that every copy can have its own RNG
-    stream. :meth:`network_state` gives one copy's weights as a ``Network`` state dict.
+    applied with ``torch.baddbmm`` (see :class:`_StackedLinear`) to inputs of shape
+    ``(S, batch, in)``; copy ``i`` starts from exactly the weights of
+    ``Network(layers, seed=seeds[i])``. Small MLPs are dominated by per-operation overhead,
+    so S seeds cost about as much as one. Stochastic quantiser noise is passed in per layer
+    (see :meth:`draw_noise`), so that every copy can have its own RNG stream.
+    :meth:`network_state` gives one copy's weights as a ``Network`` state dict.
     """
 
     def __init__(self, layers: list[dict[str, Any]], seeds: list[int]) -> None:
