@@ -1,0 +1,257 @@
+"""Scale out without losing or duplicating results: crash-resumed training, jobs of dead
+workers run again, and a Dask cluster with a killed worker against a PostgreSQL-backed MLflow
+tracking server (``scaleout`` marker; ``.ci/run`` starts the services).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+
+from nninfo import experiment, results
+from nninfo.config import build_config
+from nninfo.executors import run_jobs
+from nninfo.tracking import pipeline, runs
+from nninfo.tracking.entry import run_entry
+from nninfo.tracking.pipeline import PipelineError, Settings, checkpoint_index, seed_runs
+from nninfo.training import Checkpoint
+
+SMALL = {
+    "name": "scaleout",
+    "seeds": 2,
+    "task": {"name": "tishby"},
+    "network": {"layers": [
+        {"type": "linear", "in_features": 12, "out_features": 4, "activation": "tanh",
+         "quantizer": {"levels": 8, "mode": "stochastic"}},
+        {"type": "linear", "in_features": 4, "out_features": 3, "activation": "tanh",
+         "quantizer": {"levels": 8, "mode": "stochastic"}},
+        {"type": "linear", "in_features": 3, "out_features": 1, "activation": "sigmoid"},
+    ]},
+    "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "batch_size": 64, "epochs": 2,
+                 "checkpoint_schedule": "log", "checkpoint_count": 4},
+    "analysis": {"dataset": "all", "layers": ["L1", "L2"], "measures": ["pid", "shannon"]},
+}
+SERIAL = Settings(workers=1, progress=False)
+
+
+def _crash_after(n_checkpoints: int):
+    """A stand-in for the training loop that dies right after its n-th checkpoint was saved,
+    and a record of the checkpoint each call resumed from."""
+    real = experiment.train
+    resumed: list[int | None] = []
+
+    def train(*args, on_checkpoint, resume_from=None, **kw):
+        resumed.append(None if resume_from is None else resume_from.step)
+        seen = []
+
+        def hook(ck):
+            on_checkpoint(ck)
+            seen.append(ck.step)
+            if len(resumed) == 1 and len(seen) == n_checkpoints:
+                raise RuntimeError("worker died")
+
+        return real(*args, on_checkpoint=hook, resume_from=resume_from, **kw)
+
+    return train, resumed
+
+
+def _weights(path: str) -> dict[str, torch.Tensor]:
+    return Checkpoint.load(path).model_state
+
+
+def test_a_resumed_seed_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    cfg = build_config(SMALL)
+    clean = experiment.train_seed(cfg, 1, tmp_path / "clean")
+    crashing, resumed = _crash_after(2)
+    monkeypatch.setattr(experiment, "train", crashing)
+    with pytest.raises(RuntimeError, match="worker died"):
+        experiment.train_seed(cfg, 1, tmp_path / "crashed")
+    again = experiment.train_seed(cfg, 1, tmp_path / "crashed")
+
+    assert resumed == [None, clean.checkpoints[1].step], "second attempt resumed, not restarted"
+    assert [(c.chapter, c.step, c.epoch) for c in again.checkpoints] == \
+        [(c.chapter, c.step, c.epoch) for c in clean.checkpoints]
+    assert again.history == clean.history
+    for a, b in zip(again.checkpoints, clean.checkpoints, strict=True):
+        wa, wb = _weights(a.path), _weights(b.path)
+        assert all(torch.equal(wa[k], wb[k]) for k in wb), f"weights differ at step {b.step}"
+    # a finished seed is not trained again
+    assert experiment.train_seed(cfg, 1, tmp_path / "crashed").history == clean.history
+    assert resumed[-1] == clean.checkpoints[-1].step
+
+
+def test_progress_of_another_seed_is_refused(tmp_path):
+    cfg = build_config({**SMALL, "training": {**SMALL["training"], "epochs": 0.1}})
+    experiment.train_seed(cfg, 0, tmp_path)
+    with pytest.raises(ValueError, match="workdir: .* seed 0 .* not seed 1"):
+        experiment.train_seed(cfg, 1, tmp_path)
+
+
+def test_training_again_after_a_driver_crash_resumes_the_seed(mlflow_store, monkeypatch,
+                                                               tmp_path):
+    cfg = build_config(SMALL)
+    crashing, resumed = _crash_after(3)
+    monkeypatch.setattr(experiment, "train", crashing)
+    with pytest.raises(PipelineError, match="worker died"):
+        run_entry("train", ("train",), cfg, SERIAL, "crash")
+    work = pipeline.train_work_dir(cfg)
+    assert (work / "seed_0" / "progress.json").is_file()
+    parent = run_entry("train", ("train",), cfg, SERIAL, "crash")
+    third = checkpoint_index(seed_runs(parent)[0].info.run_id)[2]["step"]
+    # seeds 0, 1 (seed 0 dies after its third checkpoint); then seed 0 resumes there, and
+    # seed 1, logged the first time, trains afresh for its new run
+    assert resumed == [None, None, third, None]
+    assert not any(work.glob("seed_*")), "work folders are removed once logged"
+
+    monkeypatch.setenv("NNINFO_WORK_DIR", str(tmp_path / "fresh"))
+    reference = run_entry("train", ("train",), cfg, SERIAL, "reference")
+    for got, want in zip(seed_runs(parent), seed_runs(reference), strict=True):
+        for key in ("training/loss", "training/accuracy", "epoch"):
+            hist = [(m.step, m.value) for m in runs.client().get_metric_history(
+                got.info.run_id, key)]
+            ref = [(m.step, m.value) for m in runs.client().get_metric_history(
+                want.info.run_id, key)]
+            assert sorted(hist) == sorted(ref), key
+        assert checkpoint_index(got.info.run_id) == checkpoint_index(want.info.run_id)
+
+
+# ------------------------------------------------------------------ jobs of dead workers
+
+def _square_or_die(x: int, marker: str) -> int:
+    """Kills its own process the first time it sees ``marker`` missing."""
+    if x == 3 and not os.path.exists(marker):
+        Path(marker).touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)
+    return x * x
+
+
+@pytest.mark.slow  # spawns worker processes twice (each imports torch)
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_a_job_whose_worker_died_runs_again_and_ends_once(executor, tmp_path):
+    if executor == "dask":
+        pytest.importorskip("distributed")
+    marker = str(tmp_path / "died")
+    jobs = [(x, _square_or_die, (x, marker), {}) for x in range(8)]
+    outcomes = list(run_jobs(jobs, executor=executor, workers=2))
+    assert os.path.exists(marker), "a worker was killed"
+    assert sorted(o.key for o in outcomes) == list(range(8))
+    assert all(o.error is None and o.value == o.key ** 2 for o in outcomes)
+
+
+def test_bad_executor_arguments_name_the_field():
+    with pytest.raises(ValueError, match="executor: 'spark'"):
+        list(run_jobs([], executor="spark"))
+    with pytest.raises(ValueError, match="workers: -2"):
+        list(run_jobs([], workers=-2))
+    with pytest.raises(ValueError, match="scheduler: 'tcp://x:1' needs executor 'dask'"):
+        list(run_jobs([], scheduler="tcp://x:1"))
+
+
+# --------------------------------------------- Dask cluster + PostgreSQL tracking server
+
+@pytest.fixture
+def tracking_server(monkeypatch) -> str:
+    """The PostgreSQL-backed ``mlflow server`` that ``.ci/run`` started."""
+    import mlflow
+
+    uri = os.environ.get("NNINFO_SCALEOUT_TRACKING_URI")
+    if not uri:
+        if os.environ.get("NNINFO_REQUIRE_SCALEOUT") == "1":
+            pytest.fail("NNINFO_REQUIRE_SCALEOUT=1 but NNINFO_SCALEOUT_TRACKING_URI is unset")
+        pytest.skip("no tracking server: set NNINFO_SCALEOUT_TRACKING_URI (see .ci/run)")
+    deadline = time.time() + 300  # .ci/run starts it while the test extra installs
+    while True:
+        try:
+            urllib.request.urlopen(uri + "/health", timeout=5)
+            break
+        except OSError:
+            if time.time() > deadline:
+                pytest.fail(f"tracking server {uri} did not answer /health")
+            time.sleep(2)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+class _KillDuringAnalysis:
+    """Wraps the driver's logging of analysis results: once ``after`` results are logged,
+    SIGKILL the worker process that is running an analysis task at that moment."""
+
+    def __init__(self, client, after: int, real):
+        self.client, self.after, self.real = client, after, real
+        self.logged, self.killed = 0, None
+
+    def __call__(self, *args, **kwargs):
+        self.real(*args, **kwargs)
+        self.logged += 1
+        if self.killed is None and self.logged >= self.after:
+            self.killed = self._kill_busy_worker()
+
+    def _kill_busy_worker(self):
+        def busy(dask_scheduler):
+            return sorted({ts.processing_on.address for ts in dask_scheduler.tasks.values()
+                           if ts.state == "processing" and ts.processing_on is not None
+                           and str(ts.key).startswith("analyze_checkpoint")})
+
+        addresses = self.client.run_on_scheduler(busy)
+        if not addresses:
+            return None  # try again after the next result
+        pid = self.client.run(os.getpid, workers=addresses[:1])[addresses[0]]
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+
+@pytest.mark.scaleout
+def test_dask_cluster_with_a_killed_worker_logs_every_result_exactly_once(tracking_server,
+                                                                          monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    raw = copy.deepcopy(SMALL)
+    raw["name"] = f"scaleout-{uuid.uuid4().hex[:8]}"
+    cfg = build_config(raw)
+    layers = raw["analysis"]["layers"]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        killer = _KillDuringAnalysis(client, after=3, real=pipeline._log_analysis)
+        monkeypatch.setattr(pipeline, "_log_analysis", killer)
+        settings = Settings(executor="dask", workers=2, scheduler=cluster.scheduler_address,
+                            progress=False)
+        parent = run_entry("main", ("train", "analyze"), cfg, settings, raw["name"])
+        n_jobs = len(cfg.seeds) * raw["training"]["checkpoint_count"] * len(layers)
+        assert killer.killed is not None, "a worker was killed while analysing"
+        assert 3 <= killer.logged == n_jobs
+
+    assert runs.client().get_run(parent).info.status == "FINISHED"
+    seeds = seed_runs(parent, finished=True)
+    assert len(seeds) == len(cfg.seeds)
+    expected = {(r.info.run_id, ck["step"], layer) for r in seeds
+                for ck in checkpoint_index(r.info.run_id) for layer in layers}
+    assert len(expected) == n_jobs
+
+    summary = results.load_summary(train_run=parent)
+    got = list(zip(summary.run_id, summary.step, summary.layer, strict=True))
+    assert sorted(got) == sorted(expected), "each (run, checkpoint, layer) exactly once"
+    for run in seeds:
+        for layer in layers:
+            steps = [m.step for m in runs.client().get_metric_history(
+                run.info.run_id, f"{layer}/mutual_information")]
+            assert sorted(steps) == sorted({s for r, s, _ in expected
+                                            if r == run.info.run_id}), "no duplicate values"
+
+    # a logged value equals the same analysis run here, in-process
+    row = summary.iloc[-1]
+    artifact = next(ck["artifact"] for ck in checkpoint_index(row.run_id)
+                    if ck["step"] == row.step)
+    path = runs.client().download_artifacts(row.run_id, artifact, str(Path.cwd()))
+    direct = experiment.analyze_checkpoint(cfg, path, [row.layer])
+    assert row.mutual_information == pytest.approx(
+        direct.metrics[f"{row.layer}/mutual_information"], abs=1e-12)
