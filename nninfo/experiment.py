@@ -26,7 +26,7 @@ from nninfo.info.shannon import shannon_invariants
 from nninfo.info.sx import sx_pid
 from nninfo.nn.network import Network
 from nninfo.tasks import Task, load_task
-from nninfo.training import Checkpoint, TrainConfig, train
+from nninfo.training import Checkpoint, TrainConfig, train, train_seeds
 
 MAX_PID_SOURCES = 5
 
@@ -94,6 +94,35 @@ def split(task: Task, name: str):
     return Split(*(torch.cat([getattr(p, a) for p in parts]) for a in ("x", "y", "labels")))
 
 
+class _SeedRecorder:
+    """Writes one seed's checkpoints and ``progress.json`` into its work directory and picks
+    up the progress of an earlier attempt there."""
+
+    def __init__(self, workdir: str | Path, seed: int, steps_per_epoch: int) -> None:
+        self.workdir, self.seed, self.steps_per_epoch = Path(workdir), seed, steps_per_epoch
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.checkpoints, self.history, self.resume = _resume_point(
+            self.workdir, seed, steps_per_epoch)
+
+    def checkpoint(self, ck: Checkpoint) -> None:
+        path = self.workdir / f"step_{ck.step:08d}.pt"
+        _write_atomic(path, ck.save)
+        self.checkpoints.append(CheckpointFile(len(self.checkpoints), ck.step, ck.epoch,
+                                               str(path)))
+        _write_progress(self.workdir, self.seed, self.steps_per_epoch, self.checkpoints,
+                        self.history)
+
+    def metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.history.append((step, dict(metrics)))
+
+    def result(self) -> SeedTraining:
+        return SeedTraining(self.seed, self.steps_per_epoch, self.checkpoints, self.history)
+
+
+def _steps_per_epoch(cfg: ExperimentConfig, data_dir: str | None) -> int:
+    return -(-len(load_experiment_task(cfg, data_dir)["train"]) // train_config(cfg).batch_size)
+
+
 def train_seed(cfg: ExperimentConfig, seed: int, workdir: str | Path, *,
                data_dir: str | None = None, device: str | None = None,
                progress: bool = False) -> SeedTraining:
@@ -105,23 +134,40 @@ def train_seed(cfg: ExperimentConfig, seed: int, workdir: str | Path, *,
     and continues bit for bit as the uninterrupted run would; the earlier checkpoint files
     and history are kept. So running the same job twice, or concurrently, is safe.
     """
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    tcfg = train_config(cfg)
     train_split = load_experiment_task(cfg, data_dir)["train"]
-    steps_per_epoch = -(-len(train_split) // tcfg.batch_size)
-    checkpoints, history, resume = _resume_point(workdir, seed, steps_per_epoch)
+    rec = _SeedRecorder(workdir, seed, _steps_per_epoch(cfg, data_dir))
+    train(build_network(cfg, seed), train_split.x, train_split.y, train_config(cfg), seed=seed,
+          on_checkpoint=rec.checkpoint, on_metrics=rec.metrics, device=device,
+          resume_from=rec.resume, progress=progress)
+    return rec.result()
 
-    def on_checkpoint(ck: Checkpoint) -> None:
-        path = workdir / f"step_{ck.step:08d}.pt"
-        _write_atomic(path, ck.save)
-        checkpoints.append(CheckpointFile(len(checkpoints), ck.step, ck.epoch, str(path)))
-        _write_progress(workdir, seed, steps_per_epoch, checkpoints, history)
 
-    train(build_network(cfg, seed), train_split.x, train_split.y, tcfg, seed=seed,
-          on_checkpoint=on_checkpoint, on_metrics=lambda m, step: history.append((step, dict(m))),
-          device=device, resume_from=resume, progress=progress)
-    return SeedTraining(seed, steps_per_epoch, checkpoints, history)
+def batchable(cfg: ExperimentConfig) -> bool:
+    """Whether several seeds can train at once as one batched model (all-linear layers, each
+    seed initialised from its own seed)."""
+    return "seed" not in cfg.network and all(
+        layer.get("type") == "linear" for layer in cfg.network["layers"])
+
+
+def train_seed_group(cfg: ExperimentConfig, seeds: list[int], workdirs: list[str | Path], *,
+                     data_dir: str | None = None, device: str | None = None
+                     ) -> list[SeedTraining]:
+    """Train several seeds at once as one batched model; each seed's numbers are those of
+    :func:`train_seed` (its own RNG streams), and so are its files in its work directory.
+    Seeds with progress from an earlier attempt at different steps resume one by one."""
+    train_split = load_experiment_task(cfg, data_dir)["train"]
+    spe = _steps_per_epoch(cfg, data_dir)
+    recs = [_SeedRecorder(w, s, spe) for s, w in zip(seeds, workdirs, strict=True)]
+    resume = [r.resume for r in recs]
+    if not batchable(cfg) or len({None if c is None else c.step for c in resume}) > 1:
+        return [train_seed(cfg, s, w, data_dir=data_dir, device=device)
+                for s, w in zip(seeds, workdirs, strict=True)]
+    train_seeds(cfg.network["layers"], train_split.x, train_split.y, train_config(cfg),
+                seeds=list(seeds), device=device,
+                on_checkpoint=lambda i, ck: recs[i].checkpoint(ck),
+                on_metrics=lambda i, m, step: recs[i].metrics(m, step),
+                resume_from=None if resume[0] is None else resume)
+    return [r.result() for r in recs]
 
 
 _PROGRESS_FILE = "progress.json"

@@ -78,6 +78,9 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     assert last.average.sum() == pytest.approx(direct.mutual_information, abs=1e-9)
     assert {"informative", "misinformative", "average"} <= set(atoms.columns)
 
+    history = results.load_training_history("tiny")
+    assert set(history.seed) == {0, 1} and history.loss.notna().all()
+    assert history.step.max() == summary.step.max()
     perf = results.load_performance("tiny")
     assert set(perf.dataset) == {"train", "test"}
     assert perf.accuracy.between(0, 1).all()
@@ -108,6 +111,23 @@ def test_analyze_skips_logged_results_unless_forced(mlflow_store):
     assert len(summary) == first  # forced values replace, never duplicate
 
 
+def test_batched_seed_groups_equal_one_seed_per_job(mlflow_store, monkeypatch):
+    from nninfo import experiment
+
+    batched = _run("train", ("train",))
+    monkeypatch.setattr(experiment, "batchable", lambda cfg: False)
+    single = _run("train", ("train",))
+    for a, b in zip(seed_runs(batched), seed_runs(single), strict=True):
+        ha = runs.client().get_metric_history(a.info.run_id, "training/loss")
+        hb = runs.client().get_metric_history(b.info.run_id, "training/loss")
+        assert [m.step for m in ha] == [m.step for m in hb]
+        np.testing.assert_allclose([m.value for m in ha], [m.value for m in hb], rtol=1e-4)
+    ma = results.load_model(seed_runs(batched)[1].info.run_id)
+    mb = results.load_model(seed_runs(single)[1].info.run_id)
+    for pa, pb in zip(ma.parameters(), mb.parameters(), strict=True):
+        np.testing.assert_allclose(pa.detach().numpy(), pb.detach().numpy(), atol=1e-5)
+
+
 def test_same_parameters_give_identical_metrics(mlflow_store):
     a = _run("main", ("train", "analyze", "performance"))
     b = _run("main", ("train", "analyze", "performance"))
@@ -131,7 +151,8 @@ def test_a_failing_seed_marks_its_run_and_the_parent_failed(mlflow_store, monkey
         return real(cfg, seed, workdir, **kw)
 
     monkeypatch.setattr(experiment, "train_seed", flaky)
-    with pytest.raises(RuntimeError, match="seed 1: non-finite loss"):
+    monkeypatch.setattr(experiment, "batchable", lambda cfg: False)  # one job per seed
+    with pytest.raises(RuntimeError, match=r"seeds \[1\]: non-finite loss"):
         _run("train", ("train",))
     table = results.list_runs("tiny").set_index("seed")
     assert table.loc["0", "status"] == "FINISHED"

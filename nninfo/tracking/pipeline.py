@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from nninfo import experiment as ex
 from nninfo.config import ExperimentConfig, flatten
-from nninfo.executors import Outcome, run_jobs
+from nninfo.executors import Outcome, default_workers, run_jobs
 from nninfo.tracking import runs
 
 SEED_ROLE = "seed"
@@ -70,22 +70,33 @@ def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
     c.log_dict(parent, cfg.to_dict(), "config.yaml")
     seed_runs = {seed: _seed_run(cfg, parent, seed, settings.data_dir) for seed in cfg.seeds}
     work = train_work_dir(cfg)
-    jobs = [(seed, ex.train_seed, (cfg, seed, work / f"seed_{seed}"),
-             {"data_dir": settings.data_dir, "device": settings.device})
-            for seed in cfg.seeds]
     errors = []
-    for out in _jobs(settings, jobs, "train seeds"):
-        run_id = seed_runs[out.key]
+    for out in _jobs(settings, _training_jobs(cfg, settings, work), "train seed groups"):
         if out.error is not None:
-            errors.append(f"seed {out.key}: {out.error}")
-            runs.set_tags(run_id, {"nninfo.error": str(out.error)[:5000]})
-            c.set_terminated(run_id, "FAILED")
+            errors.append(f"seeds {list(out.key)}: {out.error}")
+            for seed in out.key:
+                runs.set_tags(seed_runs[seed], {"nninfo.error": str(out.error)[:5000]})
+                c.set_terminated(seed_runs[seed], "FAILED")
             continue
-        _log_training(run_id, out.value)
-        c.set_terminated(run_id, "FINISHED")
-        _remove_work(work / f"seed_{out.key}")
+        for result in out.value:
+            _log_training(seed_runs[result.seed], result)
+            c.set_terminated(seed_runs[result.seed], "FINISHED")
+            _remove_work(work / f"seed_{result.seed}")
     _fail_on(errors, "training")
     return list(seed_runs.values())
+
+
+def _training_jobs(cfg: ExperimentConfig, settings: Settings, work: Path) -> list:
+    """One job per group of seeds: all-linear networks train a group as one batched model
+    (one group per worker), others one seed per job."""
+    seeds = list(cfg.seeds)
+    if ex.batchable(cfg):
+        n_groups = min(len(seeds), settings.workers or default_workers())
+        groups = [seeds[i::n_groups] for i in range(n_groups)]
+    else:
+        groups = [[seed] for seed in seeds]
+    return [(tuple(g), ex.train_seed_group, (cfg, g, [work / f"seed_{s}" for s in g]),
+             {"data_dir": settings.data_dir, "device": settings.device}) for g in groups]
 
 
 def train_work_dir(cfg: ExperimentConfig) -> Path:
@@ -149,7 +160,8 @@ def _log_training(run_id: str, result: ex.SeedTraining) -> None:
                   "artifact": f"checkpoints/{Path(ck.path).name}"} for ck in result.checkpoints]
         (Path(tmp) / "checkpoints.json").write_text(json.dumps(index, indent=1))
         c.log_artifact(run_id, str(Path(tmp) / "checkpoints.json"))
-    rows = [(f"training/{k}", v, step) for step, m in result.history for k, v in m.items()]
+    rows = [(f"training/{k.removeprefix('train_')}", v, step)
+            for step, m in result.history for k, v in m.items() if k != "epoch"]
     rows += [("epoch", ck.epoch, ck.step) for ck in result.checkpoints]
     runs.log_params(run_id, {"steps_per_epoch": str(result.steps_per_epoch)})
     runs.log_metrics(run_id, rows)
