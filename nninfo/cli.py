@@ -90,8 +90,8 @@ def _prepare(config_path, seeds, epochs, checkpoints, quick, sets, experiment, d
     cfg = load_config(config_path, quick=quick, overrides=overrides)
     data_dir = data_dir or os.environ.get("NNINFO_DATA_DIR") or None
     settings = Settings(data_dir=data_dir, device=device, executor=executor,
-                        workers=workers or None,
-                        scheduler=scheduler, progress=progress, force=force, out_dir=out_dir)
+                        workers=workers or None, scheduler=scheduler or None,
+                        progress=progress, force=force, out_dir=out_dir)
     return cfg, settings, experiment or cfg.name
 
 
