@@ -172,3 +172,15 @@ def test_cli_reports_config_errors_without_traceback(tmp_path):
     assert "analysis.layers" in res.output and "'L9'" in res.output
     assert "Traceback" not in res.output
     assert results.list_experiments().query("name == 'tiny'").empty, "nothing half-written"
+
+
+def test_interrupted_training_leaves_no_run_running(mlflow_store, monkeypatch):
+    from nninfo import experiment
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiment, "train_seed_group", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run("train", ("train",))
+    assert set(results.list_runs("tiny").status) == {"KILLED"}

@@ -70,18 +70,24 @@ def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
     c.log_dict(parent, cfg.to_dict(), "config.yaml")
     seed_runs = {seed: _seed_run(cfg, parent, seed, settings.data_dir) for seed in cfg.seeds}
     work = train_work_dir(cfg)
-    errors = []
-    for out in _jobs(settings, _training_jobs(cfg, settings, work), "train seed groups"):
-        if out.error is not None:
-            errors.append(f"seeds {list(out.key)}: {out.error}")
-            for seed in out.key:
-                runs.set_tags(seed_runs[seed], {"nninfo.error": str(out.error)[:5000]})
-                c.set_terminated(seed_runs[seed], "FAILED")
-            continue
-        for result in out.value:
-            _log_training(seed_runs[result.seed], result)
-            c.set_terminated(seed_runs[result.seed], "FINISHED")
-            _remove_work(work / f"seed_{result.seed}")
+    errors, pending = [], dict(seed_runs)
+    try:
+        for out in _jobs(settings, _training_jobs(cfg, settings, work), "train seed groups"):
+            if out.error is not None:
+                errors.append(f"seeds {list(out.key)}: {out.error}")
+                for seed in out.key:
+                    runs.set_tags(seed_runs[seed], {"nninfo.error": str(out.error)[:5000]})
+                    c.set_terminated(pending.pop(seed), "FAILED")
+                continue
+            for result in out.value:
+                _log_training(seed_runs[result.seed], result)
+                c.set_terminated(pending.pop(result.seed), "FINISHED")
+                _remove_work(work / f"seed_{result.seed}")
+    except BaseException as exc:  # the driver itself stops: no seed run stays RUNNING
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        for run_id in pending.values():
+            c.set_terminated(run_id, status)
+        raise
     _fail_on(errors, "training")
     return list(seed_runs.values())
 
@@ -249,7 +255,10 @@ def _log_analysis(run_id: str, step: int, result: ex.CheckpointAnalysis) -> None
                 path.parent.mkdir(parents=True, exist_ok=True)
                 part.drop(columns="layer").to_csv(path, index=False)
                 c.log_artifact(run_id, str(path), f"analysis/{kind}/{layer}")
-    runs.log_metrics(run_id, [(k, v, step) for k, v in result.metrics.items()])
+    # the marker metrics (<layer>/mutual_information) go last: present means complete
+    rows = sorted(((k, v, step) for k, v in result.metrics.items()),
+                  key=lambda row: row[0].endswith("/mutual_information"))
+    runs.log_metrics(run_id, rows)
 
 
 # ------------------------------------------------------------------------ performance
