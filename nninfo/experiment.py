@@ -51,11 +51,30 @@ class SeedTraining:
 
 @dataclass
 class CheckpointAnalysis:
-    """Per-layer results for one checkpoint: flat metrics, PID atoms, neuron statistics."""
+    """Per-layer results for one checkpoint: every measured quantity (``measures``, keyed
+    ``<layer>[/<grouping>]/<quantity>``), PID atoms and neuron statistics. ``metrics`` is
+    the subset worth a curve in the MLflow UI."""
 
-    metrics: dict[str, float]
+    measures: dict[str, float]
     atoms: pd.DataFrame
     stats: pd.DataFrame
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return {k: v for k, v in self.measures.items() if is_metric(k.rsplit("/", 1)[-1])}
+
+
+METRIC_QUANTITIES = frozenset({
+    "mutual_information", "representational_complexity", "avg_degree_redundancy",
+    "avg_degree_vulnerability", "reing_C_R", "distinct_patterns", "pattern_entropy",
+    "mean_entropy", "mean_saturation"})
+
+
+def is_metric(quantity: str) -> bool:
+    """Quantities logged as MLflow metrics; the rest (Reing's C_k, sums, counts) are kept in
+    the ``analysis/measures`` tables."""
+    return (quantity in METRIC_QUANTITIES or quantity.startswith("deg_syn_")
+            or quantity.endswith(("_surrogate_mean", "_surrogate_std")))
 
 
 def train_config(cfg: ExperimentConfig) -> TrainConfig:

@@ -78,6 +78,11 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     assert last.average.sum() == pytest.approx(direct.mutual_information, abs=1e-9)
     assert {"informative", "misinformative", "average"} <= set(atoms.columns)
 
+    measures = results.load_measures("tiny", layer="L2")
+    c_k = measures[(measures.run_id == row.run_id) & (measures.step == row.step)]
+    c_k = c_k.set_index("quantity").value
+    assert c_k["reing_C_R"] == pytest.approx(row.reing_C_R)
+    assert c_k["reing_C_0"] >= c_k["reing_C_3"]          # conditioning never adds entropy
     history = results.load_training_history("tiny")
     assert set(history.seed) == {0, 1} and history.loss.notna().all()
     assert history.step.max() == summary.step.max()

@@ -208,7 +208,13 @@ def logged_steps(run_id: str, key: str) -> set[int]:
     return {m.step for m in runs.client().get_metric_history(run_id, key)}
 
 
-def _download(run_id: str, artifact: str, dst: Path) -> str:
+def _download(run_id: str, artifact: str) -> str:
+    """A local copy of a run's checkpoint; checkpoints never change, so a copy made for
+    ``analyze`` serves ``performance`` too (in ``$TMPDIR/nninfo-checkpoints``)."""
+    dst = Path(tempfile.gettempdir()) / "nninfo-checkpoints" / run_id
+    local = dst / artifact
+    if local.is_file():
+        return str(local)
     dst.mkdir(parents=True, exist_ok=True)
     return runs.client().download_artifacts(run_id, artifact, str(dst))
 
@@ -220,7 +226,6 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
     layers = list(cfg.analysis.layers)
     if not layers:
         raise ValueError("analysis.layers: [] is empty; name at least one layer, e.g. [L2]")
-    work = Path(tempfile.mkdtemp(prefix="nninfo-analyze-"))
     jobs = []
     for run in seed_runs(parent, finished=True):
         rid = run.info.run_id
@@ -229,7 +234,7 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
         for ck in checkpoint_index(rid):
             todo = [layer for layer in layers if ck["step"] not in done[layer]]
             if todo:
-                path = _download(rid, ck["artifact"], work / rid)
+                path = _download(rid, ck["artifact"])
             jobs += [((rid, ck["step"], layer), ex.analyze_checkpoint, (cfg, path, [layer]),
                       {"data_dir": settings.data_dir, "device": settings.device})
                      for layer in todo]
@@ -245,16 +250,17 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
 
 
 def _log_analysis(run_id: str, step: int, result: ex.CheckpointAnalysis) -> None:
-    c = runs.client()
+    """One upload for the job's tables, then its metrics in one batch."""
+    measures = pd.DataFrame([{"layer": k.split("/", 1)[0], "quantity": k.split("/", 1)[1],
+                              "value": v} for k, v in result.measures.items()])
     with tempfile.TemporaryDirectory() as tmp:
-        for kind, table in (("pid", result.atoms), ("stats", result.stats)):
-            if table.empty:
-                continue
-            for layer, part in table.groupby("layer"):
-                path = Path(tmp) / kind / str(layer) / f"step_{step:08d}.csv"
+        for kind, table in (("pid", result.atoms), ("stats", result.stats),
+                            ("measures", measures)):
+            for layer, part in ([] if table.empty else table.groupby("layer")):
+                path = Path(tmp) / "analysis" / kind / str(layer) / f"step_{step:08d}.csv"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 part.drop(columns="layer").to_csv(path, index=False)
-                c.log_artifact(run_id, str(path), f"analysis/{kind}/{layer}")
+        runs.client().log_artifacts(run_id, tmp)
     # the marker metrics (<layer>/mutual_information) go last: present means complete
     rows = sorted(((k, v, step) for k, v in result.metrics.items()),
                   key=lambda row: row[0].endswith("/mutual_information"))
@@ -266,14 +272,13 @@ def _log_analysis(run_id: str, step: int, result: ex.CheckpointAnalysis) -> None
 def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
     """Loss and accuracy (overall and per class) per dataset for every checkpoint."""
     first = cfg.performance_datasets[0]
-    work = Path(tempfile.mkdtemp(prefix="nninfo-perf-"))
     jobs = []
     for run in seed_runs(parent, finished=True):
         rid = run.info.run_id
         done = set() if settings.force else logged_steps(rid, f"{first}/loss")
         for ck in checkpoint_index(rid):
             if ck["step"] not in done:
-                path = _download(rid, ck["artifact"], work / rid)
+                path = _download(rid, ck["artifact"])
                 jobs.append(((rid, ck["step"]), ex.evaluate_checkpoint,
                              (cfg, path, cfg.performance_datasets),
                              {"data_dir": settings.data_dir, "device": settings.device}))

@@ -174,6 +174,13 @@ def load_pid(experiment: str | None = None, *, layer: str | None = None,
     return _tables(experiment, train_run, "analysis/pid", layer)
 
 
+def load_measures(experiment: str | None = None, *, layer: str | None = None,
+                  train_run: str | None = None) -> pd.DataFrame:
+    """Every measured quantity (also those not logged as metrics, e.g. Reing's C_k): one row
+    per (seed, checkpoint, layer, quantity)."""
+    return _tables(experiment, train_run, "analysis/measures", layer)
+
+
 def load_activation_statistics(experiment: str | None = None, *, layer: str | None = None,
                                train_run: str | None = None) -> pd.DataFrame:
     """Quantised activation statistics: one row per (seed, checkpoint, layer, neuron)."""
