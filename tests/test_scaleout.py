@@ -184,8 +184,8 @@ def tracking_server(monkeypatch) -> str:
 
 
 class _KillDuringAnalysis:
-    """Wraps the driver's logging of analysis results: once ``after`` results are logged,
-    SIGKILL the worker process that is running an analysis task at that moment."""
+    """Wraps the driver's hand-over of analysis results to its logbook: once ``after``
+    results arrived, SIGKILL the worker process that is running an analysis task then."""
 
     def __init__(self, client, after: int, real):
         self.client, self.after, self.real = client, after, real
@@ -222,8 +222,9 @@ def test_dask_cluster_with_a_killed_worker_logs_every_result_exactly_once(tracki
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster, set_as_default=False) as client:
-        killer = _KillDuringAnalysis(client, after=3, real=pipeline._log_analysis)
-        monkeypatch.setattr(pipeline, "_log_analysis", killer)
+        killer = _KillDuringAnalysis(client, after=3, real=pipeline._Logbook.add)
+        monkeypatch.setattr(pipeline._Logbook, "add",
+                            lambda book, *args, **kwargs: killer(book, *args, **kwargs))
         settings = Settings(executor="dask", workers=2, scheduler=cluster.scheduler_address,
                             progress=False)
         parent = run_entry("main", ("train", "analyze"), cfg, settings, raw["name"])

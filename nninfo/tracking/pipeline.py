@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,32 +239,65 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
                       {"data_dir": settings.data_dir, "device": settings.device})
                      for layer in todo]
     errors = []
-    for out in _jobs(settings, jobs, "analyse (checkpoint, layer)"):
-        rid, step, layer = out.key
-        if out.error is not None:
-            errors.append(f"run {rid} step {step} layer {layer}: {out.error!r}")
-            continue
-        _log_analysis(rid, step, out.value)
+    with _Logbook(lambda key: key.endswith("/mutual_information")) as book:
+        for out in _jobs(settings, jobs, "analyse (checkpoint, layer)"):
+            rid, step, layer = out.key
+            if out.error is not None:
+                errors.append(f"run {rid} step {step} layer {layer}: {out.error!r}")
+                continue
+            book.add(rid, _analysis_tables(step, out.value),
+                     [(k, v, step) for k, v in out.value.metrics.items()])
     _fail_on(errors, "analysis")
     return len(jobs)
 
 
-def _log_analysis(run_id: str, step: int, result: ex.CheckpointAnalysis) -> None:
-    """One upload for the job's tables, then its metrics in one batch."""
+def _analysis_tables(step: int, result: ex.CheckpointAnalysis) -> dict[str, pd.DataFrame]:
+    """Artifact path -> table: PID atoms, neuron statistics and all measures per layer."""
     measures = pd.DataFrame([{"layer": k.split("/", 1)[0], "quantity": k.split("/", 1)[1],
                               "value": v} for k, v in result.measures.items()])
-    with tempfile.TemporaryDirectory() as tmp:
-        for kind, table in (("pid", result.atoms), ("stats", result.stats),
-                            ("measures", measures)):
-            for layer, part in ([] if table.empty else table.groupby("layer")):
-                path = Path(tmp) / "analysis" / kind / str(layer) / f"step_{step:08d}.csv"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                part.drop(columns="layer").to_csv(path, index=False)
-        runs.client().log_artifacts(run_id, tmp)
-    # the marker metrics (<layer>/mutual_information) go last: present means complete
-    rows = sorted(((k, v, step) for k, v in result.metrics.items()),
-                  key=lambda row: row[0].endswith("/mutual_information"))
-    runs.log_metrics(run_id, rows)
+    tables = {}
+    for kind, table in (("pid", result.atoms), ("stats", result.stats), ("measures", measures)):
+        for layer, part in ([] if table.empty else table.groupby("layer")):
+            tables[f"analysis/{kind}/{layer}/step_{step:08d}.csv"] = part.drop(columns="layer")
+    return tables
+
+
+class _Logbook:
+    """Buffers finished units of work per run and logs them together: one artifact upload,
+    then the metrics with every unit's marker metrics last, so that a marker present in the
+    store means its unit is complete (what the skip-if-logged check relies on)."""
+
+    def __init__(self, is_marker: Callable[[str], bool], size: int = 32) -> None:
+        self.is_marker, self.size = is_marker, size
+        self.units: dict[str, list] = {}
+
+    def __enter__(self) -> _Logbook:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for run_id in list(self.units):
+            self.flush(run_id)
+
+    def add(self, run_id: str, tables: dict[str, pd.DataFrame],
+            rows: list[tuple[str, float, int]]) -> None:
+        self.units.setdefault(run_id, []).append((tables, rows))
+        if len(self.units[run_id]) >= self.size:
+            self.flush(run_id)
+
+    def flush(self, run_id: str) -> None:
+        units = self.units.pop(run_id, [])
+        if not units:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            for tables, _ in units:
+                for rel, table in tables.items():
+                    path = Path(tmp) / rel
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    table.to_csv(path, index=False)
+            runs.client().log_artifacts(run_id, tmp)
+        rows = sorted((row for _, unit_rows in units for row in unit_rows),
+                      key=lambda row: self.is_marker(row[0]))
+        runs.log_metrics(run_id, rows)
 
 
 # ------------------------------------------------------------------------ performance
@@ -283,28 +316,24 @@ def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
                              (cfg, path, cfg.performance_datasets),
                              {"data_dir": settings.data_dir, "device": settings.device}))
     errors = []
-    for out in _jobs(settings, jobs, "evaluate checkpoints"):
-        rid, step = out.key
-        if out.error is not None:
-            errors.append(f"run {rid} step {step}: {out.error!r}")
-            continue
-        _log_performance(rid, step, out.value)
+    with _Logbook(lambda key: key.count("/") == 1) as book:  # overall <dataset>/loss last
+        for out in _jobs(settings, jobs, "evaluate checkpoints"):
+            rid, step = out.key
+            if out.error is not None:
+                errors.append(f"run {rid} step {step}: {out.error!r}")
+                continue
+            book.add(rid, {f"performance/step_{step:08d}.csv": out.value},
+                     _performance_rows(step, out.value))
     _fail_on(errors, "performance")
     return len(jobs)
 
 
-def _log_performance(run_id: str, step: int, table: pd.DataFrame) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"step_{step:08d}.csv"
-        table.to_csv(path, index=False)
-        runs.client().log_artifact(run_id, str(path), "performance")
+def _performance_rows(step: int, table: pd.DataFrame) -> list[tuple[str, float, int]]:
     rows = []
     for r in table.itertuples(index=False):
         prefix = r.dataset if r[1] == -1 else f"{r.dataset}/class_{r[1]}"
         rows += [(f"{prefix}/loss", r.loss, step), (f"{prefix}/accuracy", r.accuracy, step)]
-    # overall metrics last: their presence marks the unit as done
-    rows.sort(key=lambda row: row[0].count("/") == 1)
-    runs.log_metrics(run_id, rows)
+    return rows
 
 
 # ----------------------------------------------------------------------------- report
