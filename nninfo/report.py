@@ -257,19 +257,24 @@ def _performance_section(performance: pd.DataFrame | None) -> str:
 
 
 # ---------------------------------------------------------------- figures
-def _figure_png(fig: Figure) -> str:
+def _figure_png(fig: Figure | Path) -> str:
+    """Base64 PNG of a figure, or of a PNG file already rendered (no second rendering)."""
+    if isinstance(fig, Path):
+        return base64.b64encode(fig.read_bytes()).decode("ascii")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _figures_section(figures: Mapping[str, Figure]) -> str:
+def _figures_section(figures: Mapping[str, Figure | Path]) -> str:
     if not figures:
         return _empty("no figures")
     parts = []
     for name, fig in figures.items():
-        if not isinstance(fig, Figure):
-            raise TypeError(f"figures[{name!r}] must be a matplotlib Figure, "
+        if isinstance(fig, Path) and fig.suffix != ".png":
+            raise ValueError(f"figures[{name!r}]: {str(fig)!r} is not a .png file")
+        if not isinstance(fig, Figure | Path):
+            raise TypeError(f"figures[{name!r}] must be a matplotlib Figure or a PNG path, "
                             f"got {type(fig).__name__}")
         caption = html.escape(str(name).replace("_", " "))
         parts.append(f'<figure id="fig-{html.escape(str(name), quote=True)}">'
@@ -303,11 +308,12 @@ def render_report(
     performance: pd.DataFrame | None,
     atoms: pd.DataFrame | None = None,
     stats: pd.DataFrame | None = None,
-    figures: Mapping[str, Figure] | None = None,
+    figures: Mapping[str, Figure | Path] | None = None,
 ) -> str:
     """One self-contained HTML page: config, final-epoch tables and embedded figures.
 
     ``figures=None`` draws :func:`nninfo.plotting.standard_figures`; pass ``{}`` for none.
+    A figure may also be the path of a PNG already written (it is embedded as is).
     """
     if not isinstance(title, str):
         raise TypeError(f"title must be a str, got {type(title).__name__}")

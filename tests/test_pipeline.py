@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,6 +99,8 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     figures = [a.path for a in c.list_artifacts(parent, "figures")]
     assert any(p.endswith(".png") for p in figures) and any(p.endswith(".pdf") for p in figures)
     assert any(a.path == "report.html" for a in c.list_artifacts(parent))
+    page = Path("outputs", "tiny", "report.html").read_text()
+    assert page.count("data:image/png;base64,") == sum(p.endswith(".png") for p in figures)
     acts = results.load_activations(row.run_id, row.epoch, layers=["L2"])
     np.testing.assert_array_equal(acts["L2"], cap["L2"])
 

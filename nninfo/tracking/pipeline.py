@@ -352,18 +352,17 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
     (out / "figures").mkdir(parents=True, exist_ok=True)
     figures = plotting.standard_figures(summary, perf, stats if not stats.empty else None)
     c = runs.client()
+    pngs = {}
     for name, fig in figures.items():
         for path in plotting.save_figure(fig, out / "figures" / name):
             c.log_artifact(parent, str(path), "figures")
+            if path.suffix == ".png":
+                pngs[name] = path
     page = out / "report.html"
     html.write_report(page, f"nninfo: {cfg.name}", cfg.to_dict(), summary, perf,
                       atoms=None if atoms.empty else atoms,
-                      stats=None if stats.empty else stats, figures=figures)
+                      stats=None if stats.empty else stats, figures=pngs)
     c.log_artifact(parent, str(page))
-    for fig in figures.values():
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
     return page
 
 
