@@ -53,6 +53,7 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     tags = seeds[0].data.tags
     assert tags["nninfo.version"] and tags["nninfo.task"] == "tishby"
     assert seeds[0].data.params["training.lr"] == "0.1"
+    assert runs.client().get_run(seeds[0].info.run_id).data.tags["nninfo.layers"] == "L2"
     assert seeds[0].inputs.dataset_inputs, "training data logged with log_input"
 
     summary = results.load_summary("tiny")

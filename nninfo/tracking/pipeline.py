@@ -229,6 +229,8 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
     jobs = []
     for run in seed_runs(parent, finished=True):
         rid = run.info.run_id
+        analysed = set(run.data.tags.get("nninfo.layers", "").split(",")) - {""}
+        runs.set_tags(rid, {"nninfo.layers": ",".join(sorted(analysed | set(layers)))})
         done = {layer: set() if settings.force else logged_steps(rid, f"{layer}/mutual_information")
                 for layer in layers}
         for ck in checkpoint_index(rid):
