@@ -14,6 +14,7 @@ raised is retried ``retries`` times on Dask. Jobs must therefore be safe to run 
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import multiprocessing
 import os
@@ -98,23 +99,45 @@ def _pool(jobs: Sequence[Job], workers: int, retries: int) -> Iterator[Outcome]:
         pending = lost
 
 
+_pools: dict[int, cf.ProcessPoolExecutor] = {}
+
+
+def _shared_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """One spawned pool per worker count for the life of the process, so the steps of
+    ``main`` do not each pay for starting workers (and importing torch) again."""
+    if workers not in _pools:
+        ctx = multiprocessing.get_context("spawn")
+        _pools[workers] = cf.ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker,
+            initargs=(max(1, default_workers() // workers),))
+    return _pools[workers]
+
+
+def _discard_pool(workers: int) -> None:
+    pool = _pools.pop(workers, None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+atexit.register(lambda: [_discard_pool(w) for w in list(_pools)])
+
+
 def _pool_once(jobs: Sequence[Job], workers: int) -> Iterator[tuple[Job, Outcome]]:
     workers = min(workers, len(jobs))
-    threads = max(1, default_workers() // workers)
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                initargs=(threads,)) as pool:
-        futures = {pool.submit(fn, *args, **kwargs): (key, fn, args, kwargs)
-                   for key, fn, args, kwargs in jobs}
-        try:
-            for fut in cf.as_completed(futures):
-                job = futures.pop(fut)
-                exc = fut.exception()
-                yield job, Outcome(job[0], None if exc else fut.result(), exc)
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+    pool = _shared_pool(workers)
+    futures = {pool.submit(fn, *args, **kwargs): (key, fn, args, kwargs)
+               for key, fn, args, kwargs in jobs}
+    try:
+        for fut in cf.as_completed(futures):
+            job = futures.pop(fut)
+            exc = fut.exception()
+            if isinstance(exc, BrokenProcessPool):
+                _discard_pool(workers)  # a worker died: the next attempt starts a fresh pool
+            yield job, Outcome(job[0], None if exc else fut.result(), exc)
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
 
 
 def _call(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
