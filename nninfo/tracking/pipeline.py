@@ -18,7 +18,6 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-import yaml
 from tqdm.auto import tqdm
 
 from nninfo import experiment as ex
@@ -366,7 +365,3 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
                       stats=None if stats.empty else stats, figures=pngs)
     c.log_artifact(parent, str(page))
     return page
-
-
-def dump_config(cfg: ExperimentConfig) -> str:
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
