@@ -277,14 +277,7 @@ _INVARIANTS = {
 
 def plot_shannon_invariants(summary: pd.DataFrame) -> Figure:
     """I(T;S) and the average degrees of redundancy and vulnerability, a panel each."""
-    present = [c for c in _INVARIANTS if has_values(summary, c)]
-    if not present:
-        raise ValueError(f"summary has none of the columns {list(_INVARIANTS)} with values")
-    fig, axes = _panels(len(present))
-    for ax, col in zip(axes, present, strict=True):
-        plot_metric_over_epochs(summary, col, ax=ax, ylabel=_INVARIANTS[col])
-        ax.set_title(_INVARIANTS[col])
-    return fig
+    return _panel_per_column(summary, _INVARIANTS, "summary")
 
 
 _ACTIVATIONS = {
@@ -297,13 +290,18 @@ _ACTIVATIONS = {
 def plot_activation_statistics(stats: pd.DataFrame) -> Figure:
     """Mean (over neurons, then seeds) entropy and saturation per layer over epochs."""
     _require(stats, ["seed", "epoch", "layer"], "stats")
-    present = [c for c in _ACTIVATIONS if has_values(stats, c)]
+    return _panel_per_column(stats, _ACTIVATIONS, "stats")
+
+
+def _panel_per_column(df: pd.DataFrame, labels: dict[str, str], name: str) -> Figure:
+    """One panel per column of ``labels`` that has values, each over epochs per layer."""
+    present = [c for c in labels if has_values(df, c)]
     if not present:
-        raise ValueError(f"stats has none of the columns {list(_ACTIVATIONS)} with values")
+        raise ValueError(f"{name} has none of the columns {list(labels)} with values")
     fig, axes = _panels(len(present))
     for ax, col in zip(axes, present, strict=True):
-        plot_metric_over_epochs(stats, col, ax=ax, ylabel=_ACTIVATIONS[col])
-        ax.set_title(_ACTIVATIONS[col])
+        plot_metric_over_epochs(df, col, ax=ax, ylabel=labels[col])
+        ax.set_title(labels[col])
     return fig
 
 
