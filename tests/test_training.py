@@ -25,6 +25,9 @@ LAYERS = [
     lin(8, 4, quantizer=Q8),
     lin(4, 2, "softmax"),
 ]
+# odd widths and a batch size that does not divide the data: the awkward cases for exactness
+QS = {"levels": 5, "mode": "stochastic", "limits": [-0.7, 1.3]}
+NOISY = [lin(6, 5, quantizer=Q8), lin(5, 3, quantizer=QS), lin(3, 2, "softmax")]
 
 
 def data(n=150, d=6, seed=0):
@@ -101,7 +104,8 @@ def run(cfg, resume=None, callback_noise=False, layers=LAYERS, seed=5):
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_resume_from_mid_epoch_checkpoint_is_bit_identical(tmp_path, optimizer):
+@pytest.mark.parametrize("layers", [LAYERS, NOISY], ids=["autograd", "numpy_step"])
+def test_resume_from_mid_epoch_checkpoint_is_bit_identical(tmp_path, optimizer, layers):
     cfg = TrainConfig(
         optimizer=optimizer,
         lr=0.05,
@@ -112,11 +116,11 @@ def test_resume_from_mid_epoch_checkpoint_is_bit_identical(tmp_path, optimizer):
         checkpoint_count=8,
         l2=0.01,
     )
-    net, ckpts, metrics, last = run(cfg, callback_noise=True)
+    net, ckpts, metrics, last = run(cfg, callback_noise=True, layers=layers)
     mid = next(c for c in ckpts if c.step % 10 not in (0,) and c.step > 5)  # 10 steps/epoch
     mid.save(tmp_path / "mid.pt")
     loaded = Checkpoint.load(tmp_path / "mid.pt")
-    net2, ckpts2, metrics2, last2 = run(cfg, resume=loaded)
+    net2, ckpts2, metrics2, last2 = run(cfg, resume=loaded, layers=layers)
     for k, v in net.state_dict().items():
         assert torch.equal(v, net2.state_dict()[k]), k
     assert [c.step for c in ckpts2] == [c.step for c in ckpts if c.step > mid.step]
@@ -187,9 +191,6 @@ def test_checkpoint_epochs_follow_the_schedule():
 
 # --- several seeds at once ------------------------------------------------------------------
 
-# odd widths and a batch size that does not divide the data: the awkward cases for exactness
-QS = {"levels": 5, "mode": "stochastic", "limits": [-0.7, 1.3]}
-NOISY = [lin(6, 5, quantizer=Q8), lin(5, 3, quantizer=QS), lin(3, 2, "softmax")]
 SEEDS_CFG = TrainConfig(
     lr=0.1,
     momentum=0.9,

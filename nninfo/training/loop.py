@@ -18,13 +18,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nninfo.nn.network import BatchedMLP, Network
+from nninfo.training.batches import BatchGatherer
 from nninfo.training.checkpoint import Checkpoint
 from nninfo.training.fused import FusedStep
+from nninfo.training.mlp_step import MLPStep
 from nninfo.training.schedule import SCHEDULES, checkpoint_steps, total_steps
 
 OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("cross_entropy", "bce", "mse")
-PREPERMUTE_MAX = 2**22  # input elements up to which an epoch's data is permuted in one copy
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -244,43 +245,46 @@ def train(
         net.train()
         return ck
 
+    def autograd_step(xb: Tensor, tb: Tensor) -> None:
+        out, pre, hidden = net._run(xb)
+        losses, correct = loss_fn(out, pre, tb)
+        loss = data_loss = losses.mean()
+        if regularise:
+            loss = loss + sum(cfg.l1 * h.abs().mean() + cfg.l2 * h.square().mean() for h in hidden)
+        opt_step(torch.autograd.grad(loss, opt_step.params))
+        loss_sum.add_(data_loss.detach(), alpha=len(tb))
+        correct_sum.add_(correct.sum())
+
+    mlp = MLPStep.build(net, cfg, t, x)  # plain MLPs on the CPU: hand-written backward
+    if mlp is not None:
+        t = mlp.targets(t)
+        sums = (loss_sum.numpy(), correct_sum.numpy())  # the CPU tensors' memory
+
+        def mlp_step(xb: Tensor, tb: Tensor) -> None:
+            batch_loss, batch_correct = mlp(xb.numpy(), tb.numpy())
+            opt_step(mlp.grads)
+            sums[0][...] += batch_loss
+            sums[1][...] += batch_correct
+
+    batch_step = autograd_step if mlp is None else mlp_step
     if resume_from is None:
         latest = checkpoint()
     bar = _progress(progress, last, step)
-    while step < last:
-        epoch, first = divmod(step, spe)
-        epoch_state = gen.get_state()
-        xs, ts, order = x, t, None
-        if cfg.shuffle:
-            perm = torch.randperm(n, generator=gen).to(device)
-            if x.numel() <= PREPERMUTE_MAX:  # one copy per epoch, then contiguous slices
-                xs, ts = x.index_select(0, perm), t.index_select(0, perm)
-            else:  # large data: gather each batch rather than copying the whole set
-                order = perm
-        for b in range(first, min(spe, last - epoch * spe)):
-            if order is None:
-                xb, tb = xs[b * bs : (b + 1) * bs], ts[b * bs : (b + 1) * bs]
-            else:  # index_select is much faster than advanced indexing here
-                rows = order[b * bs : (b + 1) * bs]
-                xb, tb = xs.index_select(0, rows), ts.index_select(0, rows)
-            out, pre, hidden = net._run(xb)
-            losses, correct = loss_fn(out, pre, tb)
-            loss = data_loss = losses.mean()
-            if regularise:
-                loss = loss + sum(
-                    cfg.l1 * h.abs().mean() + cfg.l2 * h.square().mean() for h in hidden
-                )
-            opt_step(torch.autograd.grad(loss, opt_step.params))
-            loss_sum.add_(data_loss.detach(), alpha=len(tb))
-            correct_sum.add_(correct.sum())
-            count += len(tb)
-            step += 1
-            if step % spe == 0 or step == last:
-                metrics = end_epoch()
-            if step in ckpt_steps:
-                latest = checkpoint()
-        if bar is not None:
-            bar.update(step - bar.n)
+    with BatchGatherer(x, t, bs) as batches:
+        while step < last:
+            epoch, first = divmod(step, spe)
+            epoch_state = gen.get_state()
+            order = torch.randperm(n, generator=gen).to(device) if cfg.shuffle else None
+            for xb, tb in batches.epoch(order, first, min(spe, last - epoch * spe)):
+                batch_step(xb, tb)
+                count += len(tb)
+                step += 1
+                if step % spe == 0 or step == last:
+                    metrics = end_epoch()
+                if step in ckpt_steps:
+                    latest = checkpoint()
+            if bar is not None:
+                bar.update(step - bar.n)
     if bar is not None:
         bar.close()
     return latest
