@@ -20,6 +20,7 @@ from nninfo.nn.network import BatchedMLP
 from nninfo.training.checkpoint import Checkpoint
 from nninfo.training.fused import FusedStep
 from nninfo.training.loop import (
+    PREPERMUTE_MAX,
     TrainConfig,
     _loss_fn,
     _optimizer,
@@ -34,8 +35,6 @@ from nninfo.training.schedule import checkpoint_steps, total_steps
 # compute a tensor's tail differently from its body, which would make a seed's numbers depend
 # on its position in the stack (and so on the other seeds in the batch).
 PAD_ROWS = 64
-
-PREPERMUTE_MAX = 2**22  # input elements up to which an epoch's data is permuted in one copy
 
 
 def _weight_bias_order(k: int) -> list[int]:

@@ -14,7 +14,6 @@ only by float rounding (numpy's BLAS vs torch's).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -28,28 +27,33 @@ _BCE_LOGITS = ("sigmoid", "identity", "softmax")  # output activations BCE takes
 _ACT_MIN = {"tanh": -1.0, "sigmoid": 0.0, "relu": 0.0, "hardtanh": -1.0}  # exact lower bounds
 
 
-@dataclass
 class _Layer:
-    """Parameters (numpy views) and quantiser constants of one linear layer."""
+    """A linear layer's parameters (numpy views of the torch tensors), activation, quantiser."""
 
-    w: np.ndarray  # (out, in), shares memory with the torch weight
-    b: np.ndarray  # (out,)
-    act: str
-    levels: int = 0  # 0: not quantised
-    stochastic: bool = False
-    lo: float = 0.0
-    step: float = 1.0
-    clamp_low: bool = True  # False when the activation cannot go below the lowest level
+    def __init__(self, layer: torch.nn.Module) -> None:
+        self.w = layer.op.weight.detach().numpy()  # (out, in), the torch weight's memory
+        self.w_t = self.w.T
+        self.b = layer.op.bias.detach().numpy()
+        self.act: str = layer.activation
+        q = layer.quantizer
+        self.levels = 0 if q is None else q.levels  # 0: not quantised
+        if q is None:
+            return
+        self.stochastic = q.mode == "stochastic"
+        inv_step = np.float32(1.0 / q.step)
+        self.inv_step, self.step, self.lo = _c(inv_step), _c(q.step), _c(q.lo)
+        self.shift = _c(-(np.float32(q.lo) * inv_step))  # so that a = lo maps to exactly 0
+        self.top = _c(q.levels - 1)
+        floor = _ACT_MIN.get(layer.activation)
+        self.clamp_low = floor is None or q.lo > floor  # can a go below the lowest level?
 
-    @property
-    def inv_step(self) -> np.float32:
-        """``1 / step`` in float32."""
-        return np.float32(1.0 / self.step)
 
-    @property
-    def shift(self) -> np.float32:
-        """``-lo / step`` as ``-(lo * (1 / step))`` in float32: a = lo maps to exactly 0."""
-        return -(np.float32(self.lo) * self.inv_step)
+def _c(value: float) -> np.ndarray:
+    """A float32 constant as a 0-d array (ufuncs take these faster than scalars)."""
+    return np.array(value, dtype=np.float32)
+
+
+_ZERO, _ONE = _c(0.0), _c(1.0)
 
 
 def unsupported_reason(net: torch.nn.Module, loss: str, t: Tensor, x: Tensor) -> str | None:
@@ -90,21 +94,9 @@ class MLPStep:
     def __init__(self, net: Network, loss: str, l1: float, l2: float) -> None:
         self.loss, self.l1, self.l2 = loss, l1, l2
         self.last_act = net.output_activation
-        self.layers: list[_Layer] = []
-        weights: list[Tensor] = []
-        for layer in net._layer_list:
-            w, b = layer.op.weight.detach(), layer.op.bias.detach()
-            weights += [w, b]
-            spec = _Layer(w.numpy(), b.numpy(), layer.activation)
-            q = layer.quantizer
-            if q is not None:
-                spec.levels, spec.lo, spec.step = q.levels, q.lo, q.step
-                spec.stochastic = q.mode == "stochastic"
-                floor = _ACT_MIN.get(layer.activation)
-                spec.clamp_low = floor is None or q.lo > floor
-            self.layers.append(spec)
-        self.params = weights
-        self.grads = [torch.empty_like(p) for p in weights]
+        self.layers = [_Layer(layer) for layer in net._layer_list]
+        # in net.parameters() order (the optimiser's): weight, bias of L1, L2, ...
+        self.grads = [torch.empty_like(p, requires_grad=False) for p in net.parameters()]
         self._g = [g.numpy() for g in self.grads]
         self._plans: dict[int, _Plan] = {}
 
@@ -128,7 +120,7 @@ class MLPStep:
         return self._plans[batch]
 
     def __call__(self, xb: np.ndarray, tb: np.ndarray) -> tuple[float, float]:
-        plan = self._plan(len(xb))
+        plan = self._plans.get(xb.shape[0]) or self._plan(xb.shape[0])
         if plan.noise_len:  # one draw for all stochastic layers: the autograd path's numbers
             torch.rand(plan.noise_len, out=plan.noise_torch)
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite losses: the loop's job
@@ -139,32 +131,32 @@ class MLPStep:
 
     def _forward(self, xb: np.ndarray, plan: _Plan) -> None:
         """Run all layers, keeping what the backward pass needs in ``plan``."""
-        plan.inputs[0] = h = xb
-        for i, (s, z, a, d, q, u) in enumerate(plan.forward):
-            np.dot(h, s.w.T, out=z)
+        inputs, dot = plan.inputs, np.dot
+        inputs[0] = h = xb
+        for i, (s, z, a, d, q, u) in enumerate(plan.forward, 1):
+            dot(h, s.w_t, z)
             z += s.b
             h = _activate(s.act, z, a, d)
             if s.levels:
                 h = _quantise(s, h, q, u)
-            plan.inputs[i + 1] = h
+            inputs[i] = h
         z = plan.logits
-        np.dot(h, self.layers[-1].w.T, out=z)
+        dot(h, self.layers[-1].w_t, z)
         z += self.layers[-1].b
 
     def _output_grad(self, plan: _Plan, tb: np.ndarray) -> tuple[float, float]:
         """Loss and accuracy sums; the mean loss's gradient w.r.t. the logits into plan."""
         z, g = plan.logits, plan.grad_out
-        batch = len(z)
         if self.loss == "cross_entropy":
             m = z.max(axis=1, keepdims=True)
             np.subtract(z, m, out=g)
             np.exp(g, out=g)
             s = g.sum(axis=1, keepdims=True)
             loss = float(np.log(s).sum() + m.sum() - np.vdot(z, tb))
-            correct = float(tb[np.arange(batch), z.argmax(axis=1)].sum())
+            correct = float(tb[plan.rows, z.argmax(axis=1)].sum())
             g /= s
             g -= tb
-            g *= np.float32(1.0 / batch)
+            g *= plan.inv_batch
             return loss, correct
         # BCE on the logits z (a sigmoid output layer's sigmoid is part of the loss)
         width = z.shape[1]
@@ -174,10 +166,10 @@ class MLPStep:
         correct = float(((z > 0) == (tb > 0.5)).sum() / width)
         np.negative(z, out=g)
         np.exp(g, out=g)
-        g += 1.0
+        g += _ONE
         np.reciprocal(g, out=g)  # sigmoid(z)
         g -= tb
-        g *= np.float32(1.0 / (batch * width))
+        g *= plan.inv_batch / np.float32(width)
         return loss, correct
 
     def _backward(self, plan: _Plan) -> None:
@@ -225,7 +217,7 @@ class _Plan:
 
         hidden = layers[:-1]
         widths = [s.w.shape[0] for s in hidden]
-        noisy = [w if s.stochastic else 0 for s, w in zip(hidden, widths, strict=True)]
+        noisy = [w if s.levels and s.stochastic else 0 for s, w in zip(hidden, widths, strict=True)]
         self.noise_len = batch * sum(noisy)
         self.noise_torch = torch.empty(self.noise_len)
         self.noise = self.noise_torch.numpy()
@@ -238,6 +230,8 @@ class _Plan:
         self.logits, self.grad_out = new(layers[-1].w.shape[0]), new(layers[-1].w.shape[0])
         self.inputs: list[np.ndarray] = [np.empty(0)] * len(layers)  # each layer's input
         self.ones = np.ones(batch, np.float32)
+        self.rows = np.arange(batch)
+        self.inv_batch = _c(1.0 / batch)
 
 
 def _activate(act: str, z: np.ndarray, a: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -247,17 +241,17 @@ def _activate(act: str, z: np.ndarray, a: np.ndarray, d: np.ndarray) -> np.ndarr
     if act == "tanh":
         np.tanh(z, out=a)
         np.multiply(a, a, out=d)
-        np.subtract(1.0, d, out=d)
+        np.subtract(_ONE, d, out=d)
     elif act == "sigmoid":
         np.negative(z, out=a)
         np.exp(a, out=a)
-        a += 1.0
+        a += _ONE
         np.reciprocal(a, out=a)
-        np.subtract(1.0, a, out=d)
+        np.subtract(_ONE, a, out=d)
         d *= a
     elif act == "relu":
-        np.maximum(z, 0.0, out=a)
-        np.greater(z, 0.0, out=d)
+        np.maximum(z, _ZERO, out=a)
+        np.greater(z, _ZERO, out=d)
     else:  # hardtanh: gradient 1 strictly inside (-1, 1), as torch's hardtanh_backward
         np.clip(z, -1.0, 1.0, out=a)
         np.less(np.abs(z), 1.0, out=d)
@@ -275,8 +269,8 @@ def _quantise(s: _Layer, a: np.ndarray, h: np.ndarray, noise: np.ndarray) -> np.
         np.rint(h, out=h)
     # a * (1/step) >= lo * (1/step) = -shift for a >= lo, so h >= 0 from here on
     if s.clamp_low:
-        np.maximum(h, 0.0, out=h)
-    np.minimum(h, np.float32(s.levels - 1), out=h)
-    h *= np.float32(s.step)
-    h += np.float32(s.lo)
+        np.maximum(h, _ZERO, out=h)
+    np.minimum(h, s.top, out=h)
+    h *= s.step
+    h += s.lo
     return h
