@@ -27,6 +27,7 @@ from nninfo.info.sx import sx_pid
 from nninfo.nn.network import Network
 from nninfo.tasks import Task, load_task
 from nninfo.training import Checkpoint, TrainConfig, train, train_seeds
+from nninfo.training.loop import uses_numpy_step
 
 MAX_PID_SOURCES = 5
 
@@ -173,12 +174,16 @@ def train_seed_group(cfg: ExperimentConfig, seeds: list[int], workdirs: list[str
                      ) -> list[SeedTraining]:
     """Train several seeds at once as one batched model; each seed's numbers are those of
     :func:`train_seed` (its own RNG streams), and so are its files in its work directory.
-    Seeds with progress from an earlier attempt at different steps resume one by one."""
+    Seeds train one by one instead when that is faster (on a CPU, networks that the numpy
+    step covers: 1.5x faster per seed for the Tishby network) and when seeds with progress
+    from an earlier attempt are at different steps."""
     train_split = load_experiment_task(cfg, data_dir)["train"]
     spe = _steps_per_epoch(cfg, data_dir)
     recs = [_SeedRecorder(w, s, spe) for s, w in zip(seeds, workdirs, strict=True)]
     resume = [r.resume for r in recs]
-    if not batchable(cfg) or len({None if c is None else c.step for c in resume}) > 1:
+    one_by_one = not batchable(cfg) or uses_numpy_step(
+        build_network(cfg, seeds[0]), train_split.x, train_split.y, train_config(cfg), device)
+    if one_by_one or len({None if c is None else c.step for c in resume}) > 1:
         return [train_seed(cfg, s, w, data_dir=data_dir, device=device)
                 for s, w in zip(seeds, workdirs, strict=True)]
     train_seeds(cfg.network["layers"], train_split.x, train_split.y, train_config(cfg),

@@ -124,7 +124,9 @@ def test_analyze_skips_logged_results_unless_forced(mlflow_store):
 def test_batched_seed_groups_equal_one_seed_per_job(mlflow_store, monkeypatch):
     from nninfo import experiment
 
-    batched = _run("train", ("train",))
+    with monkeypatch.context() as m:  # on a CPU, groups train one by one with the numpy step
+        m.setattr(experiment, "uses_numpy_step", lambda *a: False)
+        batched = _run("train", ("train",))
     monkeypatch.setattr(experiment, "batchable", lambda cfg: False)
     single = _run("train", ("train",))
     for a, b in zip(seed_runs(batched), seed_runs(single), strict=True):
@@ -136,6 +138,17 @@ def test_batched_seed_groups_equal_one_seed_per_job(mlflow_store, monkeypatch):
     mb = results.load_model(seed_runs(single)[1].info.run_id)
     for pa, pb in zip(ma.parameters(), mb.parameters(), strict=True):
         np.testing.assert_allclose(pa.detach().numpy(), pb.detach().numpy(), atol=1e-5)
+
+
+def test_seed_groups_train_one_by_one_where_the_numpy_step_is_faster(mlflow_store, monkeypatch):
+    from nninfo import experiment
+
+    def batched(*a, **kw):
+        raise AssertionError("a CPU group of plain MLPs should not train as a batched model")
+
+    monkeypatch.setattr(experiment, "train_seeds", batched)
+    parent = _run("train", ("train",))
+    assert len(seed_runs(parent)) == TINY["seeds"]
 
 
 def test_same_parameters_give_identical_metrics(mlflow_store):

@@ -92,8 +92,9 @@ def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
 
 
 def _training_jobs(cfg: ExperimentConfig, settings: Settings, work: Path) -> list:
-    """One job per group of seeds: all-linear networks train a group as one batched model
-    (one group per worker), others one seed per job."""
+    """One job per group of seeds: all-linear networks train a group (one group per worker)
+    as one batched model or, where that is faster, one seed after another (see
+    :func:`nninfo.experiment.train_seed_group`); others one seed per job."""
     seeds = list(cfg.seeds)
     if ex.batchable(cfg):
         n_groups = min(len(seeds), settings.workers or default_workers())

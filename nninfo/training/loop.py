@@ -22,7 +22,7 @@ from torch import Tensor
 from nninfo.nn.network import BatchedMLP, Network
 from nninfo.training.checkpoint import Checkpoint
 from nninfo.training.fused import FusedStep
-from nninfo.training.mlp_step import MLPStep
+from nninfo.training.mlp_step import MLPStep, unsupported_reason
 from nninfo.training.schedule import SCHEDULES, checkpoint_steps, total_steps
 
 OPTIMIZERS = ("sgd", "adam")
@@ -290,6 +290,17 @@ def train(
     if bar is not None:
         bar.close()
     return latest
+
+
+def uses_numpy_step(
+    net: Network, x: Tensor, y: Tensor, cfg: TrainConfig, device: str | torch.device | None
+) -> bool:
+    """Whether :func:`train` would train ``net`` with the hand-written numpy step (CPU)."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type != "cpu":
+        return False
+    x = x if x.is_floating_point() else x.float()
+    return unsupported_reason(net, cfg.loss, _targets(net, y, cfg.loss)[0], x) is None
 
 
 def _batches(
