@@ -24,6 +24,7 @@ def lin(i, o, act="tanh", q=None):
 STOCH = {"levels": 8, "mode": "stochastic"}
 NEAREST = {"levels": 4, "mode": "center_saturating"}
 NARROW = {"levels": 5, "mode": "stochastic", "limits": [-0.5, 0.7]}  # narrower than tanh
+NARROW_RELU = {"levels": 4, "mode": "stochastic", "limits": [0.2, 1.5]}  # lo above relu's 0
 
 NETS = {
     "tanh_stochastic": ([lin(7, 9, q=STOCH), lin(9, 4, q=STOCH), lin(4, 3, "softmax")], "ce"),
@@ -41,6 +42,10 @@ NETS = {
         "bce",
     ),
     "softmax_bce": ([lin(7, 5, q=STOCH), lin(5, 3, "softmax")], "bce3"),
+    "sigmoid_mse": ([lin(7, 5, q=STOCH), lin(5, 3, "sigmoid")], "mse3"),
+    "softmax_mse": ([lin(7, 5, q=STOCH), lin(5, 3, "softmax")], "mse3"),
+    "tanh_mse": ([lin(7, 5, "relu", NARROW_RELU), lin(5, 3, "tanh")], "mse3"),
+    "identity_mse": ([lin(7, 5, q=NEAREST), lin(5, 1, "identity")], "mse1"),
 }
 
 
@@ -52,6 +57,8 @@ def batch(kind, n=13, seed=1):
         return x, labels
     if kind == "bce":
         return x, (x[:, 0] > 0).float()[:, None]
+    if kind == "mse1":
+        return x, x[:, :1].tanh()
     return x, torch.rand(n, 3, generator=g).round()
 
 
@@ -68,7 +75,8 @@ def autograd_grads(net, cfg, x, t):
 @pytest.mark.parametrize("reg", [(0.0, 0.0), (0.03, 0.05)])
 def test_loss_accuracy_and_gradients_match_autograd(name, reg):
     layers, kind = NETS[name]
-    cfg = TrainConfig(loss="cross_entropy" if kind == "ce" else "bce", l1=reg[0], l2=reg[1])
+    loss = {"ce": "cross_entropy", "bce": "bce", "bce3": "bce"}.get(kind, "mse")
+    cfg = TrainConfig(loss=loss, l1=reg[0], l2=reg[1])
     x, t = batch(kind)
     net = Network(layers, seed=3).train()
     step = MLPStep.build(net, cfg, t, x)
@@ -161,7 +169,6 @@ def test_train_uses_the_numpy_step_for_plain_mlps(monkeypatch):
             "labels",
             "other than linear",
         ),
-        ([lin(7, 5), lin(5, 3, "softmax")], "mse", "labels", "loss 'mse'"),
         ([lin(7, 5), lin(5, 3, "sigmoid", STOCH)], "bce", "floats", "quantised output"),
         ([lin(7, 5), lin(5, 3, "softmax")], "cross_entropy", "floats", "loss 'cross_entropy'"),
     ],

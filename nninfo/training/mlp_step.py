@@ -79,13 +79,15 @@ def unsupported_reason(net: torch.nn.Module, loss: str, t: Tensor, x: Tensor) ->
     width = last["out_features"]
     if loss == "bce" and t.shape[1:] == (width,) and last["activation"] in _BCE_LOGITS:
         return None
+    if loss == "mse" and t.shape[1:] == (width,) and t.is_floating_point():
+        return None
     return f"loss {loss!r} with a {last['activation']} output"
 
 
 class MLPStep:
     """``step(xb, tb) -> (loss sum, correct sum)``; leaves the gradients in :attr:`grads`.
 
-    ``xb``: (B, in) float32 numpy rows; ``tb``: one-hot (cross-entropy) or float (BCE)
+    ``xb``: (B, in) float32 numpy rows; ``tb``: one-hot (cross-entropy) or float (BCE, MSE)
     targets, (B, out). The returned sums are over the batch, of the per-sample loss (without
     the l1/l2 terms) and of the per-sample accuracy, as the autograd path defines them.
     Build with :meth:`build`, which returns None for networks it does not cover.
@@ -146,19 +148,26 @@ class MLPStep:
 
     def _output_grad(self, plan: _Plan, tb: np.ndarray) -> tuple[float, float]:
         """Loss and accuracy sums; the mean loss's gradient w.r.t. the logits into plan."""
-        z, g = plan.logits, plan.grad_out
         if self.loss == "cross_entropy":
-            m = z.max(axis=1, keepdims=True)
-            np.subtract(z, m, out=g)
-            np.exp(g, out=g)
-            s = g.sum(axis=1, keepdims=True)
-            loss = float(np.log(s).sum() + m.sum() - np.vdot(z, tb))
-            correct = float(tb[plan.rows, z.argmax(axis=1)].sum())
-            g /= s
-            g -= tb
-            g *= plan.inv_batch
-            return loss, correct
-        # BCE on the logits z (a sigmoid output layer's sigmoid is part of the loss)
+            return self._cross_entropy(plan, tb)
+        return self._bce(plan, tb) if self.loss == "bce" else self._mse(plan, tb)
+
+    def _cross_entropy(self, plan: _Plan, tb: np.ndarray) -> tuple[float, float]:
+        z, g = plan.logits, plan.grad_out
+        m = z.max(axis=1, keepdims=True)
+        np.subtract(z, m, out=g)
+        np.exp(g, out=g)
+        s = g.sum(axis=1, keepdims=True)
+        loss = float(np.log(s).sum() + m.sum() - np.vdot(z, tb))
+        correct = float(tb[plan.rows, z.argmax(axis=1)].sum())
+        g /= s
+        g -= tb
+        g *= plan.inv_batch
+        return loss, correct
+
+    def _bce(self, plan: _Plan, tb: np.ndarray) -> tuple[float, float]:
+        """BCE on the logits z (a sigmoid output layer's sigmoid is part of the loss)."""
+        z, g = plan.logits, plan.grad_out
         width = z.shape[1]
         # log(1 + exp(-|z|)) + max(z, 0) - z t, the stable form torch uses
         per = np.logaddexp(0.0, -np.abs(z)) + np.maximum(z, 0.0) - z * tb
@@ -170,6 +179,28 @@ class MLPStep:
         np.reciprocal(g, out=g)  # sigmoid(z)
         g -= tb
         g *= plan.inv_batch / np.float32(width)
+        return loss, correct
+
+    def _mse(self, plan: _Plan, tb: np.ndarray) -> tuple[float, float]:
+        """Mean squared error of the output activation (softmax: of the probabilities)."""
+        z, g, act = plan.logits, plan.grad_out, self.last_act
+        if act == "softmax":
+            p = plan.out
+            np.subtract(z, z.max(axis=1, keepdims=True), out=p)
+            np.exp(p, out=p)
+            p /= p.sum(axis=1, keepdims=True)
+        else:
+            p = _activate(act, z, plan.out, plan.out_d)
+        width = z.shape[1]
+        np.subtract(p, tb, out=g)
+        loss = float(np.vdot(g, g) / width)
+        correct = float((p.argmax(axis=1) == tb.argmax(axis=1)).sum())
+        g *= plan.inv_batch * np.float32(2.0 / width)
+        if act == "softmax":  # through the softmax's Jacobian: p * (g - <g, p>)
+            g -= (g * p).sum(axis=1, keepdims=True)
+            g *= p
+        elif act != "identity":
+            g *= plan.out_d
         return loss, correct
 
     def _backward(self, plan: _Plan) -> None:
@@ -227,7 +258,9 @@ class _Plan:
             for s, w, e0, e1 in zip(hidden, widths, ends[:-1], ends[1:], strict=True)
         ]
         self.grads = [new(w) for w in widths]  # w.r.t. each hidden layer's output
-        self.logits, self.grad_out = new(layers[-1].w.shape[0]), new(layers[-1].w.shape[0])
+        out = layers[-1].w.shape[0]
+        self.logits, self.grad_out = new(out), new(out)
+        self.out, self.out_d = new(out), new(out)  # output activation, derivative (MSE)
         self.inputs: list[np.ndarray] = [np.empty(0)] * len(layers)  # each layer's input
         self.ones = np.ones(batch, np.float32)
         self.rows = np.arange(batch)
