@@ -31,8 +31,9 @@ def test_zero_noise_is_hard_binning():
 
 def test_one_unit_follows_the_gaussian_mass_per_bin():
     # bins [-1, 0) and [0, 1]; a value at -0.5 with sigma 0.5 crosses 0 with P = 1 - phi(1)
-    outcomes, probs = smoothed_outcomes(np.array([[-0.5]]), np.array([2]), (-1, 1), 2, 0.5,
-                                        cutoff=12)
+    outcomes, probs = smoothed_outcomes(
+        np.array([[-0.5]]), np.array([2]), (-1, 1), 2, 0.5, cutoff=12
+    )
     assert table(outcomes, probs) == pytest.approx({(0, 2): phi(1), (1, 2): 1 - phi(1)})
 
 
@@ -84,8 +85,14 @@ def test_pid_of_the_smoothed_table_and_its_limits():
     ],
 )
 def test_errors_name_the_field(kwargs, match):
-    args = {"values": np.zeros((2, 3)), "labels": np.array([0, 1]), "limits": (-1, 1),
-            "n_bins": 4, "sigma": 0.1, **kwargs}
+    args = {
+        "values": np.zeros((2, 3)),
+        "labels": np.array([0, 1]),
+        "limits": (-1, 1),
+        "n_bins": 4,
+        "sigma": 0.1,
+        **kwargs,
+    }
     with pytest.raises(ValueError, match=match):
         smoothed_outcomes(**args)
 
