@@ -176,7 +176,10 @@ def train(
     :class:`NonFiniteLossError` (naming the epoch) when the loss becomes NaN or infinite;
     the check runs at epoch ends and checkpoints, so no non-finite checkpoint is emitted.
     After each ``on_checkpoint`` call the global RNG and train mode are restored, so callbacks
-    cannot perturb the run. Device: ``device`` or CUDA when available, else CPU.
+    cannot perturb the run. Device: ``device`` or CUDA when available, else CPU. On the
+    CPU, plain MLPs train with the hand-written numpy step of
+    :mod:`nninfo.training.mlp_step` (same numbers up to float rounding), with torch and
+    numpy's BLAS on one thread each for the duration of the loop.
     """
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     init_seed, shuffle_seed, noise_seed = _seeds(seed)
