@@ -22,6 +22,7 @@ from nninfo.training.fused import FusedStep
 from nninfo.training.loop import (
     PREPERMUTE_MAX,
     TrainConfig,
+    _device,
     _loss_fn,
     _optimizer,
     _raise_non_finite,
@@ -180,7 +181,7 @@ def train_seeds(
     """
     seeds = _check_seeds(seeds)
     ckpts_in = None if resume_from is None else _check_resume(resume_from, seeds)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = _device(device)
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"device: {str(device)!r} is not supported; use 'cpu' or 'cuda'")
     n_real = len(seeds)

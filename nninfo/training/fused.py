@@ -28,7 +28,6 @@ class FusedStep:
         self.group = opt.param_groups[0]
         self.params: list[Tensor] = list(self.group["params"])
         self.split = split
-        self._checked: list[Tensor] | None = None
         self._slices = [t for p in self.params for t in p.detach().unbind(0)] if split else []
         g = self.group
         fused = g.get("fused") and not g.get("differentiable") and not g.get("capturable")
@@ -43,16 +42,15 @@ class FusedStep:
     def __call__(self, grads: list[Tensor] | tuple[Tensor, ...]) -> None:
         # the fused kernels walk memory linearly: a gradient must have its parameter's strides
         # (autograd.grad may return e.g. a transposed view, which .grad accumulation would copy)
-        # A list whose tensors all match is remembered and not checked again when passed again
-        # (MLPStep passes the same list of the same buffers at every step).
-        if grads is not self._checked:
-            fixed = [
+        self.apply(
+            [
                 g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
                 for p, g in zip(self.params, grads, strict=True)
             ]
-            if isinstance(grads, list) and all(f is g for f, g in zip(fixed, grads, strict=True)):
-                self._checked = grads
-            grads = fixed
+        )
+
+    def apply(self, grads: list[Tensor]) -> None:
+        """The update, for gradients that already have their parameters' strides."""
         if self.kind == "generic":
             self._generic(grads)
         elif self.kind == "sgd":

@@ -26,8 +26,8 @@ from nninfo.training.mlp_step import MLPStep, unsupported_reason
 from nninfo.training.schedule import SCHEDULES, checkpoint_steps, total_steps
 
 OPTIMIZERS = ("sgd", "adam")
-PREPERMUTE_MAX = 2**22  # input elements up to which an epoch's data is permuted in one copy
 LOSSES = ("cross_entropy", "bce", "mse")
+PREPERMUTE_MAX = 2**22  # input elements up to which an epoch's data is permuted in one copy
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -181,7 +181,7 @@ def train(
     :mod:`nninfo.training.mlp_step` (same numbers up to float rounding), with torch and
     numpy's BLAS on one thread each for the duration of the loop.
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = _device(device)
     init_seed, shuffle_seed, noise_seed = _seeds(seed)
     net.to(device)
     x = (x if x.is_floating_point() else x.float()).to(device)
@@ -267,7 +267,7 @@ def train(
 
         def mlp_step(xb: Tensor, tb: Tensor) -> None:
             batch_loss, batch_correct = mlp(xb.numpy(), tb.numpy())
-            opt_step(mlp.grads)
+            opt_step.apply(mlp.grads)  # made with empty_like: the parameters' strides
             sums[0][...] += batch_loss
             sums[1][...] += batch_correct
 
@@ -299,11 +299,15 @@ def uses_numpy_step(
     net: Network, x: Tensor, y: Tensor, cfg: TrainConfig, device: str | torch.device | None
 ) -> bool:
     """Whether :func:`train` would train ``net`` with the hand-written numpy step (CPU)."""
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type != "cpu":
+    if _device(device).type != "cpu":
         return False
     x = x if x.is_floating_point() else x.float()
     return unsupported_reason(net, cfg.loss, _targets(net, y, cfg.loss)[0], x) is None
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    """``device``, else CUDA when available, else the CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def _batches(

@@ -37,9 +37,9 @@ class _Layer:
         self.act: str = layer.activation
         q = layer.quantizer
         self.levels = 0 if q is None else q.levels  # 0: not quantised
+        self.stochastic = q is not None and q.mode == "stochastic"
         if q is None:
             return
-        self.stochastic = q.mode == "stochastic"
         inv_step = np.float32(1.0 / q.step)
         self.inv_step, self.step, self.lo = _c(inv_step), _c(q.step), _c(q.lo)
         self.shift = _c(-(np.float32(q.lo) * inv_step))  # so that a = lo maps to exactly 0
@@ -122,7 +122,7 @@ class MLPStep:
         return self._plans[batch]
 
     def __call__(self, xb: np.ndarray, tb: np.ndarray) -> tuple[float, float]:
-        plan = self._plans.get(xb.shape[0]) or self._plan(xb.shape[0])
+        plan = self._plan(xb.shape[0])
         if plan.noise_len:  # one draw for all stochastic layers: the autograd path's numbers
             torch.rand(plan.noise_len, out=plan.noise_torch)
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite losses: the loop's job
@@ -248,7 +248,7 @@ class _Plan:
 
         hidden = layers[:-1]
         widths = [s.w.shape[0] for s in hidden]
-        noisy = [w if s.levels and s.stochastic else 0 for s, w in zip(hidden, widths, strict=True)]
+        noisy = [w if s.stochastic else 0 for s, w in zip(hidden, widths, strict=True)]
         self.noise_len = batch * sum(noisy)
         self.noise_torch = torch.empty(self.noise_len)
         self.noise = self.noise_torch.numpy()
