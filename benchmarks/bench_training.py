@@ -1,9 +1,10 @@
 """Training speed: our loop vs a plain DataLoader loop, and the Tishby network per seed.
 
-Usage: python benchmarks/bench_training.py [--device cpu|cuda] [--threads 1]
-       [--mnist-epochs 1] [--repeats 3] [--tishby-epochs 1000] [--seeds 5 10]
-Prints a table of wall and process-CPU times (CPU time is the steadier one on a shared
-machine); Tishby times for --tishby-epochs below 1000 are scaled to 1,000 epochs.
+Usage: python benchmarks/bench_training.py [--device cpu|cuda] [--threads 0]
+       [--mnist-epochs 1] [--repeats 5] [--tishby-epochs 1000] [--seeds 5 10]
+Prints a table: MNIST epochs/s and us/step (wall, best of --repeats interleaved runs, the
+ratio against the faster DataLoader configuration), Tishby wall and process-CPU seconds
+per seed (times for --tishby-epochs below 1000 are scaled to 1,000 epochs).
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def bench_mnist(device: torch.device, epochs: float, repeats: int) -> list[tuple
     """Epochs/s of both loops, runs interleaved, best of ``repeats`` each.
 
     The DataLoader loop runs with 1 torch thread and with the default number, and its best
-    is the baseline; train() runs with the default number (it uses one thread per library
-    plus a thread that gathers batches, see nninfo.training.loop).
+    is the baseline; train() runs with the default number (for this network it switches to
+    one thread per library itself, see nninfo.training.loop).
     """
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(60000, 784, generator=g), torch.randint(0, 10, (60000,), generator=g)
