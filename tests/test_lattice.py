@@ -9,12 +9,6 @@ from nninfo.info import lattice as lat_mod
 from nninfo.info.lattice import redundancy_lattice
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NNINFO_CACHE_DIR", str(tmp_path_factory.mktemp("nninfo-cache")))
-        yield
-
 def brute_antichains(n):
     """All antichains of non-empty subsets of {1..n}, straight from the definition."""
     items = range(1, n + 1)

@@ -14,13 +14,6 @@ dit = pytest.importorskip("dit")
 from dit.pid import PID_SX  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NNINFO_CACHE_DIR", str(tmp_path_factory.mktemp("nninfo-cache")))
-        yield
-
-
 def to_dit(node):
     """Our node (1-based, lexicographic) -> dit's node (0-based, sorted by (len, tuple))."""
     return tuple(sorted((tuple(i - 1 for i in a) for a in node), key=lambda t: (len(t), t)))
