@@ -11,9 +11,10 @@ The result is an ``(outcomes, probs)`` table that :func:`nninfo.info.sx_pid` tak
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.special import ndtr
 
-from nninfo.capture import bin_edges
+from nninfo.capture import bin_edges, bin_values
 
 CHUNK_ROWS = 2**22  # (sample, joint bin) pairs expanded at a time
 DENSE_MAX = 2**24  # grids up to this many cells are accumulated densely
@@ -60,7 +61,7 @@ def smoothed_outcomes(
             f"values: {values.shape[1]} neurons x {n_bins} bins x {classes} labels overflow "
             "int64 outcome keys; smooth fewer neurons at a time"
         )
-    units = [_unit_weights(u, edges, float(sigma), cutoff) for u in values.T]
+    units = [_unit_weights(u, edges, float(sigma), cutoff) for u in np.ascontiguousarray(values.T)]
     grid = classes * n_bins ** values.shape[1]
     support = int(np.prod([b.shape[1] for b, _ in units]))  # joint bins per sample
     chunk = max(1, CHUNK_ROWS // support)
@@ -105,7 +106,7 @@ def _unit_weights(
     """(N, m) candidate bins of each value and the Gaussian mass each gets (rows sum to 1)."""
     n_bins = len(edges) - 1
     width = edges[1] - edges[0]
-    centre = np.clip(np.searchsorted(edges[1:-1], v, side="right"), 0, n_bins - 1)
+    centre = bin_values(torch.from_numpy(v), (edges[0], edges[-1]), n_bins).numpy()  # hard bin
     reach = 0 if sigma == 0 else int(np.ceil(cutoff * sigma / width))
     bins = centre[:, None] + np.arange(-reach, reach + 1)
     valid = (bins >= 0) & (bins < n_bins)
