@@ -14,7 +14,8 @@ from nninfo.cli import main
 from nninfo.config import build_config
 from nninfo.tracking import runs
 from nninfo.tracking.entry import run_entry
-from nninfo.tracking.pipeline import Settings, seed_runs
+from nninfo.tracking.pipeline import Settings
+from nninfo.tracking.runs import seed_runs
 
 TINY = {
     "name": "tiny",
@@ -41,8 +42,8 @@ def _run(entry: str, steps: tuple[str, ...], raw=TINY, **kw) -> str:
 
 def test_main_logs_everything_and_results_round_trip(mlflow_store):
     from nninfo.capture import capture_codes
-    from nninfo.experiment import load_experiment_task, split
     from nninfo.info.sx import sx_pid
+    from nninfo.jobs import load_experiment_task, split
 
     parent = _run("main", ("train", "analyze", "performance", "report"))
     c = runs.client()
@@ -122,7 +123,7 @@ def test_analyze_skips_logged_results_unless_forced(mlflow_store):
 
 
 def test_batched_seed_groups_equal_one_seed_per_job(mlflow_store, monkeypatch):
-    from nninfo import experiment
+    from nninfo.jobs import train as experiment
 
     with monkeypatch.context() as m:  # on a CPU, groups train one by one with the numpy step
         m.setattr(experiment, "uses_numpy_step", lambda *a: False)
@@ -141,7 +142,7 @@ def test_batched_seed_groups_equal_one_seed_per_job(mlflow_store, monkeypatch):
 
 
 def test_seed_groups_train_one_by_one_where_the_numpy_step_is_faster(mlflow_store, monkeypatch):
-    from nninfo import experiment
+    from nninfo.jobs import train as experiment
 
     def batched(*a, **kw):
         raise AssertionError("a CPU group of plain MLPs should not train as a batched model")
@@ -164,7 +165,7 @@ def test_same_parameters_give_identical_metrics(mlflow_store):
 
 
 def test_a_failing_seed_marks_its_run_and_the_parent_failed(mlflow_store, monkeypatch):
-    from nninfo import experiment
+    from nninfo.jobs import train as experiment
 
     real = experiment.train_seed
 
@@ -198,7 +199,7 @@ def test_cli_reports_config_errors_without_traceback(tmp_path):
 
 
 def test_interrupted_training_leaves_no_run_running(mlflow_store, monkeypatch):
-    from nninfo import experiment
+    from nninfo.jobs import train as experiment
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

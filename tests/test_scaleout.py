@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from nninfo import experiment, results
+from nninfo import results
 from nninfo.config import build_config
 from nninfo.executors import run_jobs
+from nninfo.jobs import analyze
+from nninfo.jobs import train as experiment
 from nninfo.tracking import pipeline, runs
 from nninfo.tracking.entry import run_entry
-from nninfo.tracking.pipeline import PipelineError, Settings, checkpoint_index, seed_runs
+from nninfo.tracking.pipeline import PipelineError, Settings
+from nninfo.tracking.runs import checkpoint_index, seed_runs
 from nninfo.training import Checkpoint
 
 SMALL = {
@@ -254,6 +257,6 @@ def test_dask_cluster_with_a_killed_worker_logs_every_result_exactly_once(tracki
     artifact = next(ck["artifact"] for ck in checkpoint_index(row.run_id)
                     if ck["step"] == row.step)
     path = runs.client().download_artifacts(row.run_id, artifact, str(Path.cwd()))
-    direct = experiment.analyze_checkpoint(cfg, path, [row.layer])
+    direct = analyze.analyze_checkpoint(cfg, path, [row.layer])
     assert row.mutual_information == pytest.approx(
         direct.metrics[f"{row.layer}/mutual_information"], abs=1e-12)

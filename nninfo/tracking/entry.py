@@ -17,7 +17,7 @@ def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings
     With a ``train`` step the entry run is the parent of the seed runs; otherwise the steps
     work on the seeds of ``train_run`` (default: the newest training run of ``experiment``).
     """
-    parent = None if "train" in steps else pipeline.find_parent(experiment, train_run)
+    parent = None if "train" in steps else runs.find_parent(experiment, train_run)
     tags = {"nninfo.train_run": parent} if parent else {}
     run_id = runs.entry_run_id(experiment, name, tags)
     with runs.status_guard(run_id, owns=runs.owns_run(run_id)):

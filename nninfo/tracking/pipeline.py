@@ -16,17 +16,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 from tqdm.auto import tqdm
 
-from nninfo import experiment as ex
 from nninfo.config import ExperimentConfig, flatten
 from nninfo.executors import Outcome, default_workers, run_jobs
+from nninfo.jobs import analyze as analysis
+from nninfo.jobs import common
+from nninfo.jobs import evaluate as evaluation
+from nninfo.jobs import train as training
 from nninfo.tracking import runs
-
-SEED_ROLE = "seed"
-TRAIN_ENTRIES = ("train", "main")
+from nninfo.tracking.metrics import curated
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,10 @@ class PipelineError(RuntimeError):
     """Some jobs failed; their runs are marked FAILED."""
 
 
-def _jobs(settings: Settings, jobs: list, desc: str) -> Iterable[Outcome]:
-    outcomes = run_jobs(jobs, executor=settings.executor, workers=settings.workers,
+def _run(settings: Settings, units: list, desc: str) -> Iterable[Outcome]:
+    outcomes = run_jobs(units, executor=settings.executor, workers=settings.workers,
                         scheduler=settings.scheduler)
-    return tqdm(outcomes, total=len(jobs), desc=desc, disable=not settings.progress,
+    return tqdm(outcomes, total=len(units), desc=desc, disable=not settings.progress,
                 file=sys.stderr, unit="job")
 
 
@@ -71,7 +71,7 @@ def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
     work = train_work_dir(cfg)
     errors, pending = [], dict(seed_runs)
     try:
-        for out in _jobs(settings, _training_jobs(cfg, settings, work), "train seed groups"):
+        for out in _run(settings, _training_jobs(cfg, settings, work), "train seed groups"):
             if out.error is not None:
                 errors.append(f"seeds {list(out.key)}: {out.error}")
                 for seed in out.key:
@@ -96,12 +96,12 @@ def _training_jobs(cfg: ExperimentConfig, settings: Settings, work: Path) -> lis
     as one batched model or, where that is faster, one seed after another (see
     :func:`nninfo.experiment.train_seed_group`); others one seed per job."""
     seeds = list(cfg.seeds)
-    if ex.batchable(cfg):
+    if training.batchable(cfg):
         n_groups = min(len(seeds), settings.workers or default_workers())
         groups = [seeds[i::n_groups] for i in range(n_groups)]
     else:
         groups = [[seed] for seed in seeds]
-    return [(tuple(g), ex.train_seed_group, (cfg, g, [work / f"seed_{s}" for s in g]),
+    return [(tuple(g), training.train_seed_group, (cfg, g, [work / f"seed_{s}" for s in g]),
              {"data_dir": settings.data_dir, "device": settings.device}) for g in groups]
 
 
@@ -135,8 +135,8 @@ def _remove_work(path: Path) -> None:
 
 
 def _seed_run(cfg: ExperimentConfig, parent: str, seed: int, data_dir: str | None) -> str:
-    run_id = runs.child_run(parent, f"seed {seed}", {runs.ROLE: SEED_ROLE, "seed": str(seed),
-                                                     "nninfo.task": cfg.task["name"]})
+    run_id = runs.child_run(parent, f"seed {seed}", {
+        runs.ROLE: runs.SEED_ROLE, "seed": str(seed), "nninfo.task": cfg.task["name"]})
     runs.log_params(run_id, {**flatten(cfg.to_dict()), "seed": str(seed)})
     runs.client().log_dict(run_id, cfg.to_dict(), "config.yaml")
     _log_dataset(run_id, cfg, data_dir)
@@ -148,7 +148,7 @@ def _log_dataset(run_id: str, cfg: ExperimentConfig, data_dir: str | None) -> No
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
 
-    task = ex.load_experiment_task(cfg, data_dir)
+    task = common.load_experiment_task(cfg, data_dir)
     data = task["train"]
     n = min(len(data.x), 2048)
     ds = mlflow.data.from_numpy(data.x[:n].reshape(n, -1).numpy(),
@@ -157,7 +157,7 @@ def _log_dataset(run_id: str, cfg: ExperimentConfig, data_dir: str | None) -> No
                                                    [InputTag("mlflow.data.context", "training")])])
 
 
-def _log_training(run_id: str, result: ex.SeedTraining) -> None:
+def _log_training(run_id: str, result: training.SeedTraining) -> None:
     c = runs.client()
     with tempfile.TemporaryDirectory() as tmp:
         for ck in result.checkpoints:
@@ -173,52 +173,6 @@ def _log_training(run_id: str, result: ex.SeedTraining) -> None:
     runs.log_metrics(run_id, rows)
 
 
-# ------------------------------------------------------------------------- finding runs
-
-def find_parent(experiment: str, train_run: str | None = None) -> str:
-    """The training parent run: ``train_run`` or the newest train/main run with seeds."""
-    if train_run:
-        return train_run
-    for run in runs.search(experiment, f"tags.`{runs.ROLE}` = 'entry'"):
-        if run.data.tags.get(runs.ENTRY) in TRAIN_ENTRIES and seed_runs(run.info.run_id):
-            return run.info.run_id
-    raise ValueError(f"experiment {experiment!r}: no training run found; run 'train' first "
-                     "or pass --train-run RUN_ID")
-
-
-def seed_runs(parent: str, *, finished: bool = False) -> list[mlflow.entities.Run]:
-    """Seed runs under ``parent`` (by seed)."""
-    c = runs.client()
-    exp = c.get_run(parent).info.experiment_id
-    filt = f"tags.`{runs.PARENT}` = '{parent}' and tags.`{runs.ROLE}` = '{SEED_ROLE}'"
-    if finished:
-        filt += " and attributes.status = 'FINISHED'"
-    found = c.search_runs([exp], filt, max_results=10000)
-    return sorted(found, key=lambda r: int(r.data.tags.get("seed", 0)))
-
-
-def checkpoint_index(run_id: str) -> list[dict]:
-    """The ``checkpoints.json`` of a seed run."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = runs.client().download_artifacts(run_id, "checkpoints.json", tmp)
-        return json.loads(Path(path).read_text())
-
-
-def logged_steps(run_id: str, key: str) -> set[int]:
-    return {m.step for m in runs.client().get_metric_history(run_id, key)}
-
-
-def _download(run_id: str, artifact: str) -> str:
-    """A local copy of a run's checkpoint; checkpoints never change, so a copy made for
-    ``analyze`` serves ``performance`` too (in ``$TMPDIR/nninfo-checkpoints``)."""
-    dst = Path(tempfile.gettempdir()) / "nninfo-checkpoints" / run_id
-    local = dst / artifact
-    if local.is_file():
-        return str(local)
-    dst.mkdir(parents=True, exist_ok=True)
-    return runs.client().download_artifacts(run_id, artifact, str(dst))
-
-
 # ---------------------------------------------------------------------------- analyze
 
 def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
@@ -226,34 +180,34 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
     layers = list(cfg.analysis.layers)
     if not layers:
         raise ValueError("analysis.layers: [] is empty; name at least one layer, e.g. [L2]")
-    jobs = []
-    for run in seed_runs(parent, finished=True):
+    units = []
+    for run in runs.seed_runs(parent, finished=True):
         rid = run.info.run_id
         analysed = set(run.data.tags.get("nninfo.layers", "").split(",")) - {""}
         runs.set_tags(rid, {"nninfo.layers": ",".join(sorted(analysed | set(layers)))})
-        done = {layer: set() if settings.force else logged_steps(rid, f"{layer}/mutual_information")
-                for layer in layers}
-        for ck in checkpoint_index(rid):
+        done = {layer: set() if settings.force
+                else runs.logged_steps(rid, f"{layer}/mutual_information") for layer in layers}
+        for ck in runs.checkpoint_index(rid):
             todo = [layer for layer in layers if ck["step"] not in done[layer]]
             if todo:
-                path = _download(rid, ck["artifact"])
-            jobs += [((rid, ck["step"], layer), ex.analyze_checkpoint, (cfg, path, [layer]),
+                path = runs.download_checkpoint(rid, ck["artifact"])
+            units += [((rid, ck["step"], layer), analysis.analyze_checkpoint, (cfg, path, [layer]),
                       {"data_dir": settings.data_dir, "device": settings.device})
                      for layer in todo]
     errors = []
     with _Logbook(lambda key: key.endswith("/mutual_information")) as book:
-        for out in _jobs(settings, jobs, "analyse (checkpoint, layer)"):
+        for out in _run(settings, units, "analyse (checkpoint, layer)"):
             rid, step, layer = out.key
             if out.error is not None:
                 errors.append(f"run {rid} step {step} layer {layer}: {out.error!r}")
                 continue
             book.add(rid, _analysis_tables(step, out.value),
-                     [(k, v, step) for k, v in out.value.metrics.items()])
+                     [(k, v, step) for k, v in curated(out.value.measures).items()])
     _fail_on(errors, "analysis")
-    return len(jobs)
+    return len(units)
 
 
-def _analysis_tables(step: int, result: ex.CheckpointAnalysis) -> dict[str, pd.DataFrame]:
+def _analysis_tables(step: int, result: analysis.CheckpointAnalysis) -> dict[str, pd.DataFrame]:
     """Artifact path -> table: PID atoms, neuron statistics and all measures per layer."""
     measures = pd.DataFrame([{"layer": k.split("/", 1)[0], "quantity": k.split("/", 1)[1],
                               "value": v} for k, v in result.measures.items()])
@@ -307,19 +261,19 @@ class _Logbook:
 def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
     """Loss and accuracy (overall and per class) per dataset for every checkpoint."""
     first = cfg.performance_datasets[0]
-    jobs = []
-    for run in seed_runs(parent, finished=True):
+    units = []
+    for run in runs.seed_runs(parent, finished=True):
         rid = run.info.run_id
-        done = set() if settings.force else logged_steps(rid, f"{first}/loss")
-        for ck in checkpoint_index(rid):
+        done = set() if settings.force else runs.logged_steps(rid, f"{first}/loss")
+        for ck in runs.checkpoint_index(rid):
             if ck["step"] not in done:
-                path = _download(rid, ck["artifact"])
-                jobs.append(((rid, ck["step"]), ex.evaluate_checkpoint,
+                path = runs.download_checkpoint(rid, ck["artifact"])
+                units.append(((rid, ck["step"]), evaluation.evaluate_checkpoint,
                              (cfg, path, cfg.performance_datasets),
                              {"data_dir": settings.data_dir, "device": settings.device}))
     errors = []
     with _Logbook(lambda key: key.count("/") == 1) as book:  # overall <dataset>/loss last
-        for out in _jobs(settings, jobs, "evaluate checkpoints"):
+        for out in _run(settings, units, "evaluate checkpoints"):
             rid, step = out.key
             if out.error is not None:
                 errors.append(f"run {rid} step {step}: {out.error!r}")
@@ -327,7 +281,7 @@ def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
             book.add(rid, {f"performance/step_{step:08d}.csv": out.value},
                      _performance_rows(step, out.value))
     _fail_on(errors, "performance")
-    return len(jobs)
+    return len(units)
 
 
 def _performance_rows(step: int, table: pd.DataFrame) -> list[tuple[str, float, int]]:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from nninfo.tracking import runs
-from nninfo.tracking.pipeline import checkpoint_index, find_parent, seed_runs
+from nninfo.tracking.runs import checkpoint_index, find_parent, seed_runs
 
 LAYER_KEY = re.compile(r"^(L\d+)/(?:(?P<grouping>[^/]+)/)?(?P<quantity>[^/]+)$")
 PERF_KEY = re.compile(r"^(?P<dataset>[^/]+)/(?P<quantity>loss|accuracy)$")
@@ -218,7 +218,7 @@ def _config(run_id: str):
 
 def load_model(run_id: str, epoch: float | None = None, *, step: int | None = None):
     """The seed run's network at a checkpoint (default: the last), ready in eval mode."""
-    from nninfo.experiment import load_checkpoint_network
+    from nninfo.jobs import load_checkpoint_network
 
     path, _ = _checkpoint(run_id, epoch, step)
     return load_checkpoint_network(_config(run_id), path)
@@ -229,7 +229,7 @@ def load_activations(run_id: str, epoch: float | None = None, *, layers: list[st
                      data_dir: str | None = None):
     """Quantised activations (a :class:`nninfo.capture.Capture`) of a checkpoint."""
     from nninfo.capture import capture_codes
-    from nninfo.experiment import load_checkpoint_network, load_experiment_task, split
+    from nninfo.jobs import load_checkpoint_network, load_experiment_task, split
 
     cfg = _config(run_id)
     path, _ = _checkpoint(run_id, epoch, step)

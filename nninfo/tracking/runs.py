@@ -7,8 +7,10 @@ works against the default SQLite store, a tracking server, and from worker proce
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -22,6 +24,8 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 import nninfo  # noqa: E402
 
 ROLE = "nninfo.role"          # entry (main/train/analyze/...), seed
+SEED_ROLE = "seed"
+TRAIN_ENTRIES = ("train", "main")
 ENTRY = "nninfo.entry"
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
@@ -157,3 +161,47 @@ def search(experiment: str, filter_string: str = "") -> list[mlflow.entities.Run
         token = page.token
         if not token:
             return runs
+
+
+def find_parent(experiment: str, train_run: str | None = None) -> str:
+    """The training parent run: ``train_run`` or the newest train/main run with seeds."""
+    if train_run:
+        return train_run
+    for run in search(experiment, f"tags.`{ROLE}` = 'entry'"):
+        if run.data.tags.get(ENTRY) in TRAIN_ENTRIES and seed_runs(run.info.run_id):
+            return run.info.run_id
+    raise ValueError(f"experiment {experiment!r}: no training run found; run 'train' first "
+                     "or pass --train-run RUN_ID")
+
+
+def seed_runs(parent: str, *, finished: bool = False) -> list[mlflow.entities.Run]:
+    """Seed runs under ``parent`` (by seed)."""
+    c = client()
+    exp = c.get_run(parent).info.experiment_id
+    filt = f"tags.`{PARENT}` = '{parent}' and tags.`{ROLE}` = '{SEED_ROLE}'"
+    if finished:
+        filt += " and attributes.status = 'FINISHED'"
+    found = c.search_runs([exp], filt, max_results=10000)
+    return sorted(found, key=lambda r: int(r.data.tags.get("seed", 0)))
+
+
+def checkpoint_index(run_id: str) -> list[dict]:
+    """The ``checkpoints.json`` of a seed run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client().download_artifacts(run_id, "checkpoints.json", tmp)
+        return json.loads(Path(path).read_text())
+
+
+def logged_steps(run_id: str, key: str) -> set[int]:
+    return {m.step for m in client().get_metric_history(run_id, key)}
+
+
+def download_checkpoint(run_id: str, artifact: str) -> str:
+    """A local copy of a run's checkpoint; checkpoints never change, so a copy made for
+    ``analyze`` serves ``performance`` too (in ``$TMPDIR/nninfo-checkpoints``)."""
+    dst = Path(tempfile.gettempdir()) / "nninfo-checkpoints" / run_id
+    local = dst / artifact
+    if local.is_file():
+        return str(local)
+    dst.mkdir(parents=True, exist_ok=True)
+    return client().download_artifacts(run_id, artifact, str(dst))
