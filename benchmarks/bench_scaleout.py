@@ -19,15 +19,15 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def experiment(seeds: int, epochs: float, checkpoints: int) -> dict:
-    quantised = {"activation": "tanh", "quantizer": {"levels": 8, "mode": "stochastic"}}
+    quantized = {"activation": "tanh", "quantizer": {"levels": 8, "mode": "stochastic"}}
     return {
         "name": "bench_scaleout",
         "seeds": seeds,
         "task": {"name": "tishby"},
         "network": {"layers": [
-            {"type": "linear", "in_features": 12, "out_features": 8, **quantised},
-            {"type": "linear", "in_features": 8, "out_features": 4, **quantised},
-            {"type": "linear", "in_features": 4, "out_features": 4, **quantised},
+            {"type": "linear", "in_features": 12, "out_features": 8, **quantized},
+            {"type": "linear", "in_features": 8, "out_features": 4, **quantized},
+            {"type": "linear", "in_features": 4, "out_features": 4, **quantized},
             {"type": "linear", "in_features": 4, "out_features": 1, "activation": "sigmoid"},
         ]},
         "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "batch_size": 64,
@@ -43,7 +43,7 @@ def run_once(raw: dict, executor: str, workers: int, root: Path) -> tuple[float,
     import mlflow
 
     from nninfo.config import build_config
-    from nninfo.tracking import pipeline, runs
+    from nninfo.tracking import analyze, pipeline, runs, train
 
     root.mkdir(parents=True)
     uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -55,9 +55,9 @@ def run_once(raw: dict, executor: str, workers: int, root: Path) -> tuple[float,
     settings = pipeline.Settings(executor=executor, workers=workers, progress=False)
     parent = runs.entry_run_id(raw["name"], "main")
     t0 = time.perf_counter()
-    pipeline.train(cfg, settings, parent)
+    train.train(cfg, settings, parent)
     t1 = time.perf_counter()
-    jobs = pipeline.analyze(cfg, settings, parent)
+    jobs = analyze.analyze(cfg, settings, parent)
     t2 = time.perf_counter()
     runs.client().set_terminated(parent, "FINISHED")
     return t1 - t0, t2 - t1, jobs

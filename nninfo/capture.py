@@ -1,9 +1,9 @@
 """Activation capture: layer outputs -> small-integer level codes for the info-theory code.
 
 The network needs ``layer_names``, ``forward_layers(x, layers)``, ``layer_limits(name)`` and
-``layer_quantizer(name)`` (a quantiser with ``levels`` and ``codes(x)``), as
-:class:`nninfo.nn.Network` provides. Quantised layers give the quantiser's level indices;
-unquantised layers are binned into ``n_bins`` equal-width bins between the layer limits
+``layer_quantizer(name)`` (a quantizer with ``levels`` and ``codes(x)``), as
+:class:`nninfo.nn.Network` provides. Quantized layers give the quantizer's level indices;
+unquantized layers are binned into ``n_bins`` equal-width bins between the layer limits
 (values outside saturate into the end bins). Codes are ``uint8`` when a layer has at most
 256 levels (``uint16`` up to 65,536, else ``int64``), shape ``(N, width)`` with conv maps
 flattened in C order.
@@ -125,11 +125,11 @@ def _coder(net, layer: str, n_bins: int | None) -> tuple[Coder, int, str]:
     if q is not None:
         return q.codes, int(q.levels), "quantizer"
     if n_bins is None:
-        raise ValueError(f"layer {layer!r} is not quantised: pass n_bins to bin it")
+        raise ValueError(f"layer {layer!r} is not quantized: pass n_bins to bin it")
     limits = net.layer_limits(layer)
     if limits is None:
         raise ValueError(
-            f"layer {layer!r} is not quantised and has no limits (unbounded activation): "
+            f"layer {layer!r} is not quantized and has no limits (unbounded activation): "
             "it cannot be binned"
         )
     bin_edges(limits, n_bins)  # validate early

@@ -49,7 +49,9 @@ def _config_options(fn: Callable) -> Callable:
                      help="Apply the config's 'quick' section (a run of a few minutes); "
                           "'--quick' or '--quick true'."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                     help="Override any config field, e.g. --set training.lr=0.1."),
+                     help="Override any config field, e.g. --set training.lr=0.1; repeat it "
+                          "or separate several with ';' (--set 'analysis.n_bins=30;"
+                          "training.lr=0.1'); values are YAML ([L2,L3]); empty: ignored."),
         click.option("--experiment", default=None,
                      help="MLflow experiment name; default: the config's name."),
         click.option("--data-dir", envvar="NNINFO_DATA_DIR", default=None,
@@ -82,11 +84,13 @@ def _prepare(config_path, seeds, epochs, checkpoints, quick, sets, experiment, d
         overrides["training.epochs"] = epochs
     if checkpoints:
         overrides["training.checkpoint_count"] = checkpoints
-    for item in sets:
+    for item in (part.strip() for arg in sets for part in arg.split(";")):
+        if not item:  # --set '' (the MLproject default) or a trailing ';'
+            continue
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ValueError(f"--set: {item!r} is not of the form KEY=VALUE")
-        overrides[key] = value
+        overrides[key.strip()] = value.strip()
     cfg = load_config(config_path, quick=quick, overrides=overrides)
     data_dir = data_dir or os.environ.get("NNINFO_DATA_DIR") or None
     settings = Settings(data_dir=data_dir, device=device, executor=executor,

@@ -11,9 +11,12 @@ import copy
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from nninfo.training import TrainConfig
 
 MEASURES = ("pid", "shannon", "reing")
 GROUPING_KINDS = ("neurons", "random_subsets", "groups")
@@ -73,21 +76,70 @@ class AnalysisSpec:
 
 
 @dataclass(frozen=True)
+class TaskSpec:
+    """Which task (dataset and split) to learn."""
+
+    name: str
+    seed: int = 42  # seed of the train/test split (42: the published Tishby split)
+    options: dict[str, Any] = field(default_factory=dict)
+    label_encoding: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The network's layers (L1..Lk) and, optionally, a fixed initialisation seed."""
+
+    layers: tuple[dict[str, Any], ...]
+    seed: int | None = None  # None: each training seed initialises its own network
+    input_shape: tuple[int, ...] | None = None
+
+    @property
+    def all_linear(self) -> bool:
+        return all(layer.get("type") == "linear" for layer in self.layers)
+
+
+@dataclass(frozen=True)
+class PerformanceSpec:
+    datasets: tuple[str, ...] = ("train", "test")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
-    """A whole experiment: task, network, training, analysis."""
+    """A whole experiment, validated: task, network, training, analysis, performance."""
 
     name: str
     seeds: tuple[int, ...]
-    task: dict[str, Any]
-    network: dict[str, Any]
-    training: dict[str, Any]
+    task: TaskSpec
+    network: NetworkSpec
+    training: TrainConfig
     analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
-    performance_datasets: tuple[str, ...] = ("train", "test")
+    performance: PerformanceSpec = field(default_factory=PerformanceSpec)
 
     def to_dict(self) -> dict[str, Any]:
-        d = json.loads(json.dumps(asdict(self)))  # tuples -> lists: plain YAML/JSON
-        d["performance"] = {"datasets": list(d.pop("performance_datasets"))}
+        """Plain YAML/JSON data (tuples become lists; unset optional fields are left out)."""
+        d = json.loads(json.dumps(asdict(self)))
+        for part in ("task", "network"):
+            d[part] = {k: v for k, v in d[part].items() if v not in (None, {})}
         return d
+
+    def training_key(self, *extra: str) -> str:
+        """A digest of what a seed's training depends on (task, network, training) and of
+        ``extra`` strings (e.g. the code version)."""
+        d = self.to_dict()
+        return _digest([d["task"], d["network"], d["training"], *extra])
+
+    def settings_key(self, part: str) -> str:
+        """A digest of the ``analysis`` (without its list of layers) or ``performance``
+        settings: results logged under another key are recomputed."""
+        spec = self.to_dict()[part]
+        spec.pop("layers", None)
+        return _digest([spec, self.to_dict()["task"]])
+
+
+def _digest(spec: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def load_config(path: str | Path, *, quick: bool = False,
@@ -125,25 +177,47 @@ def build_config(raw: dict[str, Any], *, quick: bool = False,
     if not isinstance(raw["training"], dict):
         _fail("training", raw["training"], "a mapping")
     perf = raw.get("performance") or {}
-    _check_components(raw)
+    task, training = _task(raw["task"]), _training(raw["training"])
     return ExperimentConfig(
         name=str(raw["name"]),
         seeds=parse_seeds(raw.get("seeds", 1)),
-        task=dict(raw["task"]),
-        network=dict(network),
-        training=dict(raw["training"]),
+        task=task,
+        network=_network(network),
+        training=training,
         analysis=_analysis(raw.get("analysis") or {}, len(network["layers"])),
-        performance_datasets=tuple(perf.get("datasets", ("train", "test"))),
+        performance=PerformanceSpec(tuple(perf.get("datasets", ("train", "test")))),
     )
 
 
-def _check_components(raw: dict[str, Any]) -> None:
-    """Validate task, network and training with their own constructors, before any work."""
-    from nninfo.nn.network import Network
-    from nninfo.tasks import available_tasks, task_options
+def _component(field_name: str, build):
+    """``build()``, with its TypeError/ValueError turned into a ConfigError naming the field."""
+    try:
+        return build()
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        prefix = "" if message.startswith(field_name) else f"{field_name}."
+        raise ConfigError(f"{prefix}{message}") from exc
+
+
+def _training(raw: dict[str, Any]) -> TrainConfig:
     from nninfo.training import TrainConfig
 
-    task = raw["task"]
+    return _component("training", lambda: TrainConfig.from_dict(raw))
+
+
+def _network(raw: dict[str, Any]) -> NetworkSpec:
+    """Validate the layers by building the network once (before any work)."""
+    from nninfo.nn.network import Network
+
+    _component("network", lambda: Network.from_config(raw))
+    shape = raw.get("input_shape")
+    return NetworkSpec(layers=tuple(dict(layer) for layer in raw["layers"]), seed=raw.get("seed"),
+                       input_shape=None if shape is None else tuple(shape))
+
+
+def _task(task: dict[str, Any]) -> TaskSpec:
+    from nninfo.tasks import available_tasks, task_options
+
     if task["name"] not in available_tasks():
         _fail("task.name", task["name"], ", ".join(available_tasks()))
     unknown_task_keys = sorted(set(task) - {"name", "seed", "options", "label_encoding"})
@@ -152,14 +226,9 @@ def _check_components(raw: dict[str, Any]) -> None:
     unknown = sorted(set(task.get("options") or {}) - set(task_options(task["name"])))
     if unknown:
         _fail("task.options", unknown, ", ".join(task_options(task["name"])) or "none")
-    for field_name, build in (("training", lambda: TrainConfig.from_dict(raw["training"])),
-                              ("network", lambda: Network.from_config(raw["network"]))):
-        try:
-            build()
-        except (TypeError, ValueError) as exc:
-            message = str(exc)
-            prefix = "" if message.startswith(field_name) else f"{field_name}."
-            raise ConfigError(f"{prefix}{message}") from exc
+    return TaskSpec(name=task["name"], seed=task.get("seed", 42),
+                    options=dict(task.get("options") or {}),
+                    label_encoding=task.get("label_encoding"))
 
 
 def parse_seeds(value: Any) -> tuple[int, ...]:

@@ -4,7 +4,10 @@ Works on the tidy pandas frames of the results API (no MLflow import). Figures a
 built with :class:`matplotlib.figure.Figure` on the Agg canvas, never through pyplot,
 so nothing is shown and no global figure registry grows.
 
-Layer naming follows the package: ``L1`` .. ``Lk`` in network order.
+Layer naming follows the package: ``L1`` .. ``Lk`` in network order. Quantity columns are
+named as in :func:`nninfo.results.load_summary`: ``mutual_information`` (I(T; layer)) and the
+measures' ``pid.representational_complexity``, ``pid.deg_syn_<m>``,
+``shannon.avg_degree_redundancy``, ``shannon.avg_degree_vulnerability``, ``reing.C_R``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,10 @@ __all__ = [
 ]
 
 CONFIDENCE = 0.95
-_DEG_SYN = re.compile(r"^deg_syn_(\d+)$")
+COMPLEXITY = "pid.representational_complexity"
+DEG_SYN_PREFIX = "pid.deg_syn_"
+REING_C_R = "reing.C_R"
+_DEG_SYN = re.compile("^" + re.escape(DEG_SYN_PREFIX) + r"(\d+)$")
 _LINESTYLES = ("-", "--", ":", "-.")
 
 
@@ -57,7 +63,7 @@ def has_values(df: pd.DataFrame | None, column: str) -> bool:
 
 
 def deg_syn_columns(df: pd.DataFrame) -> list[str]:
-    """The ``deg_syn_m`` columns of ``df`` that hold data, ordered by m."""
+    """The ``pid.deg_syn_<m>`` columns of ``df`` that hold data, ordered by m."""
     cols = [c for c in df.columns if _DEG_SYN.match(str(c)) and df[c].notna().any()]
     return sorted(cols, key=lambda c: int(_DEG_SYN.match(c).group(1)))
 
@@ -227,8 +233,7 @@ def plot_performance(performance: pd.DataFrame) -> Figure:
 
 def plot_complexity(summary: pd.DataFrame) -> Figure:
     """Representational complexity C per layer over epochs."""
-    fig = plot_metric_over_epochs(summary, "representational_complexity",
-                                  ylabel="representational complexity C")
+    fig = plot_metric_over_epochs(summary, COMPLEXITY, ylabel="representational complexity C")
     fig.axes[0].set_title("representational complexity")
     return fig
 
@@ -236,7 +241,7 @@ def plot_complexity(summary: pd.DataFrame) -> Figure:
 def _synergy_long(summary: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     ids = [c for c in ("seed", "epoch", "layer", "grouping") if c in summary.columns]
     long = summary[ids + cols].melt(id_vars=ids, var_name="m", value_name="Pi_m")
-    long["m"] = long["m"].str.removeprefix("deg_syn_").astype(int)
+    long["m"] = long["m"].str.removeprefix(DEG_SYN_PREFIX).astype(int)
     return long.dropna(subset=["Pi_m"])
 
 
@@ -245,7 +250,7 @@ def plot_degree_of_synergy(summary: pd.DataFrame) -> Figure:
     _require(summary, ["seed", "epoch", "layer"], "summary")
     cols = deg_syn_columns(summary)
     if not cols:
-        raise ValueError("summary has no deg_syn_<m> column with values; "
+        raise ValueError(f"summary has no {DEG_SYN_PREFIX}<m> column with values; "
                          f"columns: {list(summary.columns)}")
     long = _synergy_long(summary, cols)
     panel_keys = [k for k in ("layer", "grouping") if k in long.columns]
@@ -263,20 +268,20 @@ def plot_degree_of_synergy(summary: pd.DataFrame) -> Figure:
 
 def plot_reing(summary: pd.DataFrame) -> Figure:
     """Reing et al.'s complexity C_R per layer over epochs."""
-    fig = plot_metric_over_epochs(summary, "reing_C_R", ylabel="Reing complexity C_R")
+    fig = plot_metric_over_epochs(summary, REING_C_R, ylabel="Reing complexity C_R")
     fig.axes[0].set_title("Reing complexity")
     return fig
 
 
 _INVARIANTS = {
-    "mutual_information": "I(T; S) [bits]",
-    "avg_degree_redundancy": "average degree of redundancy",
-    "avg_degree_vulnerability": "average degree of vulnerability",
+    "mutual_information": "I(T; layer) [bits]",
+    "shannon.avg_degree_redundancy": "average degree of redundancy",
+    "shannon.avg_degree_vulnerability": "average degree of vulnerability",
 }
 
 
 def plot_shannon_invariants(summary: pd.DataFrame) -> Figure:
-    """I(T;S) and the average degrees of redundancy and vulnerability, a panel each."""
+    """I(T; layer) and the average degrees of redundancy and vulnerability, a panel each."""
     return _panel_per_column(summary, _INVARIANTS, "summary")
 
 
@@ -328,11 +333,11 @@ def standard_figures(
     if has_values(performance, "loss") and has_values(performance, "accuracy"):
         figures["performance"] = plot_performance(performance)
     if summary is not None:
-        if has_values(summary, "representational_complexity"):
+        if has_values(summary, COMPLEXITY):
             figures["complexity"] = plot_complexity(summary)
         if deg_syn_columns(summary):
             figures["degree_of_synergy"] = plot_degree_of_synergy(summary)
-        if has_values(summary, "reing_C_R"):
+        if has_values(summary, REING_C_R):
             figures["reing"] = plot_reing(summary)
         if any(has_values(summary, c) for c in _INVARIANTS):
             figures["shannon_invariants"] = plot_shannon_invariants(summary)

@@ -22,7 +22,15 @@ import yaml
 from matplotlib.figure import Figure
 
 from nninfo import __version__
-from nninfo.plotting import deg_syn_columns, has_values, natural_key, standard_figures
+from nninfo.plotting import (
+    COMPLEXITY,
+    DEG_SYN_PREFIX,
+    REING_C_R,
+    deg_syn_columns,
+    has_values,
+    natural_key,
+    standard_figures,
+)
 
 __all__ = ["render_report", "write_report", "final_epoch_table", "top_atoms"]
 
@@ -174,8 +182,8 @@ def _sort(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
 
 def _max_complexity(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per curve: max over epochs of C, mean ± std over seeds."""
-    data = summary.dropna(subset=["representational_complexity"]).fillna({k: "" for k in keys})
-    per_seed = data.groupby([*keys, "seed"])["representational_complexity"].max()
+    data = summary.dropna(subset=[COMPLEXITY]).fillna({k: "" for k in keys})
+    per_seed = data.groupby([*keys, "seed"])[COMPLEXITY].max()
     stats = per_seed.groupby(level=keys).agg(["mean", "std", "count"]).reset_index()
     stats["max C"] = [_pm(m, s, n) for m, s, n in stats[["mean", "std", "count"]].to_numpy()]
     return stats[[*keys, "max C"]]
@@ -186,18 +194,18 @@ def _layer_keys(df: pd.DataFrame) -> list[str]:
 
 
 def _complexity_section(summary: pd.DataFrame | None) -> str:
-    if not has_values(summary, "representational_complexity"):
+    if not has_values(summary, COMPLEXITY):
         return _empty("representational complexity was not computed")
     keys = _layer_keys(summary)
-    final = final_epoch_table(summary, keys, ["representational_complexity"])
-    final = final.rename(columns={"representational_complexity": "final C"})
+    final = final_epoch_table(summary, keys, [COMPLEXITY])
+    final = final.rename(columns={COMPLEXITY: "final C"})
     table = final.merge(_max_complexity(summary, keys), on=keys, how="left")
     body = ("<p>final C: at each seed's last epoch; max C: each seed's maximum over epochs; "
             "mean ± std over seeds.</p>" + _table(_sort(table, keys), text_cols=keys))
     syn = deg_syn_columns(summary)
     if syn:
         pi = final_epoch_table(summary, keys, syn)
-        pi = pi.rename(columns={c: "Π_" + c.removeprefix("deg_syn_") for c in syn})
+        pi = pi.rename(columns={c: "Π_" + c.removeprefix(DEG_SYN_PREFIX) for c in syn})
         body += "<h3>Degree of synergy Π_m [bits] at the final epoch</h3>"
         body += _table(pi, text_cols=keys)
     return body
@@ -229,8 +237,8 @@ def _atoms_section(atoms: pd.DataFrame | None) -> str:
     return intro + _table(table, text_cols=[*_layer_keys(atoms), "antichain"])
 
 
-_INVARIANT_COLS = ["mutual_information", "avg_degree_redundancy",
-                   "avg_degree_vulnerability", "reing_C_R"]
+_INVARIANT_COLS = ["mutual_information", "shannon.avg_degree_redundancy",
+                   "shannon.avg_degree_vulnerability", REING_C_R]
 
 
 def _invariants_section(summary: pd.DataFrame | None) -> str:

@@ -35,7 +35,7 @@ class FakeQuantizer:
 
 
 class FakeNet(torch.nn.Module):
-    """L1: quantised tanh (8 levels); L2: sigmoid conv-like map (N, 2, 2, 2); L3: relu."""
+    """L1: quantized tanh (8 levels); L2: sigmoid conv-like map (N, 2, 2, 2); L3: relu."""
 
     layer_names = ["L1", "L2", "L3"]
 
@@ -70,7 +70,7 @@ def net_and_data():
     return net, x, labels
 
 
-def test_quantised_codes_equal_direct_quantisation(net_and_data):
+def test_quantized_codes_equal_direct_quantization(net_and_data):
     net, x, labels = net_and_data
     net.train()
     cap = capture_codes(net, x, labels, ["L1"], batch_size=7)

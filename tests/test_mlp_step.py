@@ -7,7 +7,7 @@ import torch
 from nninfo.nn import Network
 from nninfo.training import TrainConfig, train
 from nninfo.training import loop as loop_module
-from nninfo.training.loop import _loss_fn
+from nninfo.training.losses import OutputLoss
 from nninfo.training.mlp_step import MLPStep, unsupported_reason
 
 
@@ -64,8 +64,8 @@ def batch(kind, n=13, seed=1):
 
 def autograd_grads(net, cfg, x, t):
     """Loss sum, correct sum and parameter gradients as train()'s autograd path computes them."""
-    out, pre, hidden = net._run(x)
-    losses, correct = _loss_fn(net, cfg)(out, pre, t)
+    out, pre, hidden = net.forward_parts(x)
+    losses, correct = OutputLoss.of(net, cfg.loss)(out, pre, t)
     loss = losses.mean() + sum(cfg.l1 * h.abs().mean() + cfg.l2 * h.square().mean() for h in hidden)
     grads = torch.autograd.grad(loss, list(net.parameters()))
     return losses.sum().item(), correct.sum().item(), grads
@@ -81,7 +81,7 @@ def test_loss_accuracy_and_gradients_match_autograd(name, reg):
     net = Network(layers, seed=3).train()
     step = MLPStep.build(net, cfg, t, x)
     assert step is not None
-    torch.manual_seed(11)  # both paths draw their quantiser noise from the global RNG
+    torch.manual_seed(11)  # both paths draw their quantizer noise from the global RNG
     loss, correct = step(x.numpy(), step.targets(t).numpy())
     torch.manual_seed(11)
     ref_loss, ref_correct, ref_grads = autograd_grads(net, cfg, x, t)
@@ -169,7 +169,7 @@ def test_train_uses_the_numpy_step_for_plain_mlps(monkeypatch):
             "labels",
             "other than linear",
         ),
-        ([lin(7, 5), lin(5, 3, "sigmoid", STOCH)], "bce", "floats", "quantised output"),
+        ([lin(7, 5), lin(5, 3, "sigmoid", STOCH)], "bce", "floats", "quantized output"),
         ([lin(7, 5), lin(5, 3, "softmax")], "cross_entropy", "floats", "loss 'cross_entropy'"),
     ],
 )

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from nninfo.nn import BatchedMLP, Network
+from nninfo.nn import Network
+from nninfo.training.stacked import BatchedMLP
 
 
 def lin(i, o, act="tanh", **kw):
@@ -38,7 +39,7 @@ def test_forward_matches_hand_computation():
     assert torch.allclose(outs["L2"], torch.sigmoid(h @ w2.T + b2), atol=1e-6)
 
 
-def test_quantised_outputs_lie_on_levels_in_eval_mode():
+def test_quantized_outputs_lie_on_levels_in_eval_mode():
     net = Network([lin(3, 50, quantizer=Q8), lin(50, 2, "identity")], seed=2).eval()
     with torch.no_grad():
         h = net.forward_layers(torch.randn(100, 3), ["L1"])["L1"]

@@ -60,10 +60,16 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     summary = results.load_summary("tiny")
     assert set(summary.seed) == {0, 1}
     assert summary.epoch.min() == 0
-    assert {"mutual_information", "representational_complexity", "deg_syn_1",
-            "avg_degree_redundancy", "reing_C_R",
-            "mutual_information_surrogate_mean"} <= set(summary.columns)
-    assert (summary.mutual_information_surrogate_mean >= 0).all()
+    assert {"mutual_information", "pid.mutual_information", "shannon.mutual_information",
+            "pid.representational_complexity", "pid.deg_syn_1",
+            "shannon.avg_degree_redundancy", "reing.C_R",
+            "pid.mutual_information_surrogate_mean"} <= set(summary.columns)
+    assert (summary["pid.mutual_information_surrogate_mean"] >= 0).all()
+    logged = set(seeds[0].data.metrics)
+    assert {"L2/mutual_information", "L2/pid.representational_complexity",
+            "L2/shannon.mutual_information", "L2/reing.C_R",
+            "train_running/loss", "train/loss", "test/loss"} <= logged
+    assert not any(k.startswith("training/") for k in logged)
 
     # the logged numbers equal a direct computation on the same checkpoint
     row = summary[(summary.seed == 1)].sort_values("epoch").iloc[-1]
@@ -73,7 +79,8 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     cap = capture_codes(model, data.x, data.labels, ["L2"])
     direct = sx_pid(cap.samples("L2"))
     assert row.mutual_information == pytest.approx(direct.mutual_information, abs=1e-12)
-    assert row.representational_complexity == pytest.approx(
+    assert row["pid.mutual_information"] == pytest.approx(direct.mutual_information, abs=1e-12)
+    assert row["pid.representational_complexity"] == pytest.approx(
         direct.representational_complexity, abs=1e-12)
 
     atoms = results.load_pid("tiny", layer="L2")
@@ -85,8 +92,8 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     measures = results.load_measures("tiny", layer="L2")
     c_k = measures[(measures.run_id == row.run_id) & (measures.step == row.step)]
     c_k = c_k.set_index("quantity").value
-    assert c_k["reing_C_R"] == pytest.approx(row.reing_C_R)
-    assert c_k["reing_C_0"] >= c_k["reing_C_3"]          # conditioning never adds entropy
+    assert c_k["reing.C_R"] == pytest.approx(row["reing.C_R"])
+    assert c_k["reing.C_0"] >= c_k["reing.C_3"]          # conditioning never adds entropy
     history = results.load_training_history("tiny")
     assert set(history.seed) == {0, 1} and history.loss.notna().all()
     assert history.step.max() == summary.step.max()
@@ -111,13 +118,13 @@ def test_analyze_skips_logged_results_unless_forced(mlflow_store):
     parent = _run("train", ("train",))
     settings = SETTINGS
     cfg = build_config(TINY)
-    from nninfo.tracking import pipeline
+    from nninfo.tracking import analyze
 
-    first = pipeline.analyze(cfg, settings, parent)
+    first = analyze.analyze(cfg, settings, parent)
     assert first == 2 * 4  # seeds x checkpoints, one layer
-    assert pipeline.analyze(cfg, settings, parent) == 0
+    assert analyze.analyze(cfg, settings, parent) == 0
     forced = Settings(workers=1, progress=False, force=True)
-    assert pipeline.analyze(cfg, forced, parent) == first
+    assert analyze.analyze(cfg, forced, parent) == first
     summary = results.load_summary(train_run=parent)
     assert len(summary) == first  # forced values replace, never duplicate
 
@@ -131,8 +138,8 @@ def test_batched_seed_groups_equal_one_seed_per_job(mlflow_store, monkeypatch):
     monkeypatch.setattr(experiment, "batchable", lambda cfg: False)
     single = _run("train", ("train",))
     for a, b in zip(seed_runs(batched), seed_runs(single), strict=True):
-        ha = runs.client().get_metric_history(a.info.run_id, "training/loss")
-        hb = runs.client().get_metric_history(b.info.run_id, "training/loss")
+        ha = runs.client().get_metric_history(a.info.run_id, "train_running/loss")
+        hb = runs.client().get_metric_history(b.info.run_id, "train_running/loss")
         assert [m.step for m in ha] == [m.step for m in hb]
         np.testing.assert_allclose([m.value for m in ha], [m.value for m in hb], rtol=1e-4)
     ma = results.load_model(seed_runs(batched)[1].info.run_id)
@@ -154,8 +161,11 @@ def test_seed_groups_train_one_by_one_where_the_numpy_step_is_faster(mlflow_stor
 
 def test_same_parameters_give_identical_metrics(mlflow_store):
     a = _run("main", ("train", "analyze", "performance"))
-    b = _run("main", ("train", "analyze", "performance"))
-    cols = ["seed", "step", "layer", "mutual_information", "representational_complexity"]
+    forced = Settings(workers=1, progress=False, force=True)  # train again, do not reuse
+    b = run_entry("main", ("train", "analyze", "performance"), build_config(TINY), forced,
+                  TINY["name"])
+    assert runs.seed_runs(a)[0].info.run_id != runs.seed_runs(b)[0].info.run_id
+    cols = ["seed", "step", "layer", "mutual_information", "pid.representational_complexity"]
     sa = results.load_summary(train_run=a)[cols]
     sb = results.load_summary(train_run=b)[cols]
     pd.testing.assert_frame_equal(sa, sb)

@@ -22,17 +22,17 @@ def make_summary(seeds=(0, 1, 2), groupings=None, rng_seed=0) -> pd.DataFrame:
         for epoch in EPOCHS:
             for li, layer in enumerate(LAYERS):
                 for grouping in groupings or [None]:
-                    n = 3 if layer != "L10" else 2  # L10 has no deg_syn_3
+                    n = 3 if layer != "L10" else 2  # L10 has no pid.deg_syn_3
                     pis = rng.uniform(0.05, 0.5, size=n)
                     row = {
                         "run_id": f"r{seed}", "seed": seed, "chapter": int(epoch), "epoch": epoch,
                         "layer": layer, "mutual_information": pis.sum(),
-                        "representational_complexity": 1 + li + rng.normal(0, 0.1),
-                        "deg_syn_1": pis[0], "deg_syn_2": pis[1],
-                        "deg_syn_3": pis[2] if n == 3 else np.nan,
-                        "avg_degree_redundancy": rng.uniform(1, 2),
-                        "avg_degree_vulnerability": rng.uniform(0, 1),
-                        "reing_C_R": np.nan,
+                        "pid.representational_complexity": 1 + li + rng.normal(0, 0.1),
+                        "pid.deg_syn_1": pis[0], "pid.deg_syn_2": pis[1],
+                        "pid.deg_syn_3": pis[2] if n == 3 else np.nan,
+                        "shannon.avg_degree_redundancy": rng.uniform(1, 2),
+                        "shannon.avg_degree_vulnerability": rng.uniform(0, 1),
+                        "reing.C_R": np.nan,
                     }
                     if grouping is not None:
                         row["grouping"] = grouping
@@ -77,14 +77,14 @@ def assert_symlog_shows_zero(ax):
 
 def test_mean_line_equals_groupby_mean_and_band_is_t_interval():
     df = make_summary()
-    fig = plotting.plot_metric_over_epochs(df, "representational_complexity")
+    fig = plotting.plot_metric_over_epochs(df, "pid.representational_complexity")
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert_symlog_shows_zero(ax)
     assert ax.xaxis.get_transform().linthresh == pytest.approx(0.5)  # smallest positive epoch
     got = {ln.get_label(): ln for ln in lines(ax)}
     assert sorted(got) == sorted(LAYERS)
-    expected = df.groupby(["layer", "epoch"])["representational_complexity"]
+    expected = df.groupby(["layer", "epoch"])["pid.representational_complexity"]
     for layer in LAYERS:
         x, y = got[layer].get_data()
         ref = expected.mean().loc[layer]
@@ -92,9 +92,9 @@ def test_mean_line_equals_groupby_mean_and_band_is_t_interval():
         np.testing.assert_allclose(y, ref.to_numpy())
     assert len(bands(ax)) == len(LAYERS)
     # band half-width at epoch 0 of L1 is t_{0.975,2} * sd / sqrt(3)
-    vals = df[(df.layer == "L1") & (df.epoch == 0)]["representational_complexity"]
+    vals = df[(df.layer == "L1") & (df.epoch == 0)]["pid.representational_complexity"]
     half = sps.t.ppf(0.975, 2) * vals.std(ddof=1) / np.sqrt(3)
-    agg = plotting.aggregate_over_seeds(df, "representational_complexity", ["layer"])
+    agg = plotting.aggregate_over_seeds(df, "pid.representational_complexity", ["layer"])
     row = agg[(agg.layer == "L1") & (agg.epoch == 0)].iloc[0]
     assert row["hi"] - row["mean"] == pytest.approx(half)
     band_y = bands(ax)[0].get_paths()[0].vertices[:, 1]
@@ -153,8 +153,8 @@ def test_degree_of_synergy_panel_per_layer_line_per_m():
     fig = plotting.plot_degree_of_synergy(df)
     assert [ax.get_title() for ax in fig.axes] == LAYERS
     assert [ln.get_label() for ln in lines(fig.axes[0])] == ["1", "2", "3"]
-    assert [ln.get_label() for ln in lines(fig.axes[2])] == ["1", "2"]  # deg_syn_3 is NaN
-    ref = df[df.layer == "L2"].groupby("epoch")["deg_syn_2"].mean()
+    assert [ln.get_label() for ln in lines(fig.axes[2])] == ["1", "2"]  # pid.deg_syn_3 is NaN
+    ref = df[df.layer == "L2"].groupby("epoch")["pid.deg_syn_2"].mean()
     np.testing.assert_allclose(lines(fig.axes[1])[1].get_ydata(), ref.to_numpy())
 
 
@@ -163,7 +163,7 @@ def test_complexity_invariants_activation_figures():
     assert len(lines(plotting.plot_complexity(df).axes[0])) == len(LAYERS)
     inv = plotting.plot_shannon_invariants(df)
     assert [ax.get_ylabel() for ax in inv.axes] == [
-        "I(T; S) [bits]", "average degree of redundancy", "average degree of vulnerability"]
+        "I(T; layer) [bits]", "average degree of redundancy", "average degree of vulnerability"]
     st = make_stats()
     act = plotting.plot_activation_statistics(st)
     assert len(act.axes) == 2
@@ -175,12 +175,12 @@ def test_complexity_invariants_activation_figures():
 
 def test_reing_raises_when_all_nan_and_standard_figures_skip_it():
     df = make_summary()
-    with pytest.raises(ValueError, match="reing_C_R"):
+    with pytest.raises(ValueError, match=r"reing\.C_R"):
         plotting.plot_reing(df)
     figs = plotting.standard_figures(df, make_performance(), make_stats())
     assert set(figs) == {"performance", "complexity", "degree_of_synergy",
                          "shannon_invariants", "activation_statistics"}
-    df["reing_C_R"] = 1.5
+    df["reing.C_R"] = 1.5
     assert "reing" in plotting.standard_figures(df, None)
     assert "performance" not in plotting.standard_figures(df, None)
 

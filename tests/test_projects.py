@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
 from pathlib import Path
 
@@ -15,9 +16,16 @@ from nninfo.tracking import runs
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
 
-PROJECTS = Path(__file__).resolve().parents[1] / "projects"
+REPO = Path(__file__).resolve().parents[1]
+PROJECTS = REPO / "projects"
 NAMES = sorted(p.name for p in PROJECTS.iterdir() if (p / "MLproject").is_file())
 ENTRY_POINTS = {"main", "train", "analyze", "performance", "report"}
+# Every MLflow project directory, the repository root (it runs the Tishby demo) included.
+PROJECT_DIRS = {**{name: PROJECTS / name for name in NAMES}, "root": REPO}
+# The parameter types MLflow documents. MLflow 3 checks none of them (it passes every value to
+# the command as a string and treats only path and uri specially), so these tests do.
+MLFLOW_TYPES = {"string", "float", "int", "path", "uri"}
+SET = "analysis.n_bins=30;training.lr=0.1"
 
 
 @pytest.fixture
@@ -77,11 +85,132 @@ def test_quick_setting_runs_end_to_end(name, data_dir, mlflow_store):
     n_checkpoints = summary.groupby("seed").step.nunique()
     assert (n_checkpoints >= 2).all()
     if "pid" in cfg.analysis.measures:
-        pid_rows = summary.dropna(subset=["representational_complexity"])
+        pid_rows = summary.dropna(subset=["pid.representational_complexity"])
         assert set(pid_rows.grouping) == {g.name for g in cfg.analysis.groupings}
-        assert pid_rows.representational_complexity.between(1, 5).all()
+        assert pid_rows["pid.representational_complexity"].between(1, 5).all()
     if "shannon" in cfg.analysis.measures:
-        assert summary.avg_degree_redundancy.notna().any()
+        assert summary["shannon.avg_degree_redundancy"].notna().any()
     perf = results.load_performance(name)
-    assert set(perf.dataset) == set(cfg.performance_datasets)
+    assert set(perf.dataset) == set(cfg.performance.datasets)
     assert Path("outputs", name, "report.html").is_file()
+
+
+def _generator():
+    """projects/mlproject.py, the script that writes every MLproject, imported by path."""
+    spec = importlib.util.spec_from_file_location("nninfo_mlproject", PROJECTS / "mlproject.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_mlproject_is_the_template_s_output():
+    files = _generator().targets(REPO)
+    assert set(files) == {d / "MLproject" for d in PROJECT_DIRS.values()}
+    drifted = [str(path.relative_to(REPO)) for path, text in files.items()
+               if not path.is_file() or path.read_text() != text]
+    assert not drifted, (f"{drifted} differ from the template in projects/mlproject.py: edit "
+                         "the template, not the file, and run `python projects/mlproject.py`")
+
+
+def test_generator_check_lists_drifted_files_and_writing_fixes_them(tmp_path, capsys):
+    gen = _generator()
+    (tmp_path / "projects" / "demo").mkdir(parents=True)
+    (tmp_path / "projects" / "demo" / "config.yaml").write_text("name: demo\n")
+    assert gen.main(["--check"], repo=tmp_path) == 1  # missing files count as drifted
+    assert gen.main([], repo=tmp_path) == 0
+    assert gen.main(["--check"], repo=tmp_path) == 0
+    mlproject = tmp_path / "projects" / "demo" / "MLproject"
+    mlproject.write_text(mlproject.read_text().replace("{type: int,", "{type: string,"))
+    capsys.readouterr()
+    assert gen.main(["--check"], repo=tmp_path) == 1
+    assert capsys.readouterr().err.split()[0] == str(Path("projects", "demo", "MLproject"))
+
+
+@pytest.mark.parametrize("name", PROJECT_DIRS)
+def test_parameters_have_mlflow_types_matching_defaults_and_reach_the_command(name):
+    from mlflow.projects import _project_spec
+
+    project = _project_spec.load_project(str(PROJECT_DIRS[name]))
+    assert set(project._entry_points) == ENTRY_POINTS
+    for entry in project._entry_points.values():
+        params = entry.parameters
+        assert params["set"].default == "", entry.name
+        for param in params.values():
+            assert param.type in MLFLOW_TYPES, (entry.name, param.name, param.type)
+            default = param.default
+            if param.type == "int":
+                assert type(default) is int, (entry.name, param.name)
+            elif param.type == "float":
+                assert type(default) in (int, float), (entry.name, param.name)
+            else:
+                assert isinstance(default, str), (entry.name, param.name)
+            assert f"{{{param.name}}}" in entry.command, (entry.name, param.name)
+        for flag in {"quick", "force"} & set(params):
+            assert params[flag].default == "false"  # booleans: the strings "true" / "false"
+        if "seeds" in params:
+            assert params["seeds"].type == "string"  # a count ("10") or a list ("0,3,7")
+
+
+def _invoke(argv: list[str], monkeypatch):
+    """Run the nninfo CLI with ``run_entry`` replaced; return (click result, its arguments)."""
+    from nninfo import cli
+    from nninfo.tracking import entry
+
+    seen = {}
+    monkeypatch.setattr(entry, "run_entry", lambda *a, **k: seen.update(args=a, kwargs=k))
+    return CliRunner().invoke(cli.main, argv), seen.get("args")
+
+
+@pytest.mark.parametrize("name", PROJECT_DIRS)
+def test_every_entry_point_passes_set_and_its_defaults_to_the_cli(name, monkeypatch, tmp_path):
+    """Each entry point's command, as mlflow renders it (defaults, or -P set=...), runs."""
+    from mlflow.projects import _project_spec
+
+    project = _project_spec.load_project(str(PROJECT_DIRS[name]))
+    monkeypatch.chdir(PROJECT_DIRS[name])
+    for entry_point in sorted(ENTRY_POINTS):
+        point = project.get_entry_point(entry_point)
+        for params in ({}, {"set": SET}):
+            argv = shlex.split(point.compute_command(params, str(tmp_path)))
+            result, args = _invoke(argv[3:], monkeypatch)
+            assert result.exit_code == 0, (entry_point, params, result.output)
+            cfg = args[2]
+            assert args[0] == entry_point
+            if params:
+                assert cfg.analysis.n_bins == 30, entry_point
+                assert cfg.to_dict()["training"]["lr"] == 0.1, entry_point
+            else:
+                config = PROJECT_DIRS[name] / point.parameters["config"].default
+                assert cfg.to_dict() == load_config(config).to_dict(), entry_point
+
+
+@pytest.mark.parametrize("sets, n_bins, lr", [
+    (("",), None, 0.01),  # the MLproject default: ignored
+    (("analysis.n_bins=30;training.lr=0.1",), 30, 0.1),
+    (("analysis.n_bins=30;",), 30, 0.01),  # a trailing separator
+    (("analysis.n_bins=30", "training.lr=0.1"), 30, 0.1),  # --set repeated
+    ((" analysis.n_bins = 30 ; ; training.lr=0.1 ",), 30, 0.1),  # spaces, an empty item
+])
+def test_set_splits_on_semicolons_and_ignores_empty_items(sets, n_bins, lr, monkeypatch):
+    config = PROJECT_DIRS["tishby_demo"] / "config.yaml"
+    argv = ["train", "--config", str(config)] + [a for s in sets for a in ("--set", s)]
+    result, args = _invoke(argv, monkeypatch)
+    assert result.exit_code == 0, result.output
+    cfg = args[2]
+    assert cfg.analysis.n_bins == n_bins and cfg.to_dict()["training"]["lr"] == lr
+
+
+def test_set_keeps_commas_inside_a_value(monkeypatch):
+    config = PROJECT_DIRS["tishby_demo"] / "config.yaml"
+    result, args = _invoke(["train", "--config", str(config),
+                            "--set", "analysis.layers=[L2,L3];analysis.n_bins=16"], monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert list(args[2].analysis.layers) == ["L2", "L3"] and args[2].analysis.n_bins == 16
+
+
+@pytest.mark.parametrize("value", ["nokey", "analysis.n_bins=30;nokey", "=30"])
+def test_set_without_key_or_equals_names_the_option(value, monkeypatch):
+    config = PROJECT_DIRS["tishby_demo"] / "config.yaml"
+    result, args = _invoke(["train", "--config", str(config), "--set", value], monkeypatch)
+    assert result.exit_code == 2 and args is None
+    assert "--set" in result.output and "Traceback" not in result.output

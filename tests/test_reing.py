@@ -74,7 +74,7 @@ def test_sampled_subsets_are_seeded_and_bounded():
     for k in (0, 1, 11, 12):
         assert a.C[k] == pytest.approx(full.C[k])
     assert np.all(np.diff(a.C[[0, 1, 11, 12]]) <= 1e-12)
-    assert a.to_dict()["reing_C_12"] == pytest.approx(full.C[12])
+    assert a.to_dict()["reing.C_12"] == pytest.approx(full.C[12])
 
 
 def test_max_subsets_at_least_all_subsets_is_exact():
@@ -88,19 +88,19 @@ def test_to_dict_keys():
     s = two_bits()
     d = reing_complexity(s, s[:, 0] ^ s[:, 1]).to_dict()
     assert set(d) == {
-        "reing_C_R",
-        "reing_mutual_information",
-        "reing_C_0",
-        "reing_C_1",
-        "reing_C_2",
-        "reing_D_1",
-        "reing_D_2",
+        "reing.C_R",
+        "reing.mutual_information",
+        "reing.C_0",
+        "reing.C_1",
+        "reing.C_2",
+        "reing.D_1",
+        "reing.D_2",
     }
 
 
 def test_independent_target_gives_nan():
     s = two_bits()
-    with pytest.warns(UndefinedRatioWarning, match="reing_C_R"):
+    with pytest.warns(UndefinedRatioWarning, match=r"reing\.C_R"):
         r = reing_complexity(s, np.zeros(4, dtype=int))
     assert math.isnan(r.C_R)
 

@@ -39,10 +39,10 @@ def make_frames(rng_seed: int = 0):
             for layer in LAYERS:
                 p1, p2 = rng.uniform(0.1, 0.6, 2)
                 summary.append({**base, "layer": layer, "mutual_information": p1 + p2,
-                                "representational_complexity": (p1 + 2 * p2) / (p1 + p2),
-                                "deg_syn_1": p1, "deg_syn_2": p2,
-                                "avg_degree_redundancy": rng.uniform(1, 2),
-                                "avg_degree_vulnerability": np.nan})
+                                "pid.representational_complexity": (p1 + 2 * p2) / (p1 + p2),
+                                "pid.deg_syn_1": p1, "pid.deg_syn_2": p2,
+                                "shannon.avg_degree_redundancy": rng.uniform(1, 2),
+                                "shannon.avg_degree_vulnerability": np.nan})
                 for ac, deg in ANTICHAINS.items():
                     inf, mis = rng.uniform(0, 1, 2)
                     atoms.append({**base, "layer": layer, "antichain": ac, "degree": deg,
@@ -157,19 +157,19 @@ def test_complexity_final_and_max_per_layer(page, frames):
     c_table = table_dict(tables[0], "layer")
     for layer in LAYERS:
         rows = summary[summary.layer == layer]
-        final = rows[rows.epoch == max(EPOCHS)]["representational_complexity"]
-        per_seed_max = rows.groupby("seed")["representational_complexity"].max()
+        final = rows[rows.epoch == max(EPOCHS)]["pid.representational_complexity"]
+        per_seed_max = rows.groupby("seed")["pid.representational_complexity"].max()
         assert c_table[layer]["final C"] == pm(final)
         assert c_table[layer]["max C"] == pm(per_seed_max)
     pi_table = table_dict(tables[1], "layer")
     final_l2 = summary[(summary.layer == "L2") & (summary.epoch == max(EPOCHS))]
-    assert pi_table["L2"]["Π_2"] == pm(final_l2["deg_syn_2"])
+    assert pi_table["L2"]["Π_2"] == pm(final_l2["pid.deg_syn_2"])
 
 
 def test_invariants_skip_all_nan_columns(page):
     head = parse(page).tables["invariants"][0][0]
-    assert "avg_degree_redundancy" in head and "mutual_information" in head
-    assert "avg_degree_vulnerability" not in head
+    assert "shannon.avg_degree_redundancy" in head and "mutual_information" in head
+    assert "shannon.avg_degree_vulnerability" not in head
 
 
 def test_top_atoms_order_by_mean_absolute_average(page, frames):

@@ -21,7 +21,7 @@ from nninfo.config import build_config
 from nninfo.executors import run_jobs
 from nninfo.jobs import analyze
 from nninfo.jobs import train as experiment
-from nninfo.tracking import pipeline, runs
+from nninfo.tracking import pipeline, runs, train
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import PipelineError, Settings
 from nninfo.tracking.runs import checkpoint_index, seed_runs
@@ -106,7 +106,7 @@ def test_training_again_after_a_driver_crash_resumes_the_seed(mlflow_store, monk
     monkeypatch.setattr(experiment, "batchable", lambda cfg: False)  # the single-seed loop
     with pytest.raises(PipelineError, match="worker died"):
         run_entry("train", ("train",), cfg, SERIAL, "crash")
-    work = pipeline.train_work_dir(cfg)
+    work = train.train_work_dir(cfg)
     assert (work / "seed_0" / "progress.json").is_file()
     parent = run_entry("train", ("train",), cfg, SERIAL, "crash")
     third = checkpoint_index(seed_runs(parent)[0].info.run_id)[2]["step"]
@@ -118,7 +118,7 @@ def test_training_again_after_a_driver_crash_resumes_the_seed(mlflow_store, monk
     monkeypatch.setenv("NNINFO_WORK_DIR", str(tmp_path / "fresh"))
     reference = run_entry("train", ("train",), cfg, SERIAL, "reference")
     for got, want in zip(seed_runs(parent), seed_runs(reference), strict=True):
-        for key in ("training/loss", "training/accuracy", "epoch"):
+        for key in ("train_running/loss", "train_running/accuracy", "epoch"):
             hist = [(m.step, m.value) for m in runs.client().get_metric_history(
                 got.info.run_id, key)]
             ref = [(m.step, m.value) for m in runs.client().get_metric_history(
@@ -225,8 +225,8 @@ def test_dask_cluster_with_a_killed_worker_logs_every_result_exactly_once(tracki
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster, set_as_default=False) as client:
-        killer = _KillDuringAnalysis(client, after=3, real=pipeline._Logbook.add)
-        monkeypatch.setattr(pipeline._Logbook, "add",
+        killer = _KillDuringAnalysis(client, after=3, real=pipeline.Logbook.add)
+        monkeypatch.setattr(pipeline.Logbook, "add",
                             lambda book, *args, **kwargs: killer(book, *args, **kwargs))
         settings = Settings(executor="dask", workers=2, scheduler=cluster.scheduler_address,
                             progress=False)
@@ -259,4 +259,4 @@ def test_dask_cluster_with_a_killed_worker_logs_every_result_exactly_once(tracki
     path = runs.client().download_artifacts(row.run_id, artifact, str(Path.cwd()))
     direct = analyze.analyze_checkpoint(cfg, path, [row.layer])
     assert row.mutual_information == pytest.approx(
-        direct.metrics[f"{row.layer}/mutual_information"], abs=1e-12)
+        direct.measures[f"{row.layer}/mutual_information"], abs=1e-12)

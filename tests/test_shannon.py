@@ -78,9 +78,11 @@ def test_many_sources_match_exact_counting():
 def test_to_dict_is_flat_scalars():
     s = two_bits()
     d = shannon_invariants(s, s[:, 0] ^ s[:, 1]).to_dict()
-    assert {"mutual_information", "avg_degree_redundancy", "avg_degree_vulnerability"} <= set(d)
+    assert {"shannon.mutual_information", "shannon.avg_degree_redundancy",
+            "shannon.avg_degree_vulnerability"} <= set(d)
+    assert all(k.startswith("shannon.") for k in d)
     assert all(isinstance(v, float) for v in d.values())
-    assert d["n_sources"] == 2.0
+    assert d["shannon.n_sources"] == 2.0
 
 
 def test_zero_information_gives_nan_and_warning():
@@ -110,7 +112,8 @@ def test_entropy_invariants_parity_constraint():
     assert r.leave_one_out_entropies == pytest.approx([2, 2, 2])
     assert r.avg_degree_redundancy == pytest.approx(1.5)
     assert r.avg_degree_vulnerability == pytest.approx(0, abs=1e-12)
-    assert set(r.to_dict()) >= {"joint_entropy", "avg_degree_redundancy"}
+    assert set(r.to_dict()) >= {"shannon_entropy.joint_entropy",
+                                "shannon_entropy.avg_degree_redundancy"}
 
 
 def test_entropy_invariants_equal_invariants_with_sources_as_target():

@@ -68,8 +68,8 @@ def test_dependent_target_is_significant():
         progress=False,
     )
     assert list(df.columns) == list(COLUMNS)
-    assert df.loc["mutual_information", "p_value"] == pytest.approx(1 / 20)
-    assert df.loc["mutual_information", "bias_corrected"] > 0.9
+    assert df.loc["shannon.mutual_information", "p_value"] == pytest.approx(1 / 20)
+    assert df.loc["shannon.mutual_information", "bias_corrected"] > 0.9
 
 
 def test_progress_callback_and_bar():

@@ -143,10 +143,11 @@ def test_atoms_sum_to_plugin_mutual_information(n, levels, rows):
     )
     assert 1 - 1e-9 <= res.representational_complexity <= n + 1e-9
     d = res.to_dict()
-    assert set(d) == {"mutual_information", "representational_complexity"} | {
-        f"deg_syn_{m}" for m in range(1, n + 1)
+    assert set(d) == {"pid.mutual_information", "pid.representational_complexity"} | {
+        f"pid.deg_syn_{m}" for m in range(1, n + 1)
     }
-    assert d["deg_syn_1"] == pytest.approx(res.degree_of_synergy_atoms[1])
+    assert d["pid.deg_syn_1"] == pytest.approx(res.degree_of_synergy_atoms[1])
+    assert d["pid.mutual_information"] == res.mutual_information  # attributes keep their names
 
 
 def test_target_pointwise_and_pointwise_are_consistent():
@@ -193,7 +194,7 @@ def test_constant_target_gives_nan_complexity():
     with pytest.warns(ZeroInformationWarning, match="mutual_information"):
         assert np.isnan(res.representational_complexity)
     with pytest.warns(ZeroInformationWarning):
-        assert np.isnan(res.to_dict()["representational_complexity"])
+        assert np.isnan(res.to_dict()["pid.representational_complexity"])
 
 
 # ----------------------------------------------------------------- properties

@@ -56,10 +56,10 @@ def test_log_schedule_starts_at_one_step_and_drops_duplicates():
 @pytest.mark.parametrize(
     "args, match",
     [
-        (("exp", 5, 1, 10), "checkpoints.kind"),
-        (("log", 1, 1, 10), "checkpoints.count"),
-        (("lin", 5, 0, 10), "epochs"),
-        (("lin", 5, 1, 0), "steps_per_epoch"),
+        (("exp", 5, 1, 10), "training.checkpoint_schedule: 'exp'"),
+        (("log", 1, 1, 10), r"training.checkpoint_count >= 2 \(got 1\)"),
+        (("lin", 5, 0, 10), r"training.epochs > 0 \(got 0\)"),
+        (("lin", 5, 1, 0), r"steps_per_epoch >= 1 \(got 0\)"),
     ],
 )
 def test_schedule_errors(args, match):

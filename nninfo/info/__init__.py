@@ -8,6 +8,7 @@ outcome table with probabilities.
 from nninfo.info.bias import sx_pid_surrogates
 from nninfo.info.entropy import conditional_entropy, joint_entropy, mutual_information
 from nninfo.info.lattice import RedundancyLattice, redundancy_lattice
+from nninfo.info.measure import Measure
 from nninfo.info.reing import ReingComplexity, reing_complexity
 from nninfo.info.shannon import (
     EntropyInvariants,
@@ -28,6 +29,7 @@ def dit_pid(*args, **kwargs):
 
 __all__ = [
     "EntropyInvariants",
+    "Measure",
     "ReingComplexity",
     "RedundancyLattice",
     "ShannonInvariants",

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from nninfo.info.surrogates import shuffled_target_surrogates
-from nninfo.info.sx import sx_pid
+from nninfo.info.sx import SxPID, sx_pid
 
 
 def _label(antichain: tuple[tuple[int, ...], ...]) -> str:
@@ -15,7 +15,8 @@ def _label(antichain: tuple[tuple[int, ...], ...]) -> str:
 
 def pid_measure(sources: np.ndarray, target: np.ndarray, *, atoms: bool = True
                 ) -> dict[str, float]:
-    """Flat dict of every quantity :func:`sx_pid` returns (summaries and, optionally, atoms)."""
+    """Flat dict of every quantity :func:`sx_pid` returns (summaries and, optionally, atoms),
+    keyed like :meth:`SxPID.to_dict`: ``pid.mutual_information``, ``pid.atom {1}{2}``."""
     import warnings
 
     from nninfo.info.sx import ZeroInformationWarning
@@ -25,7 +26,7 @@ def pid_measure(sources: np.ndarray, target: np.ndarray, *, atoms: bool = True
         res = sx_pid(np.column_stack([sources, target]))
     out = res.to_dict()
     if atoms:
-        out.update({_label(ac): float(v) for ac, v in res.atoms["average"].items()})
+        out.update({SxPID.key(_label(ac)): float(v) for ac, v in res.atoms["average"].items()})
     return out
 
 
@@ -33,7 +34,9 @@ def sx_pid_surrogates(samples: np.ndarray, n_shuffles: int, seed: int | None = 0
                       atoms: bool = True, progress: bool | None = None) -> pd.DataFrame:
     """Value, surrogate mean and spread, bias-corrected value and permutation p-value of every
     PID quantity (I, C, Pi_m and, with ``atoms``, each atom) from ``n_shuffles`` seeded
-    target permutations. ``samples``: int array (N, n + 1), target last."""
+    target permutations, indexed by the keys of :func:`pid_measure` (``pid.mutual_information``,
+    ``pid.representational_complexity``, ``pid.deg_syn_<m>``, ``pid.atom <antichain>``).
+    ``samples``: int array (N, n + 1), target last."""
     samples = np.asarray(samples)
     if samples.ndim != 2 or samples.shape[1] < 2:
         raise ValueError(f"samples: shape {samples.shape} is not (N, n_sources + 1)")

@@ -48,7 +48,7 @@ def as_samples(x: object, name: str) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(
             f"{name} must hold integers (discrete level codes); got dtype {arr.dtype}. "
-            "Quantise continuous values first."
+            "Quantize continuous values first."
         )
     if arr.ndim == 1:
         arr = arr[:, None]

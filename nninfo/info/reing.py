@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -34,14 +35,18 @@ from nninfo.info.entropy import (
     ratio_or_nan,
     row_hash,
 )
+from nninfo.info.measure import Measure
 
 MAX_EXACT_SUBSETS = 1 << 16
 """Without ``max_subsets``, refuse problems with more k-subsets than this for some k."""
 
 
 @dataclass(frozen=True)
-class ReingComplexity:
-    """C_k (k = 0..n), D_k (k = 1..n), C_R and the number of subsets used per k."""
+class ReingComplexity(Measure):
+    """C_k (k = 0..n), D_k (k = 1..n), C_R and the number of subsets used per k. Measure name
+    ``reing``: ``to_dict`` keys are ``reing.<quantity>`` (``reing.C_R``, ``reing.C_1``)."""
+
+    name: ClassVar[str] = "reing"
 
     C: np.ndarray
     D: np.ndarray
@@ -52,11 +57,12 @@ class ReingComplexity:
     def mutual_information(self) -> float:
         return float(self.C[0] - self.C[-1])
 
-    def to_dict(self) -> dict[str, float]:
-        """Flat dict for logging: ``reing_C_R``, ``reing_C_<k>``, ``reing_D_<k>``."""
-        out = {"reing_C_R": self.C_R, "reing_mutual_information": self.mutual_information}
-        out.update({f"reing_C_{k}": float(c) for k, c in enumerate(self.C)})
-        out.update({f"reing_D_{k}": float(d) for k, d in enumerate(self.D, start=1)})
+    def _scalars(self) -> dict[str, float]:
+        """C_R, mutual_information, C_<k> (k = 0..n), D_<k> (k = 1..n); the inherited
+        ``to_dict`` namespaces them as ``reing.<quantity>``."""
+        out = {"C_R": self.C_R, "mutual_information": self.mutual_information}
+        out.update({f"C_{k}": float(c) for k, c in enumerate(self.C)})
+        out.update({f"D_{k}": float(d) for k, d in enumerate(self.D, start=1)})
         return out
 
 
@@ -87,7 +93,7 @@ def reing_complexity(
         C[k] = np.mean([hasher.conditional_entropy(a) for a in subsets])
         counts[k] = len(subsets)
     D = C[:-1] - C[1:]
-    C_R = ratio_or_nan(float(np.arange(1, n + 1) @ D), float(C[0] - C[-1]), "reing_C_R")
+    C_R = ratio_or_nan(float(np.arange(1, n + 1) @ D), float(C[0] - C[-1]), "reing.C_R")
     return ReingComplexity(C=C, D=D, C_R=C_R, n_subsets=counts)
 
 

@@ -26,6 +26,7 @@ sources x 60,000 samples take seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -41,6 +42,7 @@ from nninfo.info.entropy import (
     ratio_or_nan,
     row_hash,
 )
+from nninfo.info.measure import Measure
 
 __all__ = [
     "EntropyInvariants",
@@ -52,8 +54,11 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class ShannonInvariants:
-    """Shannon invariants of sources about a target; per-source arrays are in source order."""
+class ShannonInvariants(Measure):
+    """Shannon invariants of sources about a target; per-source arrays are in source order.
+    Measure name ``shannon``: ``to_dict`` keys are ``shannon.<quantity>``."""
+
+    name: ClassVar[str] = "shannon"
 
     mutual_information: float
     target_entropy: float
@@ -66,8 +71,8 @@ class ShannonInvariants:
     def n_sources(self) -> int:
         return int(self.source_mi.size)
 
-    def to_dict(self) -> dict[str, float]:
-        """Flat dict of scalar summaries, for metric logging."""
+    def _scalars(self) -> dict[str, float]:
+        """Scalar summaries under plain names (``to_dict`` namespaces them)."""
         return {
             "mutual_information": self.mutual_information,
             "target_entropy": self.target_entropy,
@@ -80,8 +85,11 @@ class ShannonInvariants:
 
 
 @dataclass(frozen=True)
-class EntropyInvariants:
-    """Target-free Shannon invariants (the sources are their own target)."""
+class EntropyInvariants(Measure):
+    """Target-free Shannon invariants (the sources are their own target). Measure name
+    ``shannon_entropy``: ``to_dict`` keys are ``shannon_entropy.<quantity>``."""
+
+    name: ClassVar[str] = "shannon_entropy"
 
     joint_entropy: float
     source_entropies: np.ndarray
@@ -93,8 +101,8 @@ class EntropyInvariants:
     def n_sources(self) -> int:
         return int(self.source_entropies.size)
 
-    def to_dict(self) -> dict[str, float]:
-        """Flat dict of scalar summaries, for metric logging."""
+    def _scalars(self) -> dict[str, float]:
+        """Scalar summaries under plain names (``to_dict`` namespaces them)."""
         return {
             "joint_entropy": self.joint_entropy,
             "avg_degree_redundancy": self.avg_degree_redundancy,

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from nninfo.info.lattice import MAX_SOURCES, Antichain, RedundancyLattice, redundancy_lattice
+from nninfo.info.measure import Measure
 from nninfo.info.outcomes import CountedOutcomes, combine_codes, count_outcomes
 
 ZERO_INFORMATION_TOL = 1e-12  # bits; below this I(T;S) counts as zero for C
@@ -233,8 +234,8 @@ class PointwiseChunk:
         return self.informative - self.misinformative
 
 
-class SxPID:
-    """Result of :func:`sx_pid`.
+class SxPID(Measure):
+    """Result of :func:`sx_pid` (measure name ``pid``: ``to_dict`` keys ``pid.<quantity>``).
 
     Attributes
     ----------
@@ -247,6 +248,8 @@ class SxPID:
     representational_complexity : C = sum_m m Pi_m / I (NaN + ZeroInformationWarning if I = 0).
     n_sources, lattice, counted (the distinct outcomes), marginals.
     """
+
+    name = "pid"
 
     def __init__(
         self,
@@ -313,8 +316,9 @@ class SxPID:
         pi = self.degree_of_synergy_atoms
         return float((pi.index.to_numpy() * pi.to_numpy()).sum() / info)
 
-    def to_dict(self) -> dict[str, float]:
-        """Flat dict for logging: mutual_information, representational_complexity, deg_syn_m."""
+    def _scalars(self) -> dict[str, float]:
+        """mutual_information, representational_complexity, deg_syn_m (m = 1..n); the
+        inherited ``to_dict`` namespaces them as ``pid.<quantity>``."""
         out = {
             "mutual_information": self.mutual_information,
             "representational_complexity": self.representational_complexity,

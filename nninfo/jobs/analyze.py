@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,16 @@ MAX_PID_SOURCES = 5
 
 @dataclass
 class CheckpointAnalysis:
-    """Per-layer results for one checkpoint: every measured quantity (``measures``, keyed
-    ``<layer>[/<grouping>]/<quantity>``), PID atoms and neuron statistics."""
+    """Per-layer results for one checkpoint: every measured quantity (``measures``), PID
+    atoms and neuron statistics.
+
+    ``measures`` keys: ``<layer>[/<grouping>]/<measure>.<quantity>`` for a measure's result
+    (``L3/pid.representational_complexity``, ``L3/pairs/pid.deg_syn_2``,
+    ``L3/shannon.avg_degree_redundancy``, ``L3/reing.C_R``, surrogate summaries
+    ``L3/pid.mutual_information_surrogate_mean``), the neurons grouping without a grouping
+    part; plain ``<layer>/<quantity>`` for what does not depend on a measure:
+    ``L3/mutual_information`` (I(T; layer), also the marker that the (checkpoint, layer) is
+    done), ``L3/distinct_patterns``, ``L3/mean_entropy`` and the other layer summaries."""
 
     measures: dict[str, float]
     atoms: pd.DataFrame
@@ -62,15 +71,15 @@ def analyze_checkpoint(cfg: ExperimentConfig, path: str | Path, layers: list[str
         codes = cap.codes[layer]
         levels = cap.levels[layer]
         target = cap.labels
-        metrics[f"{layer}/mutual_information"] = mutual_information(codes, target)
-        summary = layer_summary(codes, levels)
-        metrics.update({f"{layer}/{k}": float(v) for k, v in summary.items()})
+        summary = {"mutual_information": mutual_information(codes, target),
+                   **layer_summary(codes, levels)}
+        _merge(metrics, {f"{layer}/{k}": float(v) for k, v in summary.items()}, layer)
         table = activation_statistics(codes, levels)
         stats.append(table.assign(layer=layer))
         for grouping in (g for g in spec.groupings if g.applies_to(layer)):
             prefix = layer if grouping.kind == "neurons" else f"{layer}/{grouping.name}"
             m, a = _measure_grouping(cap, layer, grouping, spec.measures, spec.surrogates)
-            metrics.update({f"{prefix}/{k}": v for k, v in m.items()})
+            _merge(metrics, {f"{prefix}/{k}": v for k, v in m.items()}, prefix)
             if not a.empty:
                 atoms.append(a.assign(layer=layer, grouping=grouping.name))
     return CheckpointAnalysis(metrics, _concat(atoms), _concat(stats))
@@ -78,8 +87,11 @@ def analyze_checkpoint(cfg: ExperimentConfig, path: str | Path, layers: list[str
 
 def _measure_grouping(cap, layer: str, grouping: Grouping, measures: tuple[str, ...],
                       surrogates: int = 0) -> tuple[dict[str, float], pd.DataFrame]:
-    """Measures for each source set of a grouping; several sets are averaged. With
-    ``surrogates`` > 0 the PID summaries also get their shuffled-target mean and spread."""
+    """Measures for each source set of a grouping; several sets are averaged. Keys are the
+    measures' namespaced ``to_dict`` keys (``pid.mutual_information``,
+    ``shannon.mutual_information``, ``reing.C_R``); a key produced twice raises instead of
+    overwriting. With ``surrogates`` > 0 the PID summaries also get their shuffled-target
+    mean and spread (``pid.mutual_information_surrogate_mean``, ``..._surrogate_std``)."""
     width = cap.codes[layer].shape[1]
     results: list[dict[str, float]] = []
     atoms = []
@@ -87,6 +99,7 @@ def _measure_grouping(cap, layer: str, grouping: Grouping, measures: tuple[str, 
         samples = cap.samples(layer, groups=sources)
         src, tgt = samples[:, :-1], samples[:, -1]
         row: dict[str, float] = {}
+        where = f"layer {layer} grouping {grouping.name!r}"
         if "pid" in measures:
             if len(sources) > MAX_PID_SOURCES:
                 raise ValueError(
@@ -94,21 +107,32 @@ def _measure_grouping(cap, layer: str, grouping: Grouping, measures: tuple[str, 
                     f"{len(sources)} sources; the I^sx PID allows at most {MAX_PID_SOURCES}. "
                     "Use a grouping with fewer sources, or the 'shannon' measure.")
             res = sx_pid(samples)
-            row.update(res.to_dict())
+            _merge(row, res.to_dict(), where)
             atoms.append(_atom_rows(res.atoms).assign(subset=i))
             if surrogates:
                 sur = sx_pid_surrogates(samples, surrogates, seed=i, atoms=False)
-                for q in ("mutual_information", "representational_complexity"):
-                    row[f"{q}_surrogate_mean"] = float(sur.at[q, "surrogate_mean"])
-                    row[f"{q}_surrogate_std"] = float(sur.at[q, "surrogate_std"])
+                summaries = [res.key(q) for q in ("mutual_information",
+                                                  "representational_complexity")]
+                _merge(row, {f"{k}_surrogate_{c}": float(sur.at[k, f"surrogate_{c}"])
+                             for k in summaries for c in ("mean", "std")}, where)
         if "shannon" in measures:
-            row.update(shannon_invariants(src, tgt).to_dict())
+            _merge(row, shannon_invariants(src, tgt).to_dict(), where)
         if "reing" in measures:
-            row.update(reing_complexity(src, tgt).to_dict())
+            _merge(row, reing_complexity(src, tgt).to_dict(), where)
         results.append(row)
     keys = results[0].keys()
     mean = {k: float(np.nanmean([r[k] for r in results])) for k in keys}
     return mean, _concat(atoms)
+
+
+def _merge(into: dict[str, float], new: Mapping[str, float], where: str) -> None:
+    """``into.update(new)``, but a key already in ``into`` raises: no result overwrites
+    another."""
+    twice = sorted(into.keys() & new.keys())
+    if twice:
+        raise ValueError(f"{where}: quantities {twice} were produced twice; measure results "
+                         "must have distinct (namespaced) keys")
+    into.update(new)
 
 
 def _atom_rows(atoms: pd.DataFrame) -> pd.DataFrame:

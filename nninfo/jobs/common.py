@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -12,36 +13,32 @@ from nninfo.config import ExperimentConfig
 from nninfo.nn.network import Network
 from nninfo.tasks import Task, load_task
 from nninfo.tasks.base import Split
-from nninfo.training import Checkpoint, TrainConfig
-
-
-def train_config(cfg: ExperimentConfig) -> TrainConfig:
-    return TrainConfig.from_dict(dict(cfg.training))
+from nninfo.training import Checkpoint
 
 
 @functools.lru_cache(maxsize=4)
 def _task(task_json: str, data_dir: str | None) -> Task:
     spec = json.loads(task_json)
-    options = dict(spec.get("options") or {})
-    return load_task(spec["name"], data_dir=data_dir, seed=spec.get("seed", 42),
-                     label_encoding=spec.get("label_encoding"), **options)
+    return load_task(spec["name"], data_dir=data_dir, seed=spec["seed"],
+                     label_encoding=spec["label_encoding"], **spec["options"])
 
 
 def load_experiment_task(cfg: ExperimentConfig, data_dir: str | None = None) -> Task:
     """The experiment's task (cached per process)."""
-    return _task(json.dumps(cfg.task, sort_keys=True), data_dir)
+    return _task(json.dumps(asdict(cfg.task), sort_keys=True), data_dir)
 
 
 def steps_per_epoch(cfg: ExperimentConfig, data_dir: str | None = None) -> int:
     """Optimiser steps per epoch: training-split size over batch size, rounded up."""
     n = len(load_experiment_task(cfg, data_dir)["train"])
-    return -(-n // train_config(cfg).batch_size)
+    return -(-n // cfg.training.batch_size)
 
 
 def build_network(cfg: ExperimentConfig, seed: int | None = None) -> Network:
-    net_cfg = dict(cfg.network)
-    net_cfg.setdefault("seed", seed)
-    return Network.from_config(net_cfg)
+    """The network, initialised from the config's fixed seed if it has one, else ``seed``."""
+    spec = cfg.network
+    return Network(list(spec.layers), seed=seed if spec.seed is None else spec.seed,
+                   input_shape=spec.input_shape)
 
 
 def split(task: Task, name: str) -> Split:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nninfo.config import ExperimentConfig
-from nninfo.jobs.common import build_network, load_experiment_task, steps_per_epoch, train_config
+from nninfo.jobs.common import build_network, load_experiment_task, steps_per_epoch
 from nninfo.training import Checkpoint, train, train_seeds
 from nninfo.training.loop import uses_numpy_step
 
@@ -74,7 +74,7 @@ def train_seed(cfg: ExperimentConfig, seed: int, workdir: str | Path, *,
     """
     train_split = load_experiment_task(cfg, data_dir)["train"]
     rec = _SeedRecorder(workdir, seed, steps_per_epoch(cfg, data_dir))
-    train(build_network(cfg, seed), train_split.x, train_split.y, train_config(cfg), seed=seed,
+    train(build_network(cfg, seed), train_split.x, train_split.y, cfg.training, seed=seed,
           on_checkpoint=rec.checkpoint, on_metrics=rec.metrics, device=device,
           resume_from=rec.resume, progress=progress)
     return rec.result()
@@ -83,8 +83,7 @@ def train_seed(cfg: ExperimentConfig, seed: int, workdir: str | Path, *,
 def batchable(cfg: ExperimentConfig) -> bool:
     """Whether several seeds can train at once as one batched model (all-linear layers, each
     seed initialised from its own seed)."""
-    return "seed" not in cfg.network and all(
-        layer.get("type") == "linear" for layer in cfg.network["layers"])
+    return cfg.network.seed is None and cfg.network.all_linear
 
 
 def train_seed_group(cfg: ExperimentConfig, seeds: list[int], workdirs: list[str | Path], *,
@@ -100,11 +99,11 @@ def train_seed_group(cfg: ExperimentConfig, seeds: list[int], workdirs: list[str
     recs = [_SeedRecorder(w, s, spe) for s, w in zip(seeds, workdirs, strict=True)]
     resume = [r.resume for r in recs]
     one_by_one = not batchable(cfg) or uses_numpy_step(
-        build_network(cfg, seeds[0]), train_split.x, train_split.y, train_config(cfg), device)
+        build_network(cfg, seeds[0]), train_split.x, train_split.y, cfg.training, device)
     if one_by_one or len({None if c is None else c.step for c in resume}) > 1:
         return [train_seed(cfg, s, w, data_dir=data_dir, device=device)
                 for s, w in zip(seeds, workdirs, strict=True)]
-    train_seeds(cfg.network["layers"], train_split.x, train_split.y, train_config(cfg),
+    train_seeds(list(cfg.network.layers), train_split.x, train_split.y, cfg.training,
                 seeds=list(seeds), device=device,
                 on_checkpoint=lambda i, ck: recs[i].checkpoint(ck),
                 on_metrics=lambda i, m, step: recs[i].metrics(m, step),

@@ -1,11 +1,11 @@
-"""Torch models: networks built from layer configs and activation quantisers."""
+"""Torch models: networks built from layer configs and activation quantizers."""
 
 from nninfo.nn.network import (
     ACTIVATION_LIMITS,
     ACTIVATIONS,
-    BatchedMLP,
     Layer,
     Network,
+    OutputHeadMixin,
     validate_layer,
 )
 from nninfo.nn.quantizers import Quantizer
@@ -13,9 +13,9 @@ from nninfo.nn.quantizers import Quantizer
 __all__ = [
     "ACTIVATIONS",
     "ACTIVATION_LIMITS",
-    "BatchedMLP",
     "Layer",
     "Network",
+    "OutputHeadMixin",
     "Quantizer",
     "validate_layer",
 ]

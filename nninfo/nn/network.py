@@ -158,7 +158,7 @@ def _make_op(spec: dict[str, Any]) -> nn.Module:
 
 
 class Layer(nn.Module):
-    """One configured layer: operation, then activation, then optional quantiser."""
+    """One configured layer: operation, then activation, then optional quantizer."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__()
@@ -192,7 +192,7 @@ class Layer(nn.Module):
             self.op.reset_parameters()
 
     def post(self, h: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """Activation and quantiser (with optional pre-drawn ``noise``) applied to ``h``."""
+        """Activation and quantizer (with optional pre-drawn ``noise``) applied to ``h``."""
         if self.act_fn is not None:
             h = self.act_fn(h)
         if self.quantizer is not None:
@@ -200,11 +200,40 @@ class Layer(nn.Module):
         return h
 
 
-class Network(nn.Module):
+class OutputHeadMixin:
+    """The output layer's activation, quantization and width, from ``layer_specs``.
+
+    For models with ``layer_specs``, ``layer_names`` and ``layer_width`` (:class:`Network`,
+    :class:`~nninfo.training.stacked.BatchedMLP`).
+    """
+
+    layer_specs: list[dict[str, Any]]
+    layer_names: list[str]
+
+    @property
+    def output_activation(self) -> str:
+        """Activation of the last layer."""
+        return self.layer_specs[-1]["activation"]
+
+    @property
+    def output_quantized(self) -> bool:
+        """Whether the last layer has a quantizer."""
+        return self.layer_specs[-1]["quantizer"] is not None
+
+    @property
+    def output_width(self) -> int:
+        """Number of units of the last layer."""
+        spec = self.layer_specs[-1]
+        if spec["type"] == "linear":
+            return spec["out_features"]
+        return self.layer_width(self.layer_names[-1])  # type: ignore[attr-defined]
+
+
+class Network(OutputHeadMixin, nn.Module):
     """A feed-forward network from a list of layer dicts; layers are named L1..Lk.
 
     ``net(x)`` returns the training output: the last layer's logits if its activation is
-    softmax, else its (activated, quantised) output. :meth:`forward_layers` returns what each
+    softmax, else its (activated, quantized) output. :meth:`forward_layers` returns what each
     layer passes on (softmax probabilities for a softmax last layer).
     """
 
@@ -261,8 +290,14 @@ class Network(nn.Module):
             for layer in self._layer_list:
                 layer.reset_parameters()
 
-    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Training pass: (output, last pre-activation, hidden layer outputs)."""
+    def forward_parts(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """(output, last pre-activation, hidden layer outputs): what the loss needs.
+
+        The output is :meth:`forward`'s (logits for a softmax last layer); the hidden outputs
+        are those of all layers but the last, for the l1/l2 terms.
+        """
         hidden = []
         h = x
         last = self._layer_list[-1]
@@ -306,7 +341,7 @@ class Network(nn.Module):
             raise ValueError(f"layer: {name!r} is not one of {self.layer_names}")
 
     def layer_limits(self, name: str) -> tuple[float, float] | None:
-        """Value range of a layer's output: quantiser limits, else the activation's, else None."""
+        """Value range of a layer's output: quantizer limits, else the activation's, else None."""
         self._check_name(name)
         layer = self.layers[name]
         if layer.quantizer is not None:
@@ -314,7 +349,7 @@ class Network(nn.Module):
         return ACTIVATION_LIMITS.get(layer.activation)
 
     def layer_quantizer(self, name: str) -> Quantizer | None:
-        """The layer's quantiser, or None."""
+        """The layer's quantizer, or None."""
         self._check_name(name)
         return self.layers[name].quantizer
 
@@ -340,171 +375,3 @@ class Network(nn.Module):
             self.train(was_training)
             self._widths = {n: math.prod(t.shape[1:]) for n, t in outs.items()}
         return self._widths[name]
-
-    @property
-    def output_activation(self) -> str:
-        """Activation of the last layer."""
-        return self._layer_list[-1].activation
-
-    @property
-    def output_quantized(self) -> bool:
-        """Whether the last layer has a quantiser."""
-        return self._layer_list[-1].quantizer is not None
-
-
-class _StackedLinear(torch.autograd.Function):
-    """``baddbmm(b, x, w^T)`` on seed stacks, with gradients that do not depend on the stack.
-
-    ``bmm`` with a transposed first operand (autograd's weight gradient) picks its kernel by
-    the number of stacked matrices, so a seed's gradient would change with the other seeds
-    in the stack; the weight gradient is therefore a broadcast product summed over the batch.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, w)
-        return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, w = ctx.saved_tensors
-        g = g.contiguous()
-        gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
-        return gx, (g.unsqueeze(3) * x.unsqueeze(2)).sum(1), g.sum(1)
-
-
-class BatchedMLP(nn.Module):
-    """``len(seeds)`` independent copies of an all-linear :class:`Network`, run as one model.
-
-    Weights are stacked along a leading seed axis (``(S, out, in)``, biases ``(S, out)``) and
-    applied with ``torch.baddbmm`` (see :class:`_StackedLinear`) to inputs of shape
-    ``(S, batch, in)``; copy ``i`` starts from exactly the weights of
-    ``Network(layers, seed=seeds[i])``. Small MLPs are dominated by per-operation overhead,
-    so S seeds cost about as much as one. Stochastic quantiser noise is passed in per layer
-    (see :meth:`draw_noise`), so that every copy can have its own RNG stream.
-    :meth:`network_state` gives one copy's weights as a ``Network`` state dict.
-    """
-
-    def __init__(self, layers: list[dict[str, Any]], seeds: list[int]) -> None:
-        super().__init__()
-        if not isinstance(seeds, list | tuple) or not seeds:
-            raise ValueError(f"seeds: {seeds!r} is not a non-empty list of integers")
-        nets = [Network(layers, seed=s) for s in seeds]
-        specs = nets[0].layer_specs
-        bad = [
-            f"{n} ({s['type']})"
-            for n, s in zip(nets[0].layer_names, specs, strict=True)
-            if s["type"] != "linear"
-        ]
-        if bad:
-            raise ValueError(
-                f"layers: several seeds at once (BatchedMLP) support linear layers only "
-                f"(no dropout, conv, pooling, ...); not linear: {bad}"
-            )
-        self.seeds = list(seeds)
-        self.layer_names = nets[0].layer_names
-        self.layer_specs = specs
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for name in self.layer_names:
-            ops = [net.layers[name].op for net in nets]
-            self.weights.append(nn.Parameter(torch.stack([op.weight.detach() for op in ops])))
-            self.biases.append(nn.Parameter(torch.stack([op.bias.detach() for op in ops])))
-        # activation + quantiser of each layer, without the per-seed weights
-        self.posts = nn.ModuleList(nets[0].layers[n] for n in self.layer_names)
-        for layer in self.posts:
-            layer.op = nn.Identity()
-
-    def _noisy(self, k: int) -> bool:
-        """Whether layer ``k``'s quantiser draws noise in the training pass."""
-        q = self.posts[k].quantizer
-        last_logits = k == len(self.posts) - 1 and self.posts[k].activation == "softmax"
-        return q is not None and q.stochastic and not last_logits
-
-    def draw_noise(
-        self, generators: list[torch.Generator], batch: int
-    ) -> list[torch.Tensor | None]:
-        """Quantiser noise of one training pass, per layer ``(S, batch, width)`` or None.
-
-        Copy ``i`` draws from ``generators[i]`` exactly the numbers a single ``Network`` draws
-        from the global RNG in its training pass (``rand_like`` per noisy layer, in order).
-        On CPU the draws of all layers are one ``uniform_`` per copy (the Mersenne twister
-        stream is sequential, one number per element); elsewhere one per copy and layer.
-        """
-        if len(generators) != len(self.seeds):
-            raise ValueError(f"generators: {len(generators)} given, need {len(self.seeds)}")
-        widths = [
-            s["out_features"] if self._noisy(k) else 0 for k, s in enumerate(self.layer_specs)
-        ]
-        if not any(widths):
-            return [None] * len(widths)
-        w = self.weights[0]
-        if w.device.type != "cpu":
-            return [None if not n else self._per_layer_noise(generators, batch, n) for n in widths]
-        buf = torch.empty(len(self.seeds), batch * sum(widths), dtype=w.dtype)
-        for row, g in zip(buf, generators, strict=True):
-            row.uniform_(generator=g)
-        out, start = [], 0
-        for n in widths:
-            out.append(buf[:, start : start + batch * n].view(-1, batch, n) if n else None)
-            start += batch * n
-        return out
-
-    def _per_layer_noise(self, gens: list[torch.Generator], batch: int, n: int) -> torch.Tensor:
-        w = self.weights[0]
-        u = torch.empty(len(gens), batch, n, dtype=w.dtype, device=w.device)
-        for row, g in zip(u, gens, strict=True):
-            row.uniform_(generator=g)
-        return u
-
-    def _run(
-        self, x: torch.Tensor, noise: list[torch.Tensor | None] | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Training pass on ``(S, batch, in)``: (output, last pre-activation, hidden outputs).
-
-        ``noise``: from :meth:`draw_noise`; without it stochastic quantisers use the global RNG.
-        """
-        hidden = []
-        h = x
-        k = len(self.posts) - 1
-        noise = noise or [None] * (k + 1)
-        for j in range(k):
-            pre = _StackedLinear.apply(h, self.weights[j], self.biases[j])
-            h = self.posts[j].post(pre, noise[j])
-            hidden.append(h)
-        last = self.posts[k]
-        pre = _StackedLinear.apply(h, self.weights[k], self.biases[k])
-        out = pre if last.activation == "softmax" else last.post(pre, noise[k])
-        return out, pre, hidden
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(x)[0]
-
-    def network_state(self, i: int) -> dict[str, torch.Tensor]:
-        """State dict of copy ``i`` for ``Network(layers)`` (CPU copies)."""
-        state = {}
-        for name, w, b in zip(self.layer_names, self.weights, self.biases, strict=True):
-            state[f"layers.{name}.op.weight"] = w[i].detach().cpu().clone()
-            state[f"layers.{name}.op.bias"] = b[i].detach().cpu().clone()
-        return state
-
-    def load_network_state(self, i: int, state: Mapping[str, torch.Tensor]) -> None:
-        """Set copy ``i`` from a ``Network`` state dict."""
-        with torch.no_grad():
-            for name, w, b in zip(self.layer_names, self.weights, self.biases, strict=True):
-                w[i].copy_(state[f"layers.{name}.op.weight"])
-                b[i].copy_(state[f"layers.{name}.op.bias"])
-
-    def layer_width(self, name: str) -> int:
-        """Number of units of a layer."""
-        return self.layer_specs[self.layer_names.index(name)]["out_features"]
-
-    @property
-    def output_activation(self) -> str:
-        """Activation of the last layer."""
-        return self.posts[-1].activation
-
-    @property
-    def output_quantized(self) -> bool:
-        """Whether the last layer has a quantiser."""
-        return self.posts[-1].quantizer is not None

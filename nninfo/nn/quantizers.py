@@ -1,7 +1,7 @@
-"""Quantisers that map activations onto a few evenly spaced levels.
+"""Quantizers that map activations onto a few evenly spaced levels.
 
 Level ``k`` (``k = 0 .. levels-1``) has the value ``lo + k * (hi - lo) / (levels - 1)``, so both
-limits are levels. Gradients pass straight through (the quantiser is the identity for backprop).
+limits are levels. Gradients pass straight through (the quantizer is the identity for backprop).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class Quantizer(nn.Module):
     Values outside the limits saturate at the limits in both modes. The noise is ``U[0, 1)``
     drawn with ``torch.rand_like`` from the global RNG of the tensor's device (so checkpoints
     that save it resume exactly), unless ``forward`` is given pre-drawn ``noise`` of x's shape
-    (how :class:`~nninfo.nn.BatchedMLP` gives every seed its own stream).
+    (how :class:`~nninfo.training.stacked.BatchedMLP` gives every seed its own stream).
     """
 
     def __init__(self, levels: int, mode: str, limits: tuple[float, float]) -> None:
@@ -52,7 +52,7 @@ class Quantizer(nn.Module):
         return self.training and self.mode == "stochastic"
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """Quantised ``x`` (straight-through gradient); ``noise``: U[0,1) draws, x's shape."""
+        """Quantized ``x`` (straight-through gradient); ``noise``: U[0,1) draws, x's shape."""
         with torch.no_grad():
             if self.stochastic:
                 # floor((x - lo) / step + U[0,1)) rounds up with probability equal to the

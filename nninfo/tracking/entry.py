@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 from nninfo.config import ExperimentConfig
-from nninfo.tracking import pipeline, runs
+from nninfo.tracking import analyze, performance, report, runs, train
 from nninfo.tracking.pipeline import Settings
 
-STEPS = {"analyze": pipeline.analyze, "performance": pipeline.performance,
-         "report": pipeline.report}
+STEPS = {"analyze": analyze.analyze, "performance": performance.performance,
+         "report": report.report}
 
 
 def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings: Settings,
@@ -16,13 +18,23 @@ def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings
 
     With a ``train`` step the entry run is the parent of the seed runs; otherwise the steps
     work on the seeds of ``train_run`` (default: the newest training run of ``experiment``).
+    A chain (``main``) reuses a finished training run with the same training settings, seeds
+    and code instead of training again, unless ``settings.force``.
     """
-    parent = None if "train" in steps else runs.find_parent(experiment, train_run)
-    tags = {"nninfo.train_run": parent} if parent else {}
+    if "train" not in steps:
+        parent = runs.find_parent(experiment, train_run)
+    elif len(steps) > 1 and not settings.force:
+        parent = train.reusable_training(cfg, experiment)
+        if parent:
+            print(f"{name}: reusing training run {parent} (same training settings, seeds and "
+                  "code); force=true retrains", file=sys.stderr)
+    else:
+        parent = None
+    tags = {runs.TRAIN_RUN: parent} if parent else {}
     run_id = runs.entry_run_id(experiment, name, tags)
     with runs.status_guard(run_id, owns=runs.owns_run(run_id)):
         if parent is None:
-            pipeline.train(cfg, settings, run_id)
+            train.train(cfg, settings, run_id)
             parent = run_id
         for step in steps:
             if step != "train":

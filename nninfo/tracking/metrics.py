@@ -1,21 +1,33 @@
 """Which measured quantities become MLflow metrics (a curve in the UI); the rest stay in the
-``analysis/measures`` tables."""
+``analysis/measures`` tables.
+
+Quantities are named as in :class:`nninfo.jobs.analyze.CheckpointAnalysis`: plain names for
+layer quantities that do not depend on a measure (``mutual_information``,
+``distinct_patterns``, ...), ``<measure>.<quantity>`` for a measure's results
+(``pid.representational_complexity``, ``shannon.avg_degree_redundancy``, ``reing.C_R``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-METRIC_QUANTITIES = frozenset({
-    "mutual_information", "representational_complexity", "avg_degree_redundancy",
-    "avg_degree_vulnerability", "reing_C_R", "distinct_patterns", "pattern_entropy",
-    "mean_entropy", "mean_saturation"})
+LAYER_QUANTITIES = frozenset({
+    "mutual_information", "distinct_patterns", "pattern_entropy", "mean_entropy",
+    "mean_saturation"})
+MEASURE_QUANTITIES = frozenset({
+    "pid.mutual_information", "pid.representational_complexity",
+    "shannon.mutual_information", "shannon.avg_degree_redundancy",
+    "shannon.avg_degree_vulnerability", "reing.C_R"})
+METRIC_QUANTITIES = LAYER_QUANTITIES | MEASURE_QUANTITIES
+METRIC_PREFIXES = ("pid.deg_syn_",)
+METRIC_SUFFIXES = ("_surrogate_mean", "_surrogate_std")
 
 
 def is_metric(quantity: str) -> bool:
-    """Quantities logged as MLflow metrics; the rest (Reing's C_k, sums, counts) are kept in
-    the ``analysis/measures`` tables."""
-    return (quantity in METRIC_QUANTITIES or quantity.startswith("deg_syn_")
-            or quantity.endswith(("_surrogate_mean", "_surrogate_std")))
+    """Quantities logged as MLflow metrics; the rest (Reing's C_k and D_k, sums, counts) are
+    kept in the ``analysis/measures`` tables."""
+    return (quantity in METRIC_QUANTITIES or quantity.startswith(METRIC_PREFIXES)
+            or quantity.endswith(METRIC_SUFFIXES))
 
 
 def curated(measures: Mapping[str, float]) -> dict[str, float]:

@@ -18,7 +18,14 @@ from nninfo.tracking import runs
 from nninfo.tracking.runs import checkpoint_index, find_parent, seed_runs
 
 LAYER_KEY = re.compile(r"^(L\d+)/(?:(?P<grouping>[^/]+)/)?(?P<quantity>[^/]+)$")
+"""Metric keys of the analysis: ``<layer>[/<grouping>]/<quantity>``, the quantity either a
+plain layer quantity (``mutual_information``) or ``<measure>.<quantity>`` (``pid.deg_syn_2``)."""
 PERF_KEY = re.compile(r"^(?P<dataset>[^/]+)/(?P<quantity>loss|accuracy)$")
+"""Metric keys of the evaluation: ``<dataset>/loss``, ``<dataset>/accuracy`` (``train/loss``
+is the evaluation of a checkpoint on the train split)."""
+RUNNING = "train_running"
+"""Prefix of the running training metrics (``train_running/loss``: the mean over the batches
+of an epoch while the weights change, logged per epoch), not an evaluated dataset."""
 ID_COLUMNS = ["run_id", "seed", "chapter", "step", "epoch"]
 
 
@@ -42,8 +49,7 @@ def list_runs(experiment: str) -> pd.DataFrame:
 def _seeds(experiment: str | None, train_run: str | None) -> list:
     if experiment is None and train_run is None:
         raise ValueError("experiment: None; pass an experiment name or train_run=RUN_ID")
-    parent = find_parent(experiment, train_run) if train_run is None else train_run
-    return seed_runs(parent)
+    return seed_runs(find_parent(experiment, train_run))
 
 
 def _epochs(run_id: str) -> pd.DataFrame:
@@ -59,7 +65,18 @@ def _history(run_id: str, key: str) -> dict[int, float]:
 
 
 def load_summary(experiment: str | None = None, *, train_run: str | None = None) -> pd.DataFrame:
-    """One row per (seed, checkpoint, layer, grouping) with every per-layer quantity."""
+    """One row per (seed, checkpoint, layer, grouping) with every quantity logged as a metric.
+
+    Columns: ``run_id, seed, chapter, step, epoch, layer, grouping`` (``neurons`` when the
+    metric key has no grouping part), then one column per quantity, sorted by name and
+    named as in the metric keys: plain layer quantities (``mutual_information`` = I(T; layer),
+    ``distinct_patterns``, ``pattern_entropy``, ``mean_entropy``, ``mean_saturation``; only
+    on ``neurons`` rows) and measure results ``<measure>.<quantity>``
+    (``pid.mutual_information``, ``pid.representational_complexity``, ``pid.deg_syn_<m>``,
+    ``shannon.mutual_information``, ``shannon.avg_degree_redundancy``,
+    ``shannon.avg_degree_vulnerability``, ``reing.C_R``, and with surrogates
+    ``pid.<quantity>_surrogate_mean`` / ``_surrogate_std``). Select them with
+    ``df["pid.representational_complexity"]``. NaN where a quantity was not measured."""
     frames = []
     for run in _seeds(experiment, train_run):
         rid, seed = run.info.run_id, int(run.data.tags["seed"])
@@ -100,7 +117,7 @@ def load_performance(experiment: str | None = None, *, train_run: str | None = N
         cells: dict[tuple[int, str], dict[str, float]] = {}
         for key in run.data.metrics:
             m = PERF_KEY.match(key)
-            if m and m.group("dataset") != "training":
+            if m and m.group("dataset") != RUNNING:
                 for step, value in _history(rid, key).items():
                     cells.setdefault((step, m.group("dataset")), {})[m.group("quantity")] = value
         if cells:
@@ -117,11 +134,13 @@ def load_performance(experiment: str | None = None, *, train_run: str | None = N
 
 def load_training_history(experiment: str | None = None, *, train_run: str | None = None
                           ) -> pd.DataFrame:
-    """Per-epoch running training loss and accuracy of every seed."""
+    """Per-epoch running training loss and accuracy of every seed (``train_running/*``: the
+    mean over an epoch's batches during training; :func:`load_performance` has the evaluation
+    of each checkpoint, ``train/*`` for the train split)."""
     rows = []
     for run in _seeds(experiment, train_run):
         rid, seed = run.info.run_id, int(run.data.tags["seed"])
-        for key in ("training/loss", "training/accuracy"):
+        for key in (f"{RUNNING}/loss", f"{RUNNING}/accuracy"):
             for step, value in _history(rid, key).items():
                 rows.append({"run_id": rid, "seed": seed, "step": step,
                              "quantity": key.split("/")[1], "value": value})
@@ -177,13 +196,14 @@ def load_pid(experiment: str | None = None, *, layer: str | None = None,
 def load_measures(experiment: str | None = None, *, layer: str | None = None,
                   train_run: str | None = None) -> pd.DataFrame:
     """Every measured quantity (also those not logged as metrics, e.g. Reing's C_k): one row
-    per (seed, checkpoint, layer, quantity)."""
+    per (seed, checkpoint, layer, quantity); ``quantity`` is the metric key without the layer,
+    ``[<grouping>/]<name>`` (``reing.C_3``, ``pairs/pid.deg_syn_2``, ``mean_entropy``)."""
     return _tables(experiment, train_run, "analysis/measures", layer)
 
 
 def load_activation_statistics(experiment: str | None = None, *, layer: str | None = None,
                                train_run: str | None = None) -> pd.DataFrame:
-    """Quantised activation statistics: one row per (seed, checkpoint, layer, neuron)."""
+    """Quantized activation statistics: one row per (seed, checkpoint, layer, neuron)."""
     return _tables(experiment, train_run, "analysis/stats", layer)
 
 
@@ -227,7 +247,7 @@ def load_model(run_id: str, epoch: float | None = None, *, step: int | None = No
 def load_activations(run_id: str, epoch: float | None = None, *, layers: list[str] | None = None,
                      dataset: str | None = None, step: int | None = None,
                      data_dir: str | None = None):
-    """Quantised activations (a :class:`nninfo.capture.Capture`) of a checkpoint."""
+    """Quantized activations (a :class:`nninfo.capture.Capture`) of a checkpoint."""
     from nninfo.capture import capture_codes
     from nninfo.jobs import load_checkpoint_network, load_experiment_task, split
 

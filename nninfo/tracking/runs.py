@@ -25,6 +25,8 @@ import nninfo  # noqa: E402
 
 ROLE = "nninfo.role"          # entry (main/train/analyze/...), seed
 SEED_ROLE = "seed"
+TRAIN_RUN = "nninfo.train_run"  # on entry runs that work on another run's seeds
+TRAINING_KEY = "nninfo.training_key"  # on train/main runs: what their seeds were trained with
 TRAIN_ENTRIES = ("train", "main")
 ENTRY = "nninfo.entry"
 PARENT = "mlflow.parentRunId"
@@ -164,14 +166,25 @@ def search(experiment: str, filter_string: str = "") -> list[mlflow.entities.Run
 
 
 def find_parent(experiment: str, train_run: str | None = None) -> str:
-    """The training parent run: ``train_run`` or the newest train/main run with seeds."""
+    """The training parent run: ``train_run`` (or the training run an entry run worked on,
+    e.g. the one a ``main`` run reused) or the newest train/main run with seeds."""
     if train_run:
-        return train_run
+        return client().get_run(train_run).data.tags.get(TRAIN_RUN, train_run)
     for run in search(experiment, f"tags.`{ROLE}` = 'entry'"):
         if run.data.tags.get(ENTRY) in TRAIN_ENTRIES and seed_runs(run.info.run_id):
             return run.info.run_id
     raise ValueError(f"experiment {experiment!r}: no training run found; run 'train' first "
                      "or pass --train-run RUN_ID")
+
+
+def find_training(experiment: str, key: str, n_seeds: int) -> str | None:
+    """The newest train/main run whose training has ``key`` and all ``n_seeds`` seed runs
+    FINISHED (training that can be reused instead of repeated), or None."""
+    for run in search(experiment, f"tags.`{TRAINING_KEY}` = '{key}'"):
+        if run.data.tags.get(ENTRY) in TRAIN_ENTRIES and \
+                len(seed_runs(run.info.run_id, finished=True)) == n_seeds:
+            return run.info.run_id
+    return None
 
 
 def seed_runs(parent: str, *, finished: bool = False) -> list[mlflow.entities.Run]:

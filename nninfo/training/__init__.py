@@ -1,14 +1,19 @@
-"""Training: configuration, checkpoint schedule, checkpoints and the training loop."""
+"""Training: configuration, losses, checkpoint schedule, checkpoints and the training loops.
+
+Modules: :mod:`~nninfo.training.config` (:class:`TrainConfig`), :mod:`~nninfo.training.losses`
+(the losses, for training and evaluation), :mod:`~nninfo.training.schedule`,
+:mod:`~nninfo.training.checkpoint`, :mod:`~nninfo.training.loop` (:func:`train`, one seed),
+:mod:`~nninfo.training.batched` (:func:`train_seeds`, several seeds as one
+:class:`~nninfo.training.stacked.BatchedMLP`), :mod:`~nninfo.training.common` (what both loops
+share), and the fast paths :mod:`~nninfo.training.fused` and :mod:`~nninfo.training.mlp_step`.
+"""
 
 from nninfo.training.batched import train_seeds
 from nninfo.training.checkpoint import Checkpoint
-from nninfo.training.loop import (
-    LOSSES,
-    OPTIMIZERS,
-    NonFiniteLossError,
-    TrainConfig,
-    train,
-)
+from nninfo.training.common import NonFiniteLossError
+from nninfo.training.config import OPTIMIZERS, TrainConfig
+from nninfo.training.loop import train
+from nninfo.training.losses import LOSSES, OutputLoss
 from nninfo.training.schedule import SCHEDULES, checkpoint_steps, total_steps
 
 __all__ = [
@@ -17,6 +22,7 @@ __all__ = [
     "SCHEDULES",
     "Checkpoint",
     "NonFiniteLossError",
+    "OutputLoss",
     "TrainConfig",
     "checkpoint_steps",
     "total_steps",

@@ -1,35 +1,35 @@
 """Several seeds of an all-linear network trained at once as one :class:`BatchedMLP`.
 
 Every seed owns the RNG streams the single-seed :func:`~nninfo.training.train` would use
-(shuffling generator, quantiser-noise generator, both from ``_seeds(seed)``), so a seed's run
+(shuffling generator, quantizer-noise generator, both from
+:func:`~nninfo.training.common.derived_seeds`), so a seed's run
 does not depend on which other seeds share its batch, and its checkpoints resume in
 ``train`` (and vice versa).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nninfo.nn.network import BatchedMLP
 from nninfo.training.checkpoint import Checkpoint
-from nninfo.training.fused import FusedStep
-from nninfo.training.loop import (
+from nninfo.training.common import (
     PREPERMUTE_MAX,
-    TrainConfig,
-    _device,
-    _loss_fn,
-    _optimizer,
-    _raise_non_finite,
-    _seeds,
-    _targets,
+    EpochSums,
+    LiveRun,
+    StepPlan,
+    derived_seeds,
+    make_optimizer,
+    resolve_device,
 )
-from nninfo.training.schedule import checkpoint_steps, total_steps
+from nninfo.training.config import TrainConfig
+from nninfo.training.fused import FusedStep
+from nninfo.training.losses import OutputLoss
+from nninfo.training.stacked import BatchedMLP
 
 # Batches are padded (with ignored rows) to a multiple of this many rows, so that every
 # elementwise kernel sees each seed's block as whole vector chunks: the vectorised kernels
@@ -91,7 +91,7 @@ def _rng_states(noise_seed: int, gen: torch.Generator, device: torch.device) -> 
     """(CPU state, CUDA states) the single-seed loop's global RNGs would have now.
 
     That loop calls ``torch.manual_seed(noise_seed)`` (all devices); only the training
-    device's stream advances, by the quantiser noise that ``gen`` replays here.
+    device's stream advances, by the quantizer noise that ``gen`` replays here.
     """
     if device.type == "cpu":
         return gen.get_state(), []
@@ -125,7 +125,7 @@ def _check_resume(resume_from: Any, seeds: list[int]) -> list[Checkpoint]:
 
 def _padded_pass(
     net: BatchedMLP,
-    loss_fn: Callable[..., tuple[Tensor, Tensor]],
+    loss_fn: OutputLoss,
     xb: Tensor,
     tb: Tensor,
     noise_gens: list[torch.Generator],
@@ -139,7 +139,7 @@ def _padded_pass(
         xb = F.pad(xb, (0, 0, 0, pad))
         tb = F.pad(tb, (0, pad) if tb.dim() == 2 else (0, 0, 0, pad))
         noise = [None if u is None else F.pad(u, (0, 0, 0, pad)) for u in noise]
-    out, pre, hidden = net._run(xb, noise)
+    out, pre, hidden = net.forward_parts(xb, noise)
     losses, correct = loss_fn(out, pre, tb)
     if pad:
         losses, correct = losses[:, :batch], correct[:, :batch]
@@ -152,6 +152,108 @@ def _check_seeds(seeds: Any) -> list[int]:
     if not ok or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"seeds: {seeds!r} is not a non-empty list of integers >= 0")
     return list(seeds)
+
+
+class _SeedsRun(LiveRun):
+    """A live several-seeds run: per-seed generators, metrics; checkpoints and epoch ends.
+
+    Seeds ``seeds[n_real:]`` are a discarded twin (see :func:`train_seeds`): trained, never
+    reported.
+    """
+
+    def __init__(
+        self,
+        net: BatchedMLP,
+        opt: torch.optim.Optimizer,
+        plan: StepPlan,
+        sums: EpochSums,
+        cfg: TrainConfig,
+        seeds: list[int],
+        n_real: int,
+        accuracy: bool,
+        device: torch.device,
+        on_checkpoint: Callable[[int, Checkpoint], None],
+        on_metrics: Callable[[int, dict, int], None] | None,
+    ) -> None:
+        super().__init__(plan, sums, cfg)
+        self.net, self.opt, self.seeds, self.n_real = net, opt, seeds, n_real
+        self.accuracy, self.device = accuracy, device
+        self.on_checkpoint, self.on_metrics = on_checkpoint, on_metrics
+        self.derived = [derived_seeds(s) for s in seeds]
+        self.gens = [torch.Generator().manual_seed(d[1]) for d in self.derived]
+        self.noise_gens = [torch.Generator(self.device).manual_seed(d[2]) for d in self.derived]
+        self.metrics: list[dict[str, float]] = [{} for _ in seeds]
+        self.epoch_states = [g.get_state() for g in self.gens]
+        self.latest: list[Checkpoint] = []
+
+    def resume(self, ckpts: list[Checkpoint]) -> None:
+        """Continue from one checkpoint per seed (all at the same step)."""
+        cuda = self.device.type == "cuda"
+        for i, ck in enumerate(ckpts):
+            self.net.load_network_state(i, ck.model_state)
+            self.gens[i].set_state(ck.generator_state)
+            self.noise_gens[i].set_state(
+                ck.cuda_rng_states[_cuda_index(self.device)] if cuda else ck.torch_rng_state
+            )
+            self.metrics[i] = dict(ck.metrics)
+            self.sums.load(i, ck.epoch_sums)
+        self.opt.load_state_dict(_batched_optimizer_state([ck.optimizer_state for ck in ckpts]))
+        self.step = ckpts[0].step
+        self.epoch_states = [g.get_state() for g in self.gens]
+        self.latest = ckpts[: self.n_real]
+
+    def end_epoch(self) -> None:
+        self.sums.check_finite(self.step, self.plan, self.cfg, self.seeds[: self.n_real])
+        epoch = self.step / self.plan.per_epoch
+        self.metrics[: self.n_real] = self.sums.take_metrics(epoch, self.accuracy, self.n_real)
+        if self.on_metrics is not None:
+            for i in range(self.n_real):
+                self.on_metrics(i, self.metrics[i], self.step)
+
+    def checkpoint(self) -> None:
+        self.sums.check_finite(self.step, self.plan, self.cfg, self.seeds[: self.n_real])
+        opt_state = self.opt.state_dict()
+        sums = self.sums.values()
+        on_gen_state = self.step % self.plan.per_epoch == 0
+        self.latest = []
+        for i, seed in enumerate(self.seeds[: self.n_real]):
+            rng, cuda = _rng_states(self.derived[i][2], self.noise_gens[i], self.device)
+            ck = Checkpoint(
+                step=self.step,
+                epoch=self.step / self.plan.per_epoch,
+                model_state=self.net.network_state(i),
+                optimizer_state=_seed_optimizer_state(opt_state, i, len(self.seeds)),
+                generator_state=self.gens[i].get_state() if on_gen_state else self.epoch_states[i],
+                torch_rng_state=rng,
+                cuda_rng_states=cuda,
+                seed=seed,
+                metrics=dict(self.metrics[i]),
+                epoch_sums=sums[i],
+            )
+            self.on_checkpoint(i, ck)
+            self.latest.append(ck)
+        self.net.train()  # the callbacks may switch to eval mode
+
+    def epoch_batches(self, x: Tensor, t: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+        """The rest of the current epoch's batches, ``(S, batch, ...)``, each seed's rows in
+        its own permutation."""
+        epoch, first = divmod(self.step, self.plan.per_epoch)
+        self.epoch_states = [g.get_state() for g in self.gens]
+        s_count, bs = len(self.seeds), self.cfg.batch_size
+        xs, ts, order = x.expand(s_count, *x.shape), t.expand(s_count, *t.shape), None
+        if self.cfg.shuffle:
+            perms = torch.stack([torch.randperm(len(x), generator=g) for g in self.gens])
+            perms = perms.to(self.device)
+            if x.numel() * s_count <= PREPERMUTE_MAX:
+                xs, ts = x[perms], t[perms]
+            else:
+                xs, ts, order = x, t, perms
+        stop = min(self.plan.per_epoch, self.plan.last - epoch * self.plan.per_epoch)
+        for b in range(first, stop):
+            rows = order[:, b * bs : (b + 1) * bs] if order is not None else None
+            # contiguous: bmm takes another path for a strided stack than for one seed
+            xb = (xs[:, b * bs : (b + 1) * bs] if rows is None else xs[rows]).contiguous()
+            yield xb, ts[:, b * bs : (b + 1) * bs] if rows is None else ts[rows]
 
 
 def train_seeds(
@@ -169,19 +271,19 @@ def train_seeds(
     """Train one all-linear network per seed at once, as a :class:`BatchedMLP`.
 
     Seed ``s`` behaves like ``train(Network(layers, seed=s), ..., seed=s)``: the same initial
-    weights, permutations and quantiser noise (each seed draws from its own generator), and an
+    weights, permutations and quantizer noise (each seed draws from its own generator), and an
     independent optimiser. Its numbers do not depend on the other seeds in ``seeds`` (bit for
     bit); they equal the single-seed run up to floating-point differences between batched
     and plain matrix products. ``on_checkpoint(seed_index, checkpoint)`` gets per-seed
     checkpoints in the single-Network layout, with the RNG states the single-seed loop would
     have, so :func:`train` resumes them; ``on_metrics(seed_index, metrics, step)`` per-epoch
     metrics. ``resume_from``: one checkpoint per seed, all at the same step. Only linear layers
-    (no dropout). Raises :class:`NonFiniteLossError` naming the epoch and the seeds. Returns
-    the last checkpoint of every seed.
+    (no dropout). Raises :class:`~nninfo.training.common.NonFiniteLossError` naming the epoch
+    and the seeds. Returns the last checkpoint of every seed.
     """
     seeds = _check_seeds(seeds)
     ckpts_in = None if resume_from is None else _check_resume(resume_from, seeds)
-    device = _device(device)
+    device = resolve_device(device)
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"device: {str(device)!r} is not supported; use 'cpu' or 'cuda'")
     n_real = len(seeds)
@@ -189,97 +291,24 @@ def train_seeds(
         seeds = seeds * 2
         ckpts_in = None if ckpts_in is None else ckpts_in * 2
     net = BatchedMLP(layers, seeds).to(device)
-    s_count, n, bs = len(seeds), len(x), cfg.batch_size
     x = (x if x.is_floating_point() else x.float()).to(device)
-    t, has_acc = _targets(net, y.to(device), cfg.loss)
-    loss_fn, opt = _loss_fn(net, cfg), _optimizer(net, cfg)
-    opt_step = FusedStep(opt, split=True)
-    spe = math.ceil(n / bs)
-    last = total_steps(cfg.epochs, spe)
-    ckpts = set(checkpoint_steps(cfg.checkpoint_schedule, cfg.checkpoint_count, cfg.epochs, spe))
-    derived = [_seeds(s) for s in seeds]
-    gens = [torch.Generator().manual_seed(d[1]) for d in derived]
-    noise_gens = [torch.Generator(device).manual_seed(d[2]) for d in derived]
-    loss_sum = torch.zeros(s_count, dtype=x.dtype, device=device)
-    correct_sum = torch.zeros(s_count, dtype=x.dtype, device=device)
-    count, step, metrics = 0, 0, [{} for _ in seeds]
+    loss_fn = OutputLoss.of(net, cfg.loss)
+    t, accuracy = loss_fn.targets(y.to(device))
+    opt = make_optimizer(net, cfg)
+    opt_step = FusedStep(opt, split=True)  # before resuming, as in train()
+    sums = EpochSums(len(seeds), x.dtype, device)
+    plan = StepPlan.of(cfg, len(x))
+    run = _SeedsRun(
+        net, opt, plan, sums, cfg, seeds, n_real, accuracy, device, on_checkpoint, on_metrics
+    )
     if ckpts_in is not None:
-        for i, ck in enumerate(ckpts_in):
-            net.load_network_state(i, ck.model_state)
-            gens[i].set_state(ck.generator_state)
-            cuda = device.type == "cuda"
-            noise_gens[i].set_state(
-                ck.cuda_rng_states[_cuda_index(device)] if cuda else ck.torch_rng_state
-            )
-            metrics[i] = dict(ck.metrics)
-            if ck.epoch_sums:
-                loss_sum[i], correct_sum[i] = ck.epoch_sums[0], ck.epoch_sums[1]
-                count = int(ck.epoch_sums[2])
-        opt.load_state_dict(_batched_optimizer_state([ck.optimizer_state for ck in ckpts_in]))
-        step = ckpts_in[0].step
-    epoch_states = [g.get_state() for g in gens]
+        run.resume(ckpts_in)
     net.train()
-
-    def check_finite() -> None:
-        finite = torch.isfinite(loss_sum[:n_real]).tolist()
-        if not all(finite):
-            bad = [s for s, ok in zip(seeds, finite, strict=False) if not ok]
-            _raise_non_finite(step, spe, cfg, bad)
-
-    def end_epoch() -> None:
-        nonlocal count
-        check_finite()
-        losses, correct = loss_sum.tolist(), correct_sum.tolist()
-        for i in range(n_real):
-            metrics[i] = {"epoch": step / spe, "train_loss": losses[i] / count}
-            if has_acc:
-                metrics[i]["train_accuracy"] = correct[i] / count
-            if on_metrics is not None:
-                on_metrics(i, metrics[i], step)
-        loss_sum.zero_(), correct_sum.zero_()
-        count = 0
-
-    def checkpoint() -> list[Checkpoint]:
-        check_finite()
-        opt_state = opt.state_dict()
-        losses, correct = loss_sum.tolist(), correct_sum.tolist()
-        out = []
-        for i, seed in enumerate(seeds[:n_real]):
-            rng, cuda = _rng_states(derived[i][2], noise_gens[i], device)
-            ck = Checkpoint(
-                step=step,
-                epoch=step / spe,
-                model_state=net.network_state(i),
-                optimizer_state=_seed_optimizer_state(opt_state, i, s_count),
-                generator_state=gens[i].get_state() if step % spe == 0 else epoch_states[i],
-                torch_rng_state=rng,
-                cuda_rng_states=cuda,
-                seed=seed,
-                metrics=dict(metrics[i]),
-                epoch_sums=[losses[i], correct[i], count],
-            )
-            on_checkpoint(i, ck)
-            out.append(ck)
-        net.train()  # the callbacks may switch to eval mode
-        return out
-
-    latest = checkpoint() if ckpts_in is None else ckpts_in[:n_real]
-    while step < last:
-        epoch, first = divmod(step, spe)
-        epoch_states = [g.get_state() for g in gens]
-        xs, ts, order = x.expand(s_count, *x.shape), t.expand(s_count, *t.shape), None
-        if cfg.shuffle:
-            perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
-            if x.numel() * s_count <= PREPERMUTE_MAX:
-                xs, ts = x[perms], t[perms]
-            else:
-                xs, ts, order = x, t, perms
-        for b in range(first, min(spe, last - epoch * spe)):
-            rows = order[:, b * bs : (b + 1) * bs] if order is not None else None
-            # contiguous: bmm takes another path for a strided stack than for one seed
-            xb = (xs[:, b * bs : (b + 1) * bs] if rows is None else xs[rows]).contiguous()
-            tb = ts[:, b * bs : (b + 1) * bs] if rows is None else ts[rows]
-            losses, correct, hidden = _padded_pass(net, loss_fn, xb, tb, noise_gens)
+    if ckpts_in is None:
+        run.checkpoint()
+    while run.step < plan.last:
+        for xb, tb in run.epoch_batches(x, t):
+            losses, correct, hidden = _padded_pass(net, loss_fn, xb, tb, run.noise_gens)
             seed_loss = losses.mean(1)
             loss = seed_loss.sum()  # seeds share no weights: each gets its own gradient
             if cfg.l1 > 0 or cfg.l2 > 0:
@@ -288,12 +317,7 @@ def train_seeds(
                     for h in hidden
                 )
             opt_step(torch.autograd.grad(loss, opt_step.params))
-            loss_sum.add_(seed_loss.detach(), alpha=tb.shape[1])
-            correct_sum.add_(correct.sum(1))
-            count += tb.shape[1]
-            step += 1
-            if step % spe == 0 or step == last:
-                end_epoch()
-            if step in ckpts:
-                latest = checkpoint()
-    return latest
+            sums.loss.add_(seed_loss.detach(), alpha=tb.shape[1])
+            sums.correct.add_(correct.sum(1))
+            run.advance(tb.shape[1])
+    return run.latest

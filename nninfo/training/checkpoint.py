@@ -27,7 +27,7 @@ class Checkpoint:
 
     ``generator_state`` is the loop's shuffling generator at the start of the current epoch
     (the epoch's permutation is redrawn from it on resume); ``torch_rng_state`` and
-    ``cuda_rng_states`` are the global RNGs (quantiser noise, dropout) at this step.
+    ``cuda_rng_states`` are the global RNGs (quantizer noise, dropout) at this step.
     ``metrics`` are those of the last completed epoch; ``epoch_sums`` the running sums of the
     current epoch (so that a resumed run reports the same epoch metrics).
     """

@@ -3,11 +3,11 @@
 A small MLP's step in eager PyTorch is almost all per-operation overhead: for the
 784-50-10-5-5-5-10 network, autograd, dispatch and ``nn.Module`` calls cost ~2 ms per batch
 of 64 while the arithmetic takes ~0.2 ms. For networks made only of linear layers with
-elementwise activations and quantisers, :class:`MLPStep` computes the same forward pass,
+elementwise activations and quantizers, :class:`MLPStep` computes the same forward pass,
 loss and gradients with numpy on preallocated buffers. The parameters and gradient buffers
 share memory with torch tensors, and the update is still torch's fused optimiser kernel
 (:class:`~nninfo.training.fused.FusedStep`), so optimiser state, checkpoints and resumption
-are those of the autograd path. Quantiser noise is drawn from the global torch RNG in the
+are those of the autograd path. Quantizer noise is drawn from the global torch RNG in the
 same order and amount as the autograd path, so both paths see the same noise; they differ
 only by float rounding (numpy's BLAS vs torch's).
 """
@@ -21,14 +21,14 @@ import torch
 from torch import Tensor
 
 from nninfo.nn.network import Network
+from nninfo.training.losses import bce_with_logits, output_is_logits
 
 _HIDDEN_ACTS = ("tanh", "sigmoid", "relu", "hardtanh", "identity")
-_BCE_LOGITS = ("sigmoid", "identity", "softmax")  # output activations BCE takes logits of
 _ACT_MIN = {"tanh": -1.0, "sigmoid": 0.0, "relu": 0.0, "hardtanh": -1.0}  # exact lower bounds
 
 
 class _Layer:
-    """A linear layer's parameters (numpy views of the torch tensors), activation, quantiser."""
+    """A linear layer's parameters (numpy views of the torch tensors), activation, quantizer."""
 
     def __init__(self, layer: torch.nn.Module) -> None:
         self.w = layer.op.weight.detach().numpy()  # (out, in), the torch weight's memory
@@ -36,7 +36,7 @@ class _Layer:
         self.b = layer.op.bias.detach().numpy()
         self.act: str = layer.activation
         q = layer.quantizer
-        self.levels = 0 if q is None else q.levels  # 0: not quantised
+        self.levels = 0 if q is None else q.levels  # 0: not quantized
         self.stochastic = q is not None and q.mode == "stochastic"
         if q is None:
             return
@@ -72,12 +72,14 @@ def unsupported_reason(net: torch.nn.Module, loss: str, t: Tensor, x: Tensor) ->
         return "has a hidden softmax"
     last = specs[-1]
     if last["quantizer"] is not None:
-        return "quantised output layer"
+        return "quantized output layer"
+    # the losses of nninfo.training.losses that are functions of the logits z (= pre):
+    # cross-entropy of an output that is z, BCE with logits, MSE of act(z)
+    act, width = last["activation"], last["out_features"]
     if loss == "cross_entropy" and t.dim() == 1 and not t.is_floating_point():
-        if last["activation"] in ("softmax", "identity"):
+        if output_is_logits(act, quantized=False):
             return None
-    width = last["out_features"]
-    if loss == "bce" and t.shape[1:] == (width,) and last["activation"] in _BCE_LOGITS:
+    if loss == "bce" and t.shape[1:] == (width,) and bce_with_logits(act, quantized=False):
         return None
     if loss == "mse" and t.shape[1:] == (width,) and t.is_floating_point():
         return None
@@ -89,7 +91,8 @@ class MLPStep:
 
     ``xb``: (B, in) float32 numpy rows; ``tb``: one-hot (cross-entropy) or float (BCE, MSE)
     targets, (B, out). The returned sums are over the batch, of the per-sample loss (without
-    the l1/l2 terms) and of the per-sample accuracy, as the autograd path defines them.
+    the l1/l2 terms) and of the per-sample accuracy, as
+    :class:`~nninfo.training.losses.OutputLoss` defines them.
     Build with :meth:`build`, which returns None for networks it does not cover.
     """
 
@@ -140,7 +143,7 @@ class MLPStep:
             z += s.b
             h = _activate(s.act, z, a, d)
             if s.levels:
-                h = _quantise(s, h, q, u)
+                h = _quantize(s, h, q, u)
             inputs[i] = h
         z = plan.logits
         dot(h, self.layers[-1].w_t, z)
@@ -194,7 +197,10 @@ class MLPStep:
         width = z.shape[1]
         np.subtract(p, tb, out=g)
         loss = float(np.vdot(g, g) / width)
-        correct = float((p.argmax(axis=1) == tb.argmax(axis=1)).sum())
+        if width == 1:  # one output: right when on the target's side of 0.5
+            correct = float(((p > 0.5) == (tb > 0.5)).sum())
+        else:
+            correct = float((p.argmax(axis=1) == tb.argmax(axis=1)).sum())
         g *= plan.inv_batch * np.float32(2.0 / width)
         if act == "softmax":  # through the softmax's Jacobian: p * (g - <g, p>)
             g -= (g * p).sum(axis=1, keepdims=True)
@@ -221,7 +227,7 @@ class MLPStep:
             g = gin
 
     def _regularise(self, g: np.ndarray, h: np.ndarray) -> None:
-        """Add the gradient of l1 * mean|h| + l2 * mean(h**2) (straight through the quantiser)."""
+        """Add the gradient of l1 * mean|h| + l2 * mean(h**2) (straight through the quantizer)."""
         if self.l1:
             g += np.sign(h) * np.float32(self.l1 / h.size)
         if self.l2:
@@ -291,8 +297,8 @@ def _activate(act: str, z: np.ndarray, a: np.ndarray, d: np.ndarray) -> np.ndarr
     return a
 
 
-def _quantise(s: _Layer, a: np.ndarray, h: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """Quantised ``a`` into ``h``: stochastic rounding with ``noise``, or nearest level."""
+def _quantize(s: _Layer, a: np.ndarray, h: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Quantized ``a`` into ``h``: stochastic rounding with ``noise``, or nearest level."""
     np.multiply(a, s.inv_step, out=h)
     h += s.shift
     if s.stochastic:

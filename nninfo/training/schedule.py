@@ -22,18 +22,15 @@ def checkpoint_steps(kind: str, n: int, epochs: float, steps_per_epoch: int) -> 
     last step. Steps are rounded to integers and duplicates dropped, so a short run may get fewer
     than ``n`` checkpoints. The epoch of a checkpoint is ``step / steps_per_epoch``.
     """
+    # TrainConfig validates these (the keys named here); a cheap guard for direct callers
     if kind not in SCHEDULES:
-        raise ValueError(f"checkpoints.kind: {kind!r} is not one of {list(SCHEDULES)}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"checkpoints.count: {n!r} is not an integer >= 2")
-    if not (isinstance(epochs, int | float) and math.isfinite(epochs) and epochs > 0):
-        raise ValueError(f"epochs: {epochs!r} is not a positive number")
-    if (
-        isinstance(steps_per_epoch, bool)
-        or not isinstance(steps_per_epoch, int)
-        or (steps_per_epoch < 1)
-    ):
-        raise ValueError(f"steps_per_epoch: {steps_per_epoch!r} is not an integer >= 1")
+        raise ValueError(f"training.checkpoint_schedule: {kind!r} is not one of {list(SCHEDULES)}")
+    if not (n >= 2 and epochs > 0 and steps_per_epoch >= 1):
+        raise ValueError(
+            f"checkpoint_steps: need training.checkpoint_count >= 2 (got {n!r}), "
+            f"training.epochs > 0 (got {epochs!r}) and steps_per_epoch >= 1 "
+            f"(got {steps_per_epoch!r})"
+        )
     last = total_steps(epochs, steps_per_epoch)
     if kind == "lin":
         steps = np.rint(np.linspace(0, last, n))

@@ -1,0 +1,57 @@
+"""The ``analyze`` entry point: every configured measure for every (checkpoint, layer) of
+every finished seed, logged into the seed's run."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from nninfo.config import ExperimentConfig
+from nninfo.jobs import analyze as analysis
+from nninfo.tracking import pipeline, runs
+from nninfo.tracking.metrics import curated
+from nninfo.tracking.pipeline import Settings
+
+
+def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
+    """Analyse every (checkpoint, layer) of every finished seed; returns the number of jobs."""
+    layers = list(cfg.analysis.layers)
+    if not layers:
+        raise ValueError("analysis.layers: [] is empty; name at least one layer, e.g. [L2]")
+    units, key, seeds = [], cfg.settings_key("analysis"), runs.seed_runs(parent, finished=True)
+    for run in seeds:
+        rid = run.info.run_id
+        analysed = set(run.data.tags.get("nninfo.layers", "").split(",")) - {""}
+        runs.set_tags(rid, {"nninfo.layers": ",".join(sorted(analysed | set(layers)))})
+        done = {layer: pipeline.done_steps(run, f"{layer}/mutual_information",
+                                           f"analysis.{layer}", key, settings.force)
+                for layer in layers}
+        for ck in runs.checkpoint_index(rid):
+            todo = [layer for layer in layers if ck["step"] not in done[layer]]
+            if todo:
+                path = runs.download_checkpoint(rid, ck["artifact"])
+            units += [((rid, ck["step"], layer), analysis.analyze_checkpoint, (cfg, path, [layer]),
+                      {"data_dir": settings.data_dir, "device": settings.device})
+                     for layer in todo]
+    errors = []
+    with pipeline.Logbook(lambda key: key.endswith("/mutual_information")) as book:
+        for out in pipeline.run_units(settings, units, "analyse (checkpoint, layer)"):
+            rid, step, layer = out.key
+            if out.error is not None:
+                errors.append(f"run {rid} step {step} layer {layer}: {out.error!r}")
+                continue
+            book.add(rid, _analysis_tables(step, out.value),
+                     [(k, v, step) for k, v in curated(out.value.measures).items()])
+    pipeline.fail_on(errors, "analysis")
+    pipeline.mark_done([r.info.run_id for r in seeds], [f"analysis.{x}" for x in layers], key)
+    return len(units)
+
+
+def _analysis_tables(step: int, result: analysis.CheckpointAnalysis) -> dict[str, pd.DataFrame]:
+    """Artifact path -> table: PID atoms, neuron statistics and all measures per layer."""
+    measures = pd.DataFrame([{"layer": k.split("/", 1)[0], "quantity": k.split("/", 1)[1],
+                              "value": v} for k, v in result.measures.items()])
+    tables = {}
+    for kind, table in (("pid", result.atoms), ("stats", result.stats), ("measures", measures)):
+        for layer, part in ([] if table.empty else table.groupby("layer")):
+            tables[f"analysis/{kind}/{layer}/step_{step:08d}.csv"] = part.drop(columns="layer")
+    return tables

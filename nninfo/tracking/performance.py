@@ -1,0 +1,46 @@
+"""The ``performance`` entry point: loss and accuracy per dataset and class for every
+checkpoint of every finished seed, logged into the seed's run."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from nninfo.config import ExperimentConfig
+from nninfo.jobs import evaluate as evaluation
+from nninfo.tracking import pipeline, runs
+from nninfo.tracking.pipeline import Settings
+
+
+def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
+    """Loss and accuracy (overall and per class) per dataset for every checkpoint."""
+    first = cfg.performance.datasets[0]
+    units, key, seeds = [], cfg.settings_key("performance"), runs.seed_runs(parent, finished=True)
+    for run in seeds:
+        rid = run.info.run_id
+        done = pipeline.done_steps(run, f"{first}/loss", "performance", key, settings.force)
+        for ck in runs.checkpoint_index(rid):
+            if ck["step"] not in done:
+                path = runs.download_checkpoint(rid, ck["artifact"])
+                units.append(((rid, ck["step"]), evaluation.evaluate_checkpoint,
+                             (cfg, path, cfg.performance.datasets),
+                             {"data_dir": settings.data_dir, "device": settings.device}))
+    errors = []
+    with pipeline.Logbook(lambda key: key.count("/") == 1) as book:  # overall <dataset>/loss last
+        for out in pipeline.run_units(settings, units, "evaluate checkpoints"):
+            rid, step = out.key
+            if out.error is not None:
+                errors.append(f"run {rid} step {step}: {out.error!r}")
+                continue
+            book.add(rid, {f"performance/step_{step:08d}.csv": out.value},
+                     _performance_rows(step, out.value))
+    pipeline.fail_on(errors, "performance")
+    pipeline.mark_done([r.info.run_id for r in seeds], ["performance"], key)
+    return len(units)
+
+
+def _performance_rows(step: int, table: pd.DataFrame) -> list[tuple[str, float, int]]:
+    rows = []
+    for r in table.itertuples(index=False):
+        prefix = r.dataset if r[1] == -1 else f"{r.dataset}/class_{r[1]}"
+        rows += [(f"{prefix}/loss", r.loss, step), (f"{prefix}/accuracy", r.accuracy, step)]
+    return rows

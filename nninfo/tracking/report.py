@@ -1,0 +1,37 @@
+"""The ``report`` entry point: figures and an HTML report, logged to the training run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nninfo.config import ExperimentConfig
+from nninfo.tracking import runs
+from nninfo.tracking.pipeline import Settings
+
+
+def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
+    """Figures (PNG + PDF) and a self-contained HTML report, logged to ``parent``."""
+    from nninfo import plotting
+    from nninfo import report as html
+    from nninfo.tracking import results
+
+    summary = results.load_summary(train_run=parent)
+    perf = results.load_performance(train_run=parent)
+    atoms = results.load_pid(train_run=parent)
+    stats = results.load_activation_statistics(train_run=parent)
+    out = Path(settings.out_dir) / cfg.name
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    figures = plotting.standard_figures(summary, perf, stats if not stats.empty else None)
+    c = runs.client()
+    pngs = {}
+    for name, fig in figures.items():
+        for path in plotting.save_figure(fig, out / "figures" / name):
+            c.log_artifact(parent, str(path), "figures")
+            if path.suffix == ".png":
+                pngs[name] = path
+    page = out / "report.html"
+    html.write_report(page, f"nninfo: {cfg.name}", cfg.to_dict(), summary, perf,
+                      atoms=None if atoms.empty else atoms,
+                      stats=None if stats.empty else stats, figures=pngs)
+    c.log_artifact(parent, str(page))
+    return page

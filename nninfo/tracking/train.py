@@ -1,0 +1,138 @@
+"""The ``train`` entry point: every seed a child run of the entry run, trained through the
+executors, its checkpoints and history logged when it finishes."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from nninfo.config import ExperimentConfig, flatten
+from nninfo.executors import default_workers
+from nninfo.jobs import common
+from nninfo.jobs import train as training
+from nninfo.tracking import pipeline, runs
+from nninfo.tracking.pipeline import Settings
+
+
+def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
+    """Train every seed as a child run of ``parent``; returns the seed run ids."""
+    c = runs.client()
+    runs.log_params(parent, flatten(cfg.to_dict()))
+    runs.set_tags(parent, {"nninfo.task": cfg.task.name, "nninfo.experiment": cfg.name,
+                           runs.TRAINING_KEY: training_key(cfg)})
+    c.log_dict(parent, cfg.to_dict(), "config.yaml")
+    seed_runs = {seed: _seed_run(cfg, parent, seed, settings.data_dir) for seed in cfg.seeds}
+    work = train_work_dir(cfg)
+    errors, pending = [], dict(seed_runs)
+    try:
+        units = _training_jobs(cfg, settings, work)
+        for out in pipeline.run_units(settings, units, "train seed groups"):
+            if out.error is not None:
+                errors.append(f"seeds {list(out.key)}: {out.error}")
+                for seed in out.key:
+                    runs.set_tags(seed_runs[seed], {"nninfo.error": str(out.error)[:5000]})
+                    c.set_terminated(pending.pop(seed), "FAILED")
+                continue
+            for result in out.value:
+                _log_training(seed_runs[result.seed], result)
+                c.set_terminated(pending.pop(result.seed), "FINISHED")
+                _remove_work(work / f"seed_{result.seed}")
+    except BaseException as exc:  # the driver itself stops: no seed run stays RUNNING
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        for run_id in pending.values():
+            c.set_terminated(run_id, status)
+        raise
+    pipeline.fail_on(errors, "training")
+    return list(seed_runs.values())
+
+
+def training_key(cfg: ExperimentConfig) -> str:
+    """What a training run is reusable for: the training settings, the seeds and the code
+    (nninfo version and git commit)."""
+    code = runs.base_tags()
+    return cfg.training_key(json.dumps(list(cfg.seeds)), code["nninfo.version"],
+                            code.get("nninfo.git_commit", ""))
+
+
+def reusable_training(cfg: ExperimentConfig, experiment: str) -> str | None:
+    """A finished training run of ``experiment`` with the same :func:`training_key`."""
+    return runs.find_training(experiment, training_key(cfg), len(cfg.seeds))
+
+
+def _training_jobs(cfg: ExperimentConfig, settings: Settings, work: Path) -> list:
+    """One job per group of seeds: all-linear networks train a group (one group per worker)
+    as one batched model or, where that is faster, one seed after another (see
+    :func:`nninfo.experiment.train_seed_group`); others one seed per job."""
+    seeds = list(cfg.seeds)
+    if training.batchable(cfg):
+        n_groups = min(len(seeds), settings.workers or default_workers())
+        groups = [seeds[i::n_groups] for i in range(n_groups)]
+    else:
+        groups = [[seed] for seed in seeds]
+    return [(tuple(g), training.train_seed_group, (cfg, g, [work / f"seed_{s}" for s in g]),
+             {"data_dir": settings.data_dir, "device": settings.device}) for g in groups]
+
+
+def train_work_dir(cfg: ExperimentConfig) -> Path:
+    """Where seeds train: ``$NNINFO_WORK_DIR`` (default: ``<cache>/work``) / experiment /
+    hash of what training depends on (task, network, training, nninfo version).
+
+    The same for every attempt, so a seed retried after its worker died, or trained again
+    after the driver crashed, resumes from its last checkpoint there. On a cluster it must
+    be a folder that the workers and the driver share. A seed's folder is removed once its
+    run is logged.
+    """
+    import os
+
+    import nninfo
+    from nninfo.info.lattice import cache_dir
+
+    root = os.environ.get("NNINFO_WORK_DIR") or cache_dir() / "work"
+    name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in cfg.name)
+    return Path(root) / name / cfg.training_key(nninfo.__version__)
+
+
+def _remove_work(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _seed_run(cfg: ExperimentConfig, parent: str, seed: int, data_dir: str | None) -> str:
+    run_id = runs.child_run(parent, f"seed {seed}", {
+        runs.ROLE: runs.SEED_ROLE, "seed": str(seed), "nninfo.task": cfg.task.name})
+    runs.log_params(run_id, {**flatten(cfg.to_dict()), "seed": str(seed)})
+    runs.client().log_dict(run_id, cfg.to_dict(), "config.yaml")
+    _log_dataset(run_id, cfg, data_dir)
+    return run_id
+
+
+def _log_dataset(run_id: str, cfg: ExperimentConfig, data_dir: str | None) -> None:
+    """``log_input`` for the training data (name, digest and schema, not the data)."""
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+
+    task = common.load_experiment_task(cfg, data_dir)
+    data = task["train"]
+    n = min(len(data.x), 2048)
+    ds = mlflow.data.from_numpy(data.x[:n].reshape(n, -1).numpy(),
+                                targets=data.labels[:n].numpy(), name=f"{task.name}-train")
+    runs.client().log_inputs(run_id, [DatasetInput(ds._to_mlflow_entity(),
+                                                   [InputTag("mlflow.data.context", "training")])])
+
+
+def _log_training(run_id: str, result: training.SeedTraining) -> None:
+    c = runs.client()
+    with tempfile.TemporaryDirectory() as tmp:
+        for ck in result.checkpoints:
+            c.log_artifact(run_id, ck.path, "checkpoints")
+        index = [{"chapter": ck.chapter, "step": ck.step, "epoch": ck.epoch,
+                  "artifact": f"checkpoints/{Path(ck.path).name}"} for ck in result.checkpoints]
+        (Path(tmp) / "checkpoints.json").write_text(json.dumps(index, indent=1))
+        c.log_artifact(run_id, str(Path(tmp) / "checkpoints.json"))
+    rows = [(f"train_running/{k.removeprefix('train_')}", v, step)
+            for step, m in result.history for k, v in m.items() if k != "epoch"]
+    rows += [("epoch", ck.epoch, ck.step) for ck in result.checkpoints]
+    runs.log_params(run_id, {"steps_per_epoch": str(result.steps_per_epoch)})
+    runs.log_metrics(run_id, rows)

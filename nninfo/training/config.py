@@ -1,0 +1,60 @@
+"""Hyper-parameters of a training run (the experiment config's ``training`` section)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from nninfo.training.losses import LOSSES
+from nninfo.training.schedule import SCHEDULES
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run (validated on construction)."""
+
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.0
+    loss: str = "cross_entropy"
+    batch_size: int = 64
+    epochs: float = 1.0
+    shuffle: bool = True
+    l1: float = 0.0  # weight of mean |activation| summed over hidden layers
+    l2: float = 0.0  # weight of mean activation**2 summed over hidden layers
+    checkpoint_schedule: str = "log"
+    checkpoint_count: int = 20
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("optimizer", OPTIMIZERS),
+            ("loss", LOSSES),
+            ("checkpoint_schedule", SCHEDULES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: {getattr(self, name)!r} is not one of {list(allowed)}")
+        for name, low in (("batch_size", 1), ("checkpoint_count", 2)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name}: {v!r} is not an integer >= {low}")
+        for name in ("lr", "epochs", "momentum", "l1", "l2"):
+            v = getattr(self, name)
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            positive = name in ("lr", "epochs")
+            if not ok or (v <= 0 if positive else v < 0):
+                need = "a positive number" if positive else "a number >= 0"
+                raise ValueError(f"{name}: {v!r} is not {need}")
+        if not isinstance(self.shuffle, bool):
+            raise ValueError(f"shuffle: {self.shuffle!r} is not a bool")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build from a plain dict, refusing unknown keys."""
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise ValueError(f"training: unknown keys {unknown}; allowed: {names}")
+        return cls(**d)
