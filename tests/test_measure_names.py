@@ -24,17 +24,14 @@ from nninfo.info import (
 from nninfo.jobs import analyze
 from nninfo.tracking.metrics import curated, is_metric
 from nninfo.tracking.results import LAYER_KEY, PERF_KEY, RUNNING
+from tests.helpers import tishby_layers
 
 MEASURES = ("pid", "shannon", "reing")
 CONFIG = {
     "name": "names",
     "seeds": 1,
     "task": {"name": "tishby"},
-    "network": {"layers": [
-        {"type": "linear", "in_features": 12, "out_features": 4, "activation": "tanh",
-         "quantizer": {"levels": 3, "mode": "stochastic"}},
-        {"type": "linear", "in_features": 4, "out_features": 1, "activation": "sigmoid"},
-    ]},
+    "network": {"layers": tishby_layers(4, levels=3)},
     "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "batch_size": 64, "epochs": 1},
     "analysis": {"layers": ["L1"], "measures": list(MEASURES), "surrogates": 2,
                  "groupings": [{"name": "neurons"},

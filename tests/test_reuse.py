@@ -12,16 +12,13 @@ from nninfo.tracking import runs
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
 from nninfo.tracking.runs import seed_runs
+from tests.helpers import tishby_layers
 
 RAW = {
     "name": "reuse",
     "seeds": 2,
     "task": {"name": "tishby"},
-    "network": {"layers": [
-        {"type": "linear", "in_features": 12, "out_features": 3, "activation": "tanh",
-         "quantizer": {"levels": 4, "mode": "stochastic"}},
-        {"type": "linear", "in_features": 3, "out_features": 1, "activation": "sigmoid"},
-    ]},
+    "network": {"layers": tishby_layers(3, levels=4)},
     "training": {"lr": 0.1, "loss": "bce", "epochs": 1, "checkpoint_count": 3},
     "analysis": {"dataset": "all", "layers": ["L1"], "measures": ["shannon"]},
     "performance": {"datasets": ["test"]},
