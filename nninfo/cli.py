@@ -44,7 +44,9 @@ def _config_options(fn: Callable) -> Callable:
         click.option("--epochs", type=float, default=0.0,
                      help="Training epochs (fractions allowed); 0: from the config."),
         click.option("--checkpoints", type=click.IntRange(min=0), default=0,
-                     help="Number of checkpoints; 0: from the config."),
+                     help="Number of checkpoints, counting the one at epoch 0 and the last "
+                          "step (a short run may get fewer: steps are rounded and duplicates "
+                          "dropped); at least 2; 0: from the config."),
         click.option("--quick", type=click.BOOL, is_flag=False, flag_value=True, default=False,
                      help="Apply the config's 'quick' section (a run of a few minutes); "
                           "'--quick' or '--quick true'."),
@@ -76,6 +78,7 @@ def _prepare(config_path, seeds, epochs, checkpoints, quick, sets, experiment, d
              device, executor, workers, scheduler, out_dir, progress, force=False):
     from nninfo.config import load_config
     from nninfo.tracking.pipeline import Settings
+    from nninfo.training.common import check_device
 
     overrides: dict[str, object] = {}
     if seeds:
@@ -92,6 +95,7 @@ def _prepare(config_path, seeds, epochs, checkpoints, quick, sets, experiment, d
             raise ValueError(f"--set: {item!r} is not of the form KEY=VALUE")
         overrides[key.strip()] = value.strip()
     cfg = load_config(config_path, quick=quick, overrides=overrides)
+    check_device(device)
     data_dir = data_dir or os.environ.get("NNINFO_DATA_DIR") or None
     settings = Settings(data_dir=data_dir, device=device, executor=executor,
                         workers=workers or None, scheduler=scheduler or None,
@@ -113,10 +117,11 @@ def _entry(name: str, steps: tuple[str, ...], doc: str, with_force: bool = False
     @_config_options
     @_user_errors
     def command(**kwargs):
-        from nninfo.tracking import entry
+        from nninfo.tracking import entry, processes
 
         train_run = kwargs.pop("train_run", None) or None
         cfg, settings, experiment = _prepare(**kwargs)
+        processes.sigterm_as_interrupt()  # runs end KILLED on SIGTERM, as on Ctrl-C
         entry.run_entry(name, steps, cfg, settings, experiment, train_run=train_run)
 
     command.__doc__ = doc

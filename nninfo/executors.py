@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures as cf
+import importlib.util
 import multiprocessing
 import os
 import uuid
@@ -39,10 +40,24 @@ class Outcome:
 Job = tuple[Any, Callable[..., Any], tuple, dict]
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, driver: int) -> None:
+    import threading
+
     import torch
 
     torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_driver, args=(driver,), daemon=True,
+                     name="nninfo-exit-with-driver").start()
+
+
+def _exit_with_driver(driver: int, interval: float = 1.0) -> None:
+    """Exit this worker process as soon as its driver is gone (killed with ``kill -9`` it
+    cannot shut the pool down, and a worker would otherwise compute on, holding memory)."""
+    import time
+
+    while os.getppid() == driver:
+        time.sleep(interval)
+    os._exit(1)
 
 
 def default_workers() -> int:
@@ -58,21 +73,56 @@ def run_jobs(jobs: Sequence[Job], *, executor: str = "local", workers: int | Non
     ``retries``: how often a job is run again after its worker died (and, on Dask, after it
     raised) before its failure is reported.
     """
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor: {executor!r} is not one of {list(EXECUTORS)}")
+    check_executor(executor, workers, scheduler, reach=False)
     workers = workers or default_workers()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers: {workers!r} is not a positive integer")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries: {retries!r} is not an integer >= 0")
-    if scheduler is not None and executor != "dask":
-        raise ValueError(f"scheduler: {scheduler!r} needs executor 'dask', not {executor!r}")
     if executor == "dask":
         yield from _dask(jobs, workers, scheduler, retries)
     elif workers == 1 or len(jobs) <= 1:
         yield from _serial(jobs)
     else:
         yield from _pool(jobs, workers, retries)
+
+
+def check_executor(executor: str, workers: int | None = None, scheduler: str | None = None,
+                   *, reach: bool = True, timeout: float = 5.0) -> None:
+    """Refuse settings that cannot run, before any work starts: an unknown executor, a bad
+    worker count, a scheduler without dask, dask not installed, and (with ``reach``) a Dask
+    scheduler that does not answer within ``timeout`` seconds."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"--executor: {executor!r} is not one of {list(EXECUTORS)}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"--workers: {workers!r} is not a positive integer")
+    if scheduler is not None and executor != "dask":
+        raise ValueError(f"--scheduler: {scheduler!r} needs --executor dask, not {executor!r}")
+    if executor != "dask":
+        return
+    if importlib.util.find_spec("distributed") is None:
+        raise ValueError("--executor: 'dask' needs the optional dependency; install it with "
+                         "pip install 'nninfo[dask]'")
+    if scheduler is not None and reach:
+        _reach(scheduler, timeout)
+
+
+def _reach(scheduler: str, timeout: float) -> None:
+    """Open (and close) a TCP connection to ``tcp://host:port``."""
+    import socket
+    from urllib.parse import urlparse
+
+    address = urlparse(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+    try:
+        port = address.port
+    except ValueError:
+        port = None
+    if address.scheme not in ("tcp", "tls") or not address.hostname or port is None:
+        raise ValueError(f"--scheduler: {scheduler!r} is not an address tcp://host:port")
+    try:
+        socket.create_connection((address.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ValueError(f"--scheduler: no Dask scheduler answers at {scheduler!r} "
+                         f"({exc.strerror or exc})") from None
 
 
 def _serial(jobs: Sequence[Job]) -> Iterator[Outcome]:
@@ -109,7 +159,7 @@ def _shared_pool(workers: int) -> cf.ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
         _pools[workers] = cf.ProcessPoolExecutor(
             workers, mp_context=ctx, initializer=_init_worker,
-            initargs=(max(1, default_workers() // workers),))
+            initargs=(max(1, default_workers() // workers), os.getpid()))
     return _pools[workers]
 
 

@@ -29,7 +29,8 @@ PARAMETERS: dict[str, tuple[str, object, str]] = {
     "data_dir": ("string", "", "the datasets' directory; empty: env NNINFO_DATA_DIR"),
     "seeds": ("string", "", 'a count ("10") or a list ("0,3,7"); empty: from the config'),
     "epochs": ("float", 0, "training epochs, fractions allowed; 0: from the config"),
-    "checkpoints": ("int", 0, "number of checkpoints; 0: from the config"),
+    "checkpoints": ("int", 0, "checkpoints, epoch 0 and the last included (a short run may "
+                    "get fewer); 0: from the config"),
     "workers": ("int", 0, "parallel workers; 0: all CPU cores"),
     "executor": ("string", "local", "local or dask"),
     "scheduler": ("string", "", "dask scheduler address; empty: a LocalCluster"),

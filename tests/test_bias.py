@@ -39,3 +39,26 @@ def test_dependent_target_is_significant():
     table = sx_pid_surrogates(samples, 19, seed=0, atoms=False)
     assert table.at["pid.mutual_information", "p_value"] == pytest.approx(1 / 20)
     assert table.at["pid.mutual_information", "bias_corrected"] > 0.9
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "allowed"),
+    [
+        ({"n_shuffles": True}, "n_shuffles", "positive integer"),
+        ({"n_shuffles": 0}, "n_shuffles", "positive integer"),
+        ({"n_shuffles": 2.5}, "n_shuffles", "positive integer"),
+        ({"seed": -1}, "seed", "non-negative integer or None"),
+        ({"seed": False}, "seed", "non-negative integer or None"),
+        ({"seed": 0.5}, "seed", "non-negative integer or None"),
+    ],
+)
+def test_bad_shuffle_arguments_are_refused_at_entry(kwargs, field, allowed):
+    samples = np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]])
+    args = {"n_shuffles": 3, "seed": 0, **kwargs}
+    with pytest.raises(ValueError) as err:
+        sx_pid_surrogates(samples, args["n_shuffles"], args["seed"])
+    message = str(err.value)
+    assert f"{field}={kwargs[field]!r}" in message and allowed in message
+    # refused before the samples are even looked at
+    with pytest.raises(ValueError, match=field):
+        sx_pid_surrogates(np.zeros(3), args["n_shuffles"], args["seed"])

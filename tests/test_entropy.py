@@ -123,3 +123,90 @@ def test_bad_input_names_the_field():
         E.entropy_of_keys(np.array([], dtype=np.uint64))
     with pytest.raises(ValueError, match="weights must have shape"):
         E.row_hash(np.zeros((3, 2), dtype=int), np.ones(3, dtype=np.uint64))
+
+
+# ------------------------------------------------- extreme integer codes (any integer dtype)
+
+EXTREME_VALUES = {
+    "uint64 near 2**64": np.array([2**64 - 1, 0, 2**63, 2**64 - 2, 2**63 - 1, 1], np.uint64),
+    "int64 min/max": np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0, -1,
+                               np.iinfo(np.int64).min + 1, 1], np.int64),
+    "int32 extremes": np.array([-(2**31), 2**31 - 1, 0, -5, 7, 2**30], np.int32),
+    "int8 negatives": np.array([-128, 127, -1, 0, -2, 3], np.int8),
+    "int16 negatives": np.array([-32768, 32767, -300, 0, 12, -1], np.int16),
+    "uint32 wide": np.array([2**32 - 1, 0, 2**31, 17, 2**16, 2**16 + 1], np.uint32),
+}
+
+
+def extreme_codes(values, n=600, k=5, seed=0):
+    """``(codes, relabelled)``: small codes 0..5 (with dependence between columns and ties)
+    and the same data with every code replaced by an extreme value of ``values``' dtype."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, len(values), size=(n, k))
+    codes[:, 1] = (codes[:, 0] + rng.integers(0, 2, n)) % len(values)
+    codes[:, 2] = 5 - codes[:, 0]  # a bijection of column 0
+    return codes, values[codes]
+
+
+@pytest.mark.parametrize("name", list(EXTREME_VALUES))
+def test_extreme_codes_give_the_entropies_of_small_codes(name):
+    codes, x = extreme_codes(EXTREME_VALUES[name])
+    t_codes, t = codes[:, 3], x[:, 3]
+    for method in ("exact", "hash"):
+        assert E.joint_entropy(x, method=method) == pytest.approx(
+            E.joint_entropy(codes, method="exact"), abs=1e-12), method
+        assert E.mutual_information(x[:, :2], t, method=method) == pytest.approx(
+            E.mutual_information(codes[:, :2], t_codes, method="exact"), abs=1e-12)
+        assert E.conditional_entropy(x[:, 1], x[:, 0], method=method) == pytest.approx(
+            E.conditional_entropy(codes[:, 1], codes[:, 0], method="exact"), abs=1e-12)
+    np.testing.assert_allclose(E.column_entropies(x), E.column_entropies(codes), atol=1e-12)
+    np.testing.assert_allclose(E.column_entropies(x, t), E.column_entropies(codes, t_codes),
+                               atol=1e-12)
+    np.testing.assert_allclose(E.leave_one_out_entropies(x),
+                               E.leave_one_out_entropies(codes), atol=1e-12)
+    np.testing.assert_allclose(E.leave_one_out_entropies(x, t),
+                               E.leave_one_out_entropies(codes, t_codes), atol=1e-12)
+    assert np.unique(E.row_hash(x)).size == np.unique(codes, axis=0).shape[0]
+    assert np.unique(E.row_codes(x, "hash")).size == np.unique(codes, axis=0).shape[0]
+
+
+def test_hash_does_not_merge_rows_that_differ_by_high_powers_of_two():
+    """(2**63, 0) and (0, 2**63) hash equally for any odd weights unless the codes are
+    re-coded first; the same holds for int64's minimum, -2**63."""
+    for big in (np.uint64(2**63), np.int64(np.iinfo(np.int64).min)):
+        x = np.array([[big, 0], [0, big]], dtype=big.dtype)
+        assert E.joint_entropy(x, method="hash") == pytest.approx(1.0)
+        with_constant = np.column_stack([x, np.zeros(2, x.dtype)])
+        assert E.leave_one_out_entropies(with_constant) == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_bool_samples_in_every_function():
+    x = np.array([[True, False], [False, True], [True, True], [True, False]])
+    codes = x.astype(np.int64)
+    np.testing.assert_allclose(E.column_entropies(x, x[:, 0]), E.column_entropies(codes,
+                                                                                  codes[:, 0]))
+    np.testing.assert_allclose(E.leave_one_out_entropies(x, x[:, 1]),
+                               E.leave_one_out_entropies(codes, codes[:, 1]))
+    assert E.joint_entropy(x, method="hash") == pytest.approx(1.5)
+
+
+def test_small_codes_pass_through_without_a_copy():
+    x = np.random.default_rng(0).integers(0, 8, size=(100, 6)).astype(np.uint8)
+    assert E.as_codes(x, "x") is x
+    wide = x.astype(np.int64)
+    assert E.as_codes(wide, "x") is wide
+    shifted = E.as_codes(wide - 4, "x")  # negative: shifted to 0..7, not sorted
+    np.testing.assert_array_equal(shifted, x)
+    big = wide.astype(np.uint64) + np.uint64(2**63)
+    np.testing.assert_array_equal(E.as_codes(big, "x"), x)
+
+
+def test_mixed_integer_dtypes_combine():
+    """uint64 and int64 have no common integer type (numpy gives float64)."""
+    codes, big = extreme_codes(EXTREME_VALUES["uint64 near 2**64"])
+    y_codes, y = codes[:, 3], EXTREME_VALUES["int64 min/max"][codes[:, 3]]
+    for method in ("exact", "hash"):
+        assert E.mutual_information(big[:, :2], y, method=method) == pytest.approx(
+            E.mutual_information(codes[:, :2], y_codes), abs=1e-12)
+        assert E.conditional_entropy(y, big[:, 0], method=method) == pytest.approx(
+            E.conditional_entropy(y_codes, codes[:, 0]), abs=1e-12)

@@ -113,3 +113,17 @@ def test_bad_input_names_the_field():
         reing_complexity(s, np.zeros(10, dtype=int), max_subsets=0)
     with pytest.raises(ValueError, match="sample counts differ"):
         reing_complexity(s, np.zeros(9, dtype=int), max_subsets=5)
+
+
+def test_codes_beyond_int64_give_the_result_of_small_codes():
+    """Codes >= 2**63 (uint64) and int64 extremes hash like their re-coded 0..k-1 versions."""
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 3, size=(400, 3))
+    target = rng.integers(0, 2, size=400)
+    huge = np.array([2**63, 2**63 + 5, 2**64 - 1], dtype=np.uint64)[small]
+    extreme = np.array([np.iinfo(np.int64).min, -1, np.iinfo(np.int64).max])[small]
+    want = reing_complexity(small, target)
+    for codes in (huge, extreme):
+        got = reing_complexity(codes, np.where(target == 1, 2**63, 7).astype(np.uint64))
+        np.testing.assert_allclose(got.C, want.C, atol=1e-12)
+        assert got.C_R == pytest.approx(want.C_R, abs=1e-12)

@@ -156,7 +156,7 @@ def test_bad_executor_arguments_name_the_field():
         list(run_jobs([], executor="spark"))
     with pytest.raises(ValueError, match="workers: -2"):
         list(run_jobs([], workers=-2))
-    with pytest.raises(ValueError, match="scheduler: 'tcp://x:1' needs executor 'dask'"):
+    with pytest.raises(ValueError, match="scheduler: 'tcp://x:1' needs --executor dask"):
         list(run_jobs([], scheduler="tcp://x:1"))
 
 

@@ -137,3 +137,67 @@ def test_bad_input_names_the_field():
         entropy_invariants(np.zeros((4, 0), dtype=int))
     with pytest.raises(TypeError, match="sources must hold integers"):
         shannon_invariants(s.astype(float), s[:, 0])
+
+
+# ------------------------------------------------- extreme integer codes (any integer dtype)
+
+EXTREMES = {
+    "uint64 near 2**64": np.array([2**64 - 1, 0, 2**63, 2**64 - 2], np.uint64),
+    "int64 min/max": np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, -1, 0]),
+    "negatives": np.array([-3, -1, -2, -100]),
+    "int8 negatives": np.array([-128, 127, -1, 0], np.int8),
+}
+
+
+def small_system(n=800, seed=1):
+    """Codes 0..3 of 12 sources (with redundancy and synergy) and a target."""
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, 4, size=(n, 12))
+    s[:, 1] = s[:, 0]
+    t = (s[:, 0] + s[:, 2] * s[:, 3] + rng.integers(0, 2, n)) % 4
+    return s, t
+
+
+def assert_same_invariants(a, b):
+    for key, value in b.to_dict().items():
+        assert a.to_dict()[key] == pytest.approx(value, abs=1e-12), key
+
+
+@pytest.mark.parametrize("source_kind", list(EXTREMES))
+@pytest.mark.parametrize("target_kind", ["small", *EXTREMES])
+def test_extreme_codes_give_the_invariants_of_small_codes(source_kind, target_kind):
+    s, t = small_system()
+    big_s = EXTREMES[source_kind][s]
+    big_t = t if target_kind == "small" else EXTREMES[target_kind][t]
+    got, expected = shannon_invariants(big_s, big_t), shannon_invariants(s, t)
+    assert_same_invariants(got, expected)
+    np.testing.assert_allclose(got.source_mi, expected.source_mi, atol=1e-12)
+    np.testing.assert_allclose(got.leave_one_out_mi, expected.leave_one_out_mi, atol=1e-12)
+    assert_same_invariants(entropy_invariants(big_s), entropy_invariants(s))
+
+
+def test_bool_sources_and_target():
+    s = two_bits().astype(bool)
+    r = shannon_invariants(s, s[:, 0] ^ s[:, 1])
+    assert r.avg_degree_vulnerability == pytest.approx(2)
+    assert entropy_invariants(s).joint_entropy == pytest.approx(2)
+
+
+def test_sx_pid_accepts_uint64_codes_above_int64():
+    from nninfo.info import sx_pid
+
+    rng = np.random.default_rng(2)
+    small = rng.integers(0, 3, size=(300, 3))
+    small[:, 2] = (small[:, 0] + small[:, 1]) % 3
+    big = np.array([2**64 - 1, 2**63, 5], np.uint64)[small]
+    got, expected = sx_pid(big), sx_pid(small)
+    assert got.mutual_information == pytest.approx(expected.mutual_information, abs=1e-12)
+    assert sorted(got.counted.target_values.tolist()) == [5, 2**63, 2**64 - 1]
+
+
+def test_sx_pid_refuses_float_codes_beyond_int64():
+    from nninfo.info import sx_pid
+
+    table = np.array([[0.0, 1.0, 0.0], [1e19, 0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"outcomes: code 1e\+19 .*2\*\*63"):
+        sx_pid(table)

@@ -94,3 +94,46 @@ def test_bad_input():
     flaky = iter([{"a": 1.0}, {"b": 1.0}])
     with pytest.raises(ValueError, match="same keys"):
         shuffled_target_surrogates(lambda a, b: next(flaky), s, t, n_shuffles=1, seed=0)
+
+
+@pytest.mark.parametrize("bad", [True, False, 2.0, "5", None, np.bool_(True)])
+def test_n_shuffles_must_be_a_positive_integer(bad):
+    s, t = independent_data(50)
+    calls = []
+
+    def measure(a, b):
+        calls.append(1)
+        return {"mi": 0.0}
+
+    with pytest.raises(ValueError) as err:
+        shuffled_target_surrogates(measure, s, t, n_shuffles=bad, seed=0, progress=False)
+    message = str(err.value)
+    assert "n_shuffles" in message and repr(bad) in message
+    assert "positive integer" in message
+    assert not calls  # refused at entry, before the measure ran on the data
+
+
+@pytest.mark.parametrize("bad", [0, -3])
+def test_n_shuffles_below_one_is_refused(bad):
+    s, t = independent_data(50)
+    with pytest.raises(ValueError, match=rf"n_shuffles={bad}.*positive integer"):
+        shuffled_target_surrogates(mi_measure, s, t, n_shuffles=bad, seed=0, progress=False)
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5, "0", np.int64(-7)])
+def test_seed_must_be_a_non_negative_integer_or_none(bad):
+    s, t = independent_data(50)
+    with pytest.raises(ValueError) as err:
+        shuffled_target_surrogates(mi_measure, s, t, n_shuffles=2, seed=bad, progress=False)
+    message = str(err.value)
+    assert "seed" in message and repr(bad) in message
+    assert "non-negative integer or None" in message
+
+
+def test_numpy_integers_and_none_seed_are_accepted():
+    s, t = independent_data(50)
+    a = shuffled_target_surrogates(mi_measure, s, t, n_shuffles=np.int64(3), seed=np.uint8(4),
+                                   progress=False)
+    b = shuffled_target_surrogates(mi_measure, s, t, n_shuffles=3, seed=4, progress=False)
+    assert a.equals(b)
+    shuffled_target_surrogates(mi_measure, s, t, n_shuffles=2, seed=None, progress=False)

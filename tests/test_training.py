@@ -53,6 +53,22 @@ def test_log_schedule_starts_at_one_step_and_drops_duplicates():
     assert checkpoint_steps("log", 4, 0.5, 10) == [0, 1, 2, 5]
 
 
+def test_checkpoint_count_counts_epoch_zero_and_the_last_step():
+    """``checkpoint_count`` n is the number of checkpoints including step 0 and the last
+    step: exactly n when the run has enough steps, never more (``--checkpoints 2`` gave 3)."""
+    assert checkpoint_steps("log", 2, 1, 10) == [0, 10]
+    assert checkpoint_steps("log", 3, 1, 10) == [0, 1, 10]
+    for kind in ("log", "lin"):
+        for n in range(2, 12):
+            for epochs, spe in ((1, 1), (0.5, 3), (2, 10), (100, 100)):
+                steps = checkpoint_steps(kind, n, epochs, spe)
+                last = max(1, round(epochs * spe))
+                assert steps[0] == 0 and steps[-1] == last and steps == sorted(set(steps))
+                assert len(steps) <= n, (kind, n, epochs, spe, steps)
+                if last >= 10 ** (n - 1) or (kind == "lin" and last >= n - 1):
+                    assert len(steps) == n, (kind, n, epochs, spe, steps)
+
+
 @pytest.mark.parametrize(
     "args, match",
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nninfo.info.surrogates import shuffled_target_surrogates
+from nninfo.info.surrogates import check_shuffle_args, shuffled_target_surrogates
 from nninfo.info.sx import SxPID, sx_pid
 
 
@@ -37,6 +37,7 @@ def sx_pid_surrogates(samples: np.ndarray, n_shuffles: int, seed: int | None = 0
     target permutations, indexed by the keys of :func:`pid_measure` (``pid.mutual_information``,
     ``pid.representational_complexity``, ``pid.deg_syn_<m>``, ``pid.atom <antichain>``).
     ``samples``: int array (N, n + 1), target last."""
+    check_shuffle_args(n_shuffles, seed)
     samples = np.asarray(samples)
     if samples.ndim != 2 or samples.shape[1] < 2:
         raise ValueError(f"samples: shape {samples.shape} is not (N, n_sources + 1)")

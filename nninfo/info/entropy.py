@@ -16,6 +16,16 @@ v <= 3 for 8 levels). Over the random odd weights, P[h(x) = h(x')] <= 2**(v - 63
 M distinct rows the union bound gives P[any collision] <= M**2 * 2**(v - 64); for
 M = 60,000 and v = 3 that is about 1.6e-9 per hashed array. A collision can only merge
 two outcomes, i.e. lower an entropy estimate.
+
+Codes may have any integer dtype, including ``uint64`` values >= 2**63, int64's extremes,
+negative values and bools. Every function first brings each column to a small range
+(:func:`as_codes`): columns of 8- and 16-bit dtypes and columns already within
+``0..max(2**16, N) - 1`` are used as they are (no copy), a column whose values span less
+than that is shifted to start at 0, and any other column is re-coded to ``0..k-1`` by
+``np.unique``. Entropies do not depend on the labels of the outcomes, so this changes no
+result; it keeps ``v`` above at most ``log2 max(2**16, N)`` (without it, the rows
+``(2**63, 0)`` and ``(0, 2**63)`` hash equally for any odd weights) and the ``np.bincount``
+ranges of :func:`column_entropies` small.
 """
 
 from __future__ import annotations
@@ -34,6 +44,10 @@ EXACT_MAX_COLUMNS = 8
 """``method="auto"`` uses ``np.unique(rows)`` up to this many columns, hashing above."""
 
 _ROW_BLOCK = 4096
+
+CODE_RANGE = 1 << 16
+"""Columns with values in ``0..max(CODE_RANGE, N) - 1`` are used as they are (see
+:func:`as_codes`); 8- and 16-bit columns always are."""
 
 
 def as_samples(x: object, name: str) -> np.ndarray:
@@ -57,6 +71,47 @@ def as_samples(x: object, name: str) -> np.ndarray:
     if arr.shape[0] == 0:
         raise ValueError(f"{name} must contain at least one sample; got shape {arr.shape}")
     return arr
+
+
+def as_codes(x: object, name: str) -> np.ndarray:
+    """:func:`as_samples`, then :func:`small_codes`: integer samples ``(N, k)`` of any integer
+    dtype with every column in a small range, ready for hashing and counting."""
+    return small_codes(as_samples(x, name))
+
+
+def small_codes(x: np.ndarray) -> np.ndarray:
+    """Bring every column of integer samples (1-D or 2-D) to a small range, same outcomes.
+
+    Returned as they are (no copy): 8- and 16-bit integer arrays, and arrays whose values
+    all lie in ``0..max(CODE_RANGE, N) - 1`` (the cheap check is one global min and max).
+    Otherwise a new array: a column whose values span less than that range is shifted to
+    start at 0, any other column is re-coded to ``0..k-1`` in sorted value order. Works for
+    every integer dtype, including ``uint64`` >= 2**63 and ``int64`` min/max.
+    """
+    if x.ndim == 1:
+        return small_codes(x[:, None])[:, 0]
+    if x.dtype.itemsize <= 2 or x.size == 0:  # bool, (u)int8, (u)int16: range < 2**16
+        return x
+    limit = max(CODE_RANGE, x.shape[0])
+    if x.min() >= 0 and x.max() < limit:
+        return x
+    lo = x.min(axis=0).astype(np.uint64)  # exact for signed values too, modulo 2**64
+    span = x.max(axis=0).astype(np.uint64) - lo  # the true max - min (< 2**64)
+    out = np.empty(x.shape, dtype=np.uint16 if limit <= 1 << 16 else np.int64)
+    for i, column in _iter_columns(x):
+        if span[i] < limit:
+            out[:, i] = column.astype(np.uint64) - lo[i]
+        else:
+            out[:, i] = np.unique(column, return_inverse=True)[1].reshape(-1)
+    return out
+
+
+def _hstack_codes(*arrays: np.ndarray) -> np.ndarray:
+    """Columns side by side; int64 when the dtypes have no common integer type
+    (e.g. uint64 and int64, whose common type is float64)."""
+    if np.issubdtype(np.result_type(*arrays), np.integer):
+        return np.hstack(arrays)
+    return np.hstack([a.astype(np.int64) for a in arrays])
 
 
 def as_sources(sources: object, name: str = "sources") -> np.ndarray:
@@ -142,11 +197,17 @@ def column_weights(n_columns: int, seed: int = HASH_SEED) -> np.ndarray:
 
 
 def row_hash(x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Hash each row of integer samples to ``sum_j w_j x_j mod 2**64`` (``uint64``)."""
-    x = as_samples(x, "x")
+    """Hash each row of integer samples to ``sum_j w_j c_j mod 2**64`` (``uint64``), where
+    ``c`` are the samples brought to small codes by :func:`as_codes`."""
+    x = as_codes(x, "x")
     w = column_weights(x.shape[1]) if weights is None else np.asarray(weights, np.uint64)
     if w.shape != (x.shape[1],):
         raise ValueError(f"weights must have shape ({x.shape[1]},); got {w.shape}")
+    return _row_hash(x, w)
+
+
+def _row_hash(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """:func:`row_hash` of samples that :func:`as_codes` has already prepared."""
     out = np.empty(x.shape[0], dtype=np.uint64)
     with np.errstate(over="ignore"):
         for start in range(0, x.shape[0], _ROW_BLOCK):
@@ -157,11 +218,15 @@ def row_hash(x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
 
 def row_codes(x: np.ndarray, method: Method = "auto") -> np.ndarray:
     """One key per row such that equal rows get equal keys (exact or hashed)."""
-    x = as_samples(x, "x")
+    return _row_codes(as_codes(x, "x"), method)
+
+
+def _row_codes(x: np.ndarray, method: Method) -> np.ndarray:
+    """:func:`row_codes` of samples that :func:`as_codes` has already prepared."""
     method = _resolve_method(method, x.shape[1])
     if method == "exact":
         return np.unique(x, axis=0, return_inverse=True)[1].ravel()
-    return row_hash(x)
+    return _row_hash(x, column_weights(x.shape[1]))
 
 
 def joint_entropy(x: np.ndarray, *, method: Method = "auto") -> float:
@@ -171,17 +236,18 @@ def joint_entropy(x: np.ndarray, *, method: Method = "auto") -> float:
 
 def conditional_entropy(x: np.ndarray, given: np.ndarray, *, method: Method = "auto") -> float:
     """Plug-in conditional entropy H(X | given) = H(X, given) - H(given), in bits."""
-    xs, gs = as_samples(x, "x"), as_samples(given, "given")
+    xs, gs = as_codes(x, "x"), as_codes(given, "given")
     check_same_length(x=xs, given=gs)
-    return joint_entropy(np.hstack([xs, gs]), method=method) - joint_entropy(gs, method=method)
+    joint = _hstack_codes(xs, gs)
+    return joint_entropy(joint, method=method) - joint_entropy(gs, method=method)
 
 
 def mutual_information(x: np.ndarray, y: np.ndarray, *, method: Method = "auto") -> float:
     """Plug-in mutual information I(X; Y) = H(X) + H(Y) - H(X, Y), in bits (>= 0)."""
-    xs, ys = as_samples(x, "x"), as_samples(y, "y")
+    xs, ys = as_codes(x, "x"), as_codes(y, "y")
     check_same_length(x=xs, y=ys)
     hx, hy = joint_entropy(xs, method=method), joint_entropy(ys, method=method)
-    mi = hx + hy - joint_entropy(np.hstack([xs, ys]), method=method)
+    mi = hx + hy - joint_entropy(_hstack_codes(xs, ys), method=method)
     return max(mi, 0.0)
 
 
@@ -190,13 +256,20 @@ def column_entropies(x: np.ndarray, extra: np.ndarray | None = None) -> np.ndarr
 
     Small-range columns are counted with ``np.bincount``, wide ones with a sort.
     """
-    x = as_samples(x, "x")
-    if extra is None:
+    x = as_codes(x, "x")
+    e = None if extra is None else as_codes(extra, "extra")
+    if e is not None:
+        check_same_length(x=x, extra=e)
+    return _column_entropies(x, e)
+
+
+def _column_entropies(x: np.ndarray, e: np.ndarray | None) -> np.ndarray:
+    """:func:`column_entropies` of samples that :func:`as_codes` has already prepared."""
+    if e is None:
         codes, n_codes = np.zeros(x.shape[0], dtype=np.int64), 1
     else:
-        e = as_samples(extra, "extra")
-        check_same_length(x=x, extra=e)
-        codes = np.unique(row_codes(e), return_inverse=True)[1].ravel().astype(np.int64)
+        codes = np.unique(_row_codes(e, "auto"), return_inverse=True)[1].ravel()
+        codes = codes.astype(np.int64)
         n_codes = int(codes.max()) + 1
     lo = x.min(axis=0).astype(np.int64)
     width = x.max(axis=0).astype(np.int64) - lo + 1
@@ -228,15 +301,21 @@ def leave_one_out_entropies(x: np.ndarray, extra: np.ndarray | None = None) -> n
     ``X_-i`` is ``x`` without column i; if ``extra`` (e.g. a target) is given it is kept
     in every marginal. Costs one hash of ``x`` plus one sort of N keys per column.
     """
-    x = as_samples(x, "x")
-    k = x.shape[1]
-    weights = column_weights(k + (0 if extra is None else as_samples(extra, "extra").shape[1]))
-    full = row_hash(x, weights[:k])
-    if extra is not None:
-        e = as_samples(extra, "extra")
+    x = as_codes(x, "x")
+    e = None if extra is None else as_codes(extra, "extra")
+    if e is not None:
         check_same_length(x=x, extra=e)
+    return _leave_one_out_entropies(x, e)
+
+
+def _leave_one_out_entropies(x: np.ndarray, e: np.ndarray | None) -> np.ndarray:
+    """:func:`leave_one_out_entropies` of samples that :func:`as_codes` has prepared."""
+    k = x.shape[1]
+    weights = column_weights(k + (0 if e is None else e.shape[1]))
+    full = _row_hash(x, weights[:k])
+    if e is not None:
         with np.errstate(over="ignore"):
-            full += row_hash(e, weights[k:])
+            full += _row_hash(e, weights[k:])
     out = np.empty(k)
     buf = np.empty(x.shape[0], dtype=np.uint64)
     with np.errstate(over="ignore"):

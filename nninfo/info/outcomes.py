@@ -26,7 +26,8 @@ class CountedOutcomes:
 
     Attributes
     ----------
-    values : (D, c) int64, the original row of each distinct outcome (all columns).
+    values : (D, c) int64 (uint64 when codes reach 2**63), the original row of each distinct
+        outcome (all columns).
     source_codes : (D, n) int64, dense code 0..k_i-1 of each source (column group).
     source_cards : (n,) number of distinct values of each source.
     target_codes : (D,) int64, dense target code 0..k_T-1.
@@ -100,11 +101,17 @@ def _as_code_table(outcomes: object) -> np.ndarray:
         if np.any(arr != np.round(arr)):
             bad = arr[arr != np.round(arr)].flat[0]
             raise ValueError(f"outcomes: non-integer code {bad!r}; codes must be integers")
+        if np.any(arr >= 2.0**63):
+            bad = float(arr[arr >= 2.0**63].flat[0])
+            raise ValueError(
+                f"outcomes: code {bad!r} is too large for a float table; float codes must be "
+                "below 2**63 (pass larger codes as an integer array, e.g. uint64)"
+            )
     if np.any(arr < 0):
         bad = arr[arr < 0].flat[0]
         raise ValueError(f"outcomes: negative code {bad!r}; codes must be >= 0")
     if arr.dtype.kind == "u" and arr.dtype.itemsize >= 8 and arr.max() > np.iinfo(np.int64).max:
-        raise ValueError("outcomes: codes must fit into int64")
+        return arr  # uint64 codes >= 2**63 stay uint64; only their dense codes are used
     return arr.astype(np.int64)
 
 

@@ -34,6 +34,7 @@ from nninfo.info.entropy import (
     entropy_of_keys,
     ratio_or_nan,
     row_hash,
+    small_codes,
 )
 from nninfo.info.measure import Measure
 
@@ -74,8 +75,8 @@ def reing_complexity(
     seed: int = 0,
 ) -> ReingComplexity:
     """Reing's C_k, D_k and C_R of integer ``sources`` (N, n) about ``target`` (N,)."""
-    s = as_sources(sources)
-    t = as_target(target)
+    s = small_codes(as_sources(sources))  # any integer codes, even >= 2**63, hash safely
+    t = small_codes(as_target(target))
     check_same_length(sources=s, target=t)
     n = s.shape[1]
     if max_subsets is not None and (not isinstance(max_subsets, int) or max_subsets < 1):

@@ -32,15 +32,16 @@ import numpy as np
 
 from nninfo.info.entropy import (
     UndefinedRatioWarning,
+    _column_entropies,
+    _leave_one_out_entropies,
+    _row_hash,
     as_sources,
     as_target,
     check_same_length,
-    column_entropies,
     column_weights,
     entropy_of_keys,
-    leave_one_out_entropies,
     ratio_or_nan,
-    row_hash,
+    small_codes,
 )
 from nninfo.info.measure import Measure
 
@@ -116,17 +117,22 @@ class EntropyInvariants(Measure):
 def shannon_invariants(sources: np.ndarray, target: np.ndarray) -> ShannonInvariants:
     """Shannon invariants of integer ``sources`` (N, n) about an integer ``target`` (N,).
 
+    Codes may have any integer dtype (also ``uint64`` >= 2**63, negative values, bools);
+    only which samples share a code matters (see :func:`nninfo.info.entropy.small_codes`).
+
     Returns I(T;S), I(T;S_i), I(T;S_-i) and the average degrees of redundancy and
     vulnerability; those are NaN (with an :class:`UndefinedRatioWarning`) when I(T;S) = 0.
     """
-    s = as_sources(sources)
-    t = as_target(target)
+    s = small_codes(as_sources(sources))  # any integer codes; hashed and counted once small
+    t = small_codes(as_target(target))
     check_same_length(sources=s, target=t)
     h_t = entropy_of_keys(t)
     h_s, h_st = _joint_entropies(s, t)
     mi = max(h_s + h_t - h_st, 0.0)
-    source_mi = column_entropies(s) + h_t - column_entropies(s, t)
-    loo_mi = leave_one_out_entropies(s) + h_t - leave_one_out_entropies(s, t)
+    t_col = t[:, None]
+    # s and t are validated small codes: the private variants skip re-checking them
+    source_mi = _column_entropies(s, None) + h_t - _column_entropies(s, t_col)
+    loo_mi = _leave_one_out_entropies(s, None) + h_t - _leave_one_out_entropies(s, t_col)
     source_mi, loo_mi = np.clip(source_mi, 0.0, None), np.clip(loo_mi, 0.0, None)
     return ShannonInvariants(
         mutual_information=mi,
@@ -143,10 +149,10 @@ def entropy_invariants(sources: np.ndarray) -> EntropyInvariants:
 
     The ratios are NaN (with an :class:`UndefinedRatioWarning`) when H(S) = 0.
     """
-    s = as_sources(sources)
-    h = entropy_of_keys(row_hash(s))
-    h_i = column_entropies(s)
-    h_loo = leave_one_out_entropies(s)
+    s = small_codes(as_sources(sources))
+    h = entropy_of_keys(_row_hash(s, column_weights(s.shape[1])))
+    h_i = _column_entropies(s, None)
+    h_loo = _leave_one_out_entropies(s, None)
     return EntropyInvariants(
         joint_entropy=h,
         source_entropies=h_i,
@@ -159,7 +165,7 @@ def entropy_invariants(sources: np.ndarray) -> EntropyInvariants:
 def _joint_entropies(s: np.ndarray, t: np.ndarray) -> tuple[float, float]:
     """H(S) and H(S, T), hashing S once (no (N, n + 1) copy of the samples)."""
     weights = column_weights(s.shape[1] + 1)
-    h = row_hash(s, weights[:-1])
+    h = _row_hash(s, weights[:-1])
     with np.errstate(over="ignore"):
         h_t = h + weights[-1] * t.astype(np.uint64)
     return entropy_of_keys(h), entropy_of_keys(h_t)

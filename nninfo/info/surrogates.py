@@ -43,13 +43,13 @@ def shuffled_target_surrogates(
     (1 + #surrogates), a one-sided permutation p-value. NaN surrogate values are
     ignored in the statistics. ``progress``: True for a tqdm bar, False for none, a
     callable ``(done, total)`` called after each shuffle, or None for a tqdm bar that
-    shows only on a terminal.
+    shows only on a terminal. ``n_shuffles`` must be a positive integer and ``seed`` a
+    non-negative integer or None (bools are refused); both are checked before any work.
     """
+    check_shuffle_args(n_shuffles, seed)
     s = as_samples(sources, "sources")
     t = as_target(target)
     check_same_length(sources=s, target=t)
-    if not isinstance(n_shuffles, int | np.integer) or n_shuffles < 1:
-        raise ValueError(f"n_shuffles must be a positive int; got {n_shuffles!r}")
     observed = _as_flat(measure(s, t))
     rng = np.random.default_rng(seed)
     values = np.empty((n_shuffles, len(observed)))
@@ -65,6 +65,25 @@ def shuffled_target_surrogates(
         if callable(progress):
             progress(j + 1, n_shuffles)
     return _summarise(keys, np.array(list(observed.values())), values)
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def check_shuffle_args(n_shuffles: object, seed: object) -> None:
+    """Raise ValueError naming the argument unless ``n_shuffles`` is a positive integer and
+    ``seed`` a non-negative integer or None (bools are refused for both)."""
+    if not _is_integer(n_shuffles) or n_shuffles < 1:
+        raise ValueError(
+            f"n_shuffles={n_shuffles!r} ({type(n_shuffles).__name__}) is not allowed: "
+            "n_shuffles must be a positive integer (an int >= 1; bools are refused)"
+        )
+    if seed is not None and (not _is_integer(seed) or seed < 0):
+        raise ValueError(
+            f"seed={seed!r} ({type(seed).__name__}) is not allowed: seed must be a "
+            "non-negative integer or None (bools are refused)"
+        )
 
 
 def _as_flat(result: Mapping[str, float]) -> dict[str, float]:

@@ -22,7 +22,9 @@ from .base import (
     load_task,
     register_task,
     resolve_data_dir,
+    task_input_shape,
     task_options,
+    task_splits,
 )
 from .labels import ENCODINGS, code_width, decode_labels, encode_labels
 
@@ -41,5 +43,7 @@ __all__ = [
     "load_task",
     "register_task",
     "resolve_data_dir",
+    "task_input_shape",
     "task_options",
+    "task_splits",
 ]

@@ -112,15 +112,32 @@ class RawTask:
 
 Loader = Callable[..., RawTask]
 _REGISTRY: dict[str, Loader] = {}
+#: What a task declares without loading: split names and input shape, each a value or a
+#: function of the task's options (keyword arguments, defaults filled in).
+_DECLARED: dict[str, tuple[Any, Any]] = {}
 
 
-def register_task(name: str) -> Callable[[Loader], Loader]:
-    """Decorator registering ``loader(data_dir: Path, seed: int, **options) -> RawTask``."""
+def register_task(
+    name: str,
+    *,
+    splits: tuple[str, ...] | Callable[..., tuple[str, ...]] | None = None,
+    input_shape: tuple[int, ...] | Callable[..., tuple[int, ...]] | None = None,
+) -> Callable[[Loader], Loader]:
+    """Decorator registering ``loader(data_dir: Path, seed: int, **options) -> RawTask``.
+
+    ``splits`` (the split names the loader returns) and ``input_shape`` (the shape of one
+    input) are optional declarations, each a tuple or a function of the task's options with
+    their defaults filled in (``lambda flatten=True, **_: (784,) if flatten else (1, 28, 28)``);
+    declared, they let an experiment config be checked without loading the data (see
+    :func:`task_splits`, :func:`task_input_shape`), and :func:`load_task` checks that the
+    loaded task agrees with them.
+    """
 
     def decorate(loader: Loader) -> Loader:
         if name in _REGISTRY:
             raise ValueError(f"task {name!r} is already registered")
         _REGISTRY[name] = loader
+        _DECLARED[name] = (splits, input_shape)
         return loader
 
     return decorate
@@ -136,6 +153,37 @@ def task_options(name: str) -> dict[str, Any]:
     loader = _get_loader(name)
     params = inspect.signature(loader).parameters.values()
     return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _declared(name: str, which: int, options: dict[str, Any] | None) -> Any:
+    value = _DECLARED.get(name, (None, None))[which]
+    if not callable(value):
+        return value
+    try:
+        return value(**{**task_options(name), **(options or {})})
+    except (TypeError, ValueError):  # bad option values: the loader will say which
+        return None
+
+
+def task_splits(name: str, options: dict[str, Any] | None = None) -> tuple[str, ...] | None:
+    """The split names task ``name`` has with ``options``, without loading it; None when
+    the task does not declare them (see :func:`register_task`)."""
+    _get_loader(name)
+    splits = _declared(name, 0, options)
+    return None if splits is None else tuple(splits)
+
+
+def task_input_shape(
+    name: str, options: dict[str, Any] | None = None
+) -> tuple[int, ...] | None:
+    """The shape of one input of task ``name`` with ``options`` (e.g. ``(784,)``), without
+    loading it; None when the task does not declare it (see :func:`register_task`)."""
+    _get_loader(name)
+    shape = _declared(name, 1, options)
+    try:
+        return None if shape is None else tuple(int(n) for n in shape)
+    except (TypeError, ValueError):  # a bad option value (n_bits: "x"): the loader says which
+        return None
 
 
 def _get_loader(name: str) -> Loader:
@@ -172,5 +220,13 @@ def load_task(
         for key, (x, labels) in raw.splits.items()
     }
     input_shape = tuple(next(iter(splits.values())).x.shape[1:])
+    declared = task_splits(name, options), task_input_shape(name, options)
+    if declared != (None, None) and (
+        declared[0] not in (None, tuple(splits)) or declared[1] not in (None, input_shape)
+    ):
+        raise RuntimeError(
+            f"task {name!r} declares splits {declared[0]} and input shape {declared[1]} "
+            f"but its loader returned {tuple(splits)} and {input_shape}; fix its register_task"
+        )
     metadata = {"seed": seed, "options": dict(options), **raw.metadata}
     return Task(name, splits, raw.n_classes, input_shape, encoding, metadata)

@@ -50,7 +50,8 @@ def parity_samples(
     return x, labels
 
 
-@register_task("parity")
+@register_task("parity", splits=("train", "test"),
+               input_shape=lambda n_bits, **_: (n_bits,))
 def load_parity(
     data_dir: Path,
     seed: int,
@@ -68,7 +69,7 @@ def load_parity(
     return RawTask(_split(x, labels, n_train), n_classes=2, metadata={"n_bits": n_bits})
 
 
-@register_task("xor")
+@register_task("xor", splits=("train", "test"), input_shape=(2,))
 def load_xor(
     data_dir: Path,
     seed: int,
@@ -88,7 +89,7 @@ def _check_cells(cells: Any) -> tuple[int, int]:
     return _check_int("cells", pair[0], 1), _check_int("cells", pair[1], 1)
 
 
-@register_task("checkerboard")
+@register_task("checkerboard", splits=("train", "test"), input_shape=(2,))
 def load_checkerboard(
     data_dir: Path,
     seed: int,

@@ -36,7 +36,7 @@ def tishby_split_indices(seed: int = 42, n_train: int = N_TRAIN) -> tuple[np.nda
     return perm[:n_train], perm[n_train:]
 
 
-@register_task("tishby")
+@register_task("tishby", splits=("train", "test", "full"), input_shape=(12,))
 def load_tishby(data_dir: Path, seed: int, *, n_train: int = N_TRAIN) -> RawTask:
     """Splits ``train`` (2,796) and ``test`` (1,300); ``full`` holds all 4096 patterns."""
     bits, y = load_tishby_arrays()

@@ -14,7 +14,10 @@ MNIST-like images become float32 ``pixel / 255`` in [0, 1], flattened to 784 unl
 (``download=True`` fetches missing files when online). torchvision's ``CIFAR10`` insists on the
 md5 sums of the original archive's files, so CIFAR-10 is fetched through torchvision when
 missing but read here from the documented pickle format (``verify_md5=True`` checks the files
-against torchvision's md5 list first). CIFAR-10 images are ``(N, 3, 32, 32)`` float32,
+against torchvision's md5 list first). The batches are unpickled by a restricted unpickler that
+resolves only the globals a numpy array needs (see :class:`_CifarUnpickler`), so a planted or
+corrupt file raises :class:`DataFileError` and runs no code. CIFAR-10 images are
+``(N, 3, 32, 32)`` float32,
 standardised per channel by the training set's mean and (population) standard deviation.
 The ``seed`` argument is unused: these tasks have fixed published splits.
 """
@@ -78,6 +81,18 @@ def _images(data: torch.Tensor, flatten: bool) -> torch.Tensor:
     return x.reshape(len(x), -1) if flatten else x.unsqueeze(1)
 
 
+def _mnist_shape(flatten: bool = True, **_: Any) -> tuple[int, ...]:
+    return (784,) if flatten else (1, 28, 28)
+
+
+def _mnist_splits(qmnist_test50k: bool = False, **_: Any) -> tuple[str, ...]:
+    return ("train", "test", "qmnist_test50k") if qmnist_test50k else ("train", "test")
+
+
+def _cifar_shape(flatten: bool = False, **_: Any) -> tuple[int, ...]:
+    return (3 * 32 * 32,) if flatten else (3, 32, 32)
+
+
 def _mnist_like(cls_name: str, root: Path, flatten: bool, download: bool) -> dict:
     import torchvision.datasets as tvd
 
@@ -110,7 +125,7 @@ def _check_flags(**flags: Any) -> None:
             raise TypeError(f"option {name}={value!r} must be a bool")
 
 
-@register_task("mnist")
+@register_task("mnist", splits=_mnist_splits, input_shape=_mnist_shape)
 def load_mnist(
     data_dir: Path,
     seed: int,
@@ -127,7 +142,7 @@ def load_mnist(
     return RawTask(splits, n_classes=10, metadata={"scaling": "pixel / 255"})
 
 
-@register_task("fashion_mnist")
+@register_task("fashion_mnist", splits=("train", "test"), input_shape=_mnist_shape)
 def load_fashion_mnist(
     data_dir: Path, seed: int, *, flatten: bool = True, download: bool = True
 ) -> RawTask:
@@ -137,7 +152,7 @@ def load_fashion_mnist(
     return RawTask(splits, n_classes=10, metadata={"scaling": "pixel / 255"})
 
 
-@register_task("mnist_fashion")
+@register_task("mnist_fashion", splits=("train", "test"), input_shape=_mnist_shape)
 def load_mnist_fashion(
     data_dir: Path, seed: int, *, flatten: bool = True, download: bool = True
 ) -> RawTask:
@@ -153,11 +168,120 @@ def load_mnist_fashion(
     return RawTask(splits, n_classes=20, metadata={"scaling": "pixel / 255"})
 
 
+class DataFileError(ValueError):
+    """A data file exists but is refused or unreadable (planted, truncated, corrupt)."""
+
+
+def _numpy_reconstruct() -> Callable[..., Any]:
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+class _Refused(pickle.UnpicklingError):
+    """The pickle asks for something a CIFAR-10 batch never contains."""
+
+
+def _latin1_encode(text: object, encoding: object = "utf-8") -> bytes:
+    """``_codecs.encode`` as Python 3 writes ``bytes`` at protocol 2, latin-1 only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise _Refused(
+            f"it calls _codecs.encode({type(text).__name__}, {encoding!r}); only "
+            "_codecs.encode(<str>, 'latin1') (bytes pickled at protocol 2) is allowed"
+        )
+    return text.encode("latin1")
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickler for CIFAR-10 python batches: dicts, lists, str/bytes, ints and numpy arrays.
+
+    ``find_class`` (every global a pickle names, also via INST/OBJ/EXT opcodes) resolves only
+    the numpy array constructors and ``_codecs.encode`` for latin-1; anything else, e.g.
+    ``os.system`` or ``builtins.exec``, is refused before it is called.
+    """
+
+    ALLOWED = (
+        "numpy.core.multiarray._reconstruct",
+        "numpy._core.multiarray._reconstruct",
+        "numpy.ndarray",
+        "numpy.dtype",
+        "_codecs.encode",
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        qualified = f"{module}.{name}"
+        if qualified in ("numpy.core.multiarray._reconstruct",
+                         "numpy._core.multiarray._reconstruct"):
+            return _numpy_reconstruct()
+        if qualified == "numpy.ndarray":
+            return np.ndarray
+        if qualified == "numpy.dtype":
+            return np.dtype
+        if qualified == "_codecs.encode":
+            return _latin1_encode
+        raise _Refused(
+            f"it names the global {qualified!r}, and a CIFAR-10 python batch may only "
+            f"reference {list(self.ALLOWED)}"
+        )
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise _Refused(f"it holds the persistent id {pid!r}; CIFAR-10 batches have none")
+
+
+def _unpickle_cifar(path: Path) -> Any:
+    try:
+        with path.open("rb") as fh:
+            return _CifarUnpickler(fh, encoding="latin1").load()
+    except _Refused as err:
+        raise DataFileError(
+            f"CIFAR-10 file {path} refused: {err}. It is not a genuine CIFAR-10 batch and may "
+            "be malicious; nothing in it was run. Delete it and download CIFAR-10 again "
+            "(verify_md5=True checks the files against the published md5 sums)."
+        ) from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
+            AttributeError, OverflowError, MemoryError, RecursionError) as err:
+        raise DataFileError(
+            f"CIFAR-10 file {path} is truncated or corrupt: it cannot be read as a CIFAR-10 "
+            f"python batch ({type(err).__name__}: {err}). Delete it and download CIFAR-10 "
+            "again."
+        ) from err
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with path.open("rb") as fh:
-        entry = pickle.load(fh, encoding="latin1")
-    data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return data, np.asarray(entry["labels"], dtype=np.int64)
+    """``(images (N, 3, 32, 32) uint8, labels (N,) int64)`` of one python batch file."""
+    entry = _unpickle_cifar(path)
+    expected = "a dict with 'data' ((N, 3072) uint8 array) and 'labels' (N ints in 0..9)"
+    if not isinstance(entry, dict):
+        raise DataFileError(
+            f"CIFAR-10 file {path}: expected {expected}; got a {type(entry).__name__}")
+    for key in ("data", "labels"):
+        if key not in entry:
+            raise DataFileError(
+                f"CIFAR-10 file {path}: the key {key!r} is missing; expected {expected}; "
+                f"got keys {sorted(map(str, entry))}")
+    data, labels = entry["data"], entry["labels"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
+        got = f"dtype {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataFileError(
+            f"CIFAR-10 file {path}: 'data' must be a uint8 numpy array; got {got}")
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DataFileError(
+            f"CIFAR-10 file {path}: 'data' must have shape (N, 3072); got {data.shape}")
+    if not isinstance(labels, list | np.ndarray) or not all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) for v in labels
+    ):
+        raise DataFileError(f"CIFAR-10 file {path}: 'labels' must be a list of ints")
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if len(labels) != len(data):
+        raise DataFileError(
+            f"CIFAR-10 file {path}: 'data' holds {len(data)} images but {len(labels)} labels; "
+            "they must match")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        bad = labels[(labels < 0) | (labels > 9)][0]
+        raise DataFileError(f"CIFAR-10 file {path}: label {bad} is outside the classes 0..9")
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def _verify_cifar_md5(folder: Path) -> None:
@@ -180,7 +304,7 @@ def _ensure_cifar(root: Path, download: bool) -> Path:
     return folder
 
 
-@register_task("cifar10")
+@register_task("cifar10", splits=("train", "test"), input_shape=_cifar_shape)
 def load_cifar10(
     data_dir: Path,
     seed: int,

@@ -28,10 +28,11 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
         for ck in runs.checkpoint_index(rid):
             todo = [layer for layer in layers if ck["step"] not in done[layer]]
             if todo:
-                path = runs.download_checkpoint(rid, ck["artifact"])
+                path = runs.download_checkpoint(rid, ck)  # verified: hash, step
             units += [((rid, ck["step"], layer), analysis.analyze_checkpoint, (cfg, path, [layer]),
                       {"data_dir": settings.data_dir, "device": settings.device})
                      for layer in todo]
+    pipeline.say_todo("analyze", len(units), len(seeds), "(checkpoint, layer)")
     errors = []
     with pipeline.Logbook(lambda key: key.endswith("/mutual_information")) as book:
         for out in pipeline.run_units(settings, units, "analyse (checkpoint, layer)"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from nninfo.config import ExperimentConfig
-from nninfo.tracking import analyze, performance, report, runs, train
+from nninfo.tracking import analyze, performance, pipeline, report, runs, train
 from nninfo.tracking.pipeline import Settings
 
 STEPS = {"analyze": analyze.analyze, "performance": performance.performance,
@@ -21,6 +21,7 @@ def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings
     A chain (``main``) reuses a finished training run with the same training settings, seeds
     and code instead of training again, unless ``settings.force``.
     """
+    pipeline.before_any_run(steps, cfg, settings, experiment)
     if "train" not in steps:
         parent = runs.find_parent(experiment, train_run)
     elif len(steps) > 1 and not settings.force:

@@ -20,10 +20,11 @@ def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
         done = pipeline.done_steps(run, f"{first}/loss", "performance", key, settings.force)
         for ck in runs.checkpoint_index(rid):
             if ck["step"] not in done:
-                path = runs.download_checkpoint(rid, ck["artifact"])
+                path = runs.download_checkpoint(rid, ck)  # verified: hash, step
                 units.append(((rid, ck["step"]), evaluation.evaluate_checkpoint,
                              (cfg, path, cfg.performance.datasets),
                              {"data_dir": settings.data_dir, "device": settings.device}))
+    pipeline.say_todo("performance", len(units), len(seeds), "checkpoint")
     errors = []
     with pipeline.Logbook(lambda key: key.count("/") == 1) as book:  # overall <dataset>/loss last
         for out in pipeline.run_units(settings, units, "evaluate checkpoints"):

@@ -21,8 +21,10 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from nninfo.executors import Outcome, run_jobs
-from nninfo.tracking import runs
+from nninfo.config import ExperimentConfig, check_against_task, needs_task_check
+from nninfo.executors import Outcome, check_executor, run_jobs
+from nninfo.jobs.common import load_experiment_task
+from nninfo.tracking import processes, runs
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,15 @@ def run_units(settings: Settings, units: list, desc: str) -> Iterable[Outcome]:
                         scheduler=settings.scheduler)
     return tqdm(outcomes, total=len(units), desc=desc, disable=not settings.progress,
                 file=sys.stderr, unit="job")
+
+
+def say_todo(entry: str, n_units: int, n_runs: int, unit: str) -> None:
+    """One line on stderr: how much work there is, or that there is none."""
+    if n_units:
+        print(f"{entry}: {n_units} {unit} job(s) for {n_runs} seed run(s)", file=sys.stderr)
+    else:
+        print(f"{entry}: nothing to do: every {unit} of the {n_runs} seed run(s) is already "
+              "logged with these settings (force=true recomputes)", file=sys.stderr)
 
 
 def fail_on(errors: list[str], what: str) -> None:
@@ -110,3 +121,18 @@ class Logbook:
         rows = sorted((row for _, unit_rows in units for row in unit_rows),
                       key=lambda row: self.is_marker(row[0]))
         runs.log_metrics(run_id, rows)
+
+
+def before_any_run(steps: tuple[str, ...], cfg: ExperimentConfig, settings: Settings,
+                    experiment: str) -> None:
+    """What can fail without a run to show for it fails here, before any run is created:
+    the store is created once, the executor settings are checked, the data is loaded; and
+    runs of this experiment whose driver died are marked KILLED."""
+    processes.ensure_store()
+    check_executor(settings.executor, settings.workers, settings.scheduler)
+    if set(steps) & {"train", "analyze", "performance"}:
+        task = load_experiment_task(cfg, settings.data_dir)
+        if needs_task_check(cfg):  # a task that does not declare its splits and input shape
+            check_against_task(cfg, task)
+    for run_id in runs.mark_abandoned_runs(experiment):
+        print(f"marked run {run_id} KILLED: the process that ran it is gone", file=sys.stderr)

@@ -220,9 +220,7 @@ def _checkpoint(run_id: str, epoch: float | None, step: int | None) -> tuple[Pat
             raise ValueError(f"epoch: {epoch!r} (step {step!r}) is not a checkpoint of run "
                              f"{run_id}; available epochs: {have}")
         chosen = match[0]
-    tmp = Path(tempfile.mkdtemp(prefix="nninfo-ckpt-"))
-    path = Path(runs.client().download_artifacts(run_id, chosen["artifact"], str(tmp)))
-    return path, chosen
+    return Path(runs.download_checkpoint(run_id, chosen)), chosen  # verified, cached
 
 
 def _config(run_id: str):

@@ -7,8 +7,11 @@ works against the default SQLite store, a tracking server, and from worker proce
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -25,6 +28,7 @@ import nninfo  # noqa: E402
 
 ROLE = "nninfo.role"          # entry (main/train/analyze/...), seed
 SEED_ROLE = "seed"
+N_SEEDS = "nninfo.n_seeds"  # on train/main runs: how many seed runs make them complete
 TRAIN_RUN = "nninfo.train_run"  # on entry runs that work on another run's seeds
 TRAINING_KEY = "nninfo.training_key"  # on train/main runs: what their seeds were trained with
 TRAIN_ENTRIES = ("train", "main")
@@ -52,8 +56,11 @@ def experiment_id(name: str) -> str:
 
 
 def base_tags() -> dict[str, str]:
-    """Tags every nninfo run carries: version and the git commit of the working tree."""
-    tags = {"nninfo.version": nninfo.__version__}
+    """Tags every nninfo run carries: version, the git commit of the working tree and the
+    process that drives it (see :mod:`nninfo.tracking.processes`)."""
+    from nninfo.tracking.processes import DRIVER, driver_tag
+
+    tags = {"nninfo.version": nninfo.__version__, DRIVER: driver_tag()}
     commit = _git_commit()
     if commit:
         tags["nninfo.git_commit"] = commit
@@ -165,16 +172,40 @@ def search(experiment: str, filter_string: str = "") -> list[mlflow.entities.Run
             return runs
 
 
-def find_parent(experiment: str, train_run: str | None = None) -> str:
-    """The training parent run: ``train_run`` (or the training run an entry run worked on,
-    e.g. the one a ``main`` run reused) or the newest train/main run with seeds."""
+def find_parent(experiment: str | None, train_run: str | None = None) -> str:
+    """The training parent run to work on.
+
+    ``train_run``: that run (or the training run an entry run worked on, e.g. the one a
+    ``main`` run reused), whatever its state. Otherwise the newest train/main run of
+    ``experiment`` with seed runs, which must be complete (all its seeds FINISHED): an
+    incomplete newest run (killed, failed, still running) is an error that names it, so that
+    nothing is silently analysed on part of the seeds or on an older run.
+    """
     if train_run:
-        return client().get_run(train_run).data.tags.get(TRAIN_RUN, train_run)
+        try:
+            run = client().get_run(train_run)
+        except mlflow.exceptions.MlflowException:
+            raise ValueError(f"--train-run: {train_run!r} is not a run in the tracking store "
+                             f"{mlflow.get_tracking_uri()}") from None
+        return run.data.tags.get(TRAIN_RUN, train_run)
     for run in search(experiment, f"tags.`{ROLE}` = 'entry'"):
-        if run.data.tags.get(ENTRY) in TRAIN_ENTRIES and seed_runs(run.info.run_id):
+        if run.data.tags.get(ENTRY) not in TRAIN_ENTRIES:
+            continue
+        seeds = seed_runs(run.info.run_id)
+        if not seeds:
+            continue
+        expected = int(run.data.tags.get(N_SEEDS, len(seeds)))
+        finished = sum(r.info.status == "FINISHED" for r in seeds)
+        if finished == expected:
             return run.info.run_id
-    raise ValueError(f"experiment {experiment!r}: no training run found; run 'train' first "
-                     "or pass --train-run RUN_ID")
+        raise ValueError(
+            f"experiment {experiment!r}: the newest training run {run.info.run_name!r} "
+            f"({run.info.run_id}) is incomplete: {finished} of {expected} seeds FINISHED, "
+            f"run status {run.info.status}; train again, or pass --train-run RUN_ID to use "
+            "it or another run")
+    raise ValueError(f"experiment {experiment!r}: no training run found in the tracking store "
+                     f"{mlflow.get_tracking_uri()}; run 'train' first or pass --train-run "
+                     "RUN_ID")
 
 
 def find_training(experiment: str, key: str, n_seeds: int) -> str | None:
@@ -199,22 +230,212 @@ def seed_runs(parent: str, *, finished: bool = False) -> list[mlflow.entities.Ru
 
 
 def checkpoint_index(run_id: str) -> list[dict]:
-    """The ``checkpoints.json`` of a seed run."""
+    """The ``checkpoints.json`` of a seed run: one ``{chapter, step, epoch, artifact, sha256}``
+    per checkpoint (``sha256`` is missing in runs logged before nninfo stored it).
+
+    The index is checked before any checkpoint is read: every entry needs an integer
+    ``step`` and an ``artifact`` path inside the run's ``checkpoints/`` (absolute paths and
+    ``..`` are refused), else :class:`~nninfo.training.checkpoint.CheckpointError`
+    naming the run."""
     with tempfile.TemporaryDirectory() as tmp:
         path = client().download_artifacts(run_id, "checkpoints.json", tmp)
-        return json.loads(Path(path).read_text())
+        text = Path(path).read_text()
+    try:
+        index = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _checkpoint_error(f"run {run_id}: checkpoints.json is not valid JSON "
+                                f"({err})") from err
+    if not isinstance(index, list):
+        raise _checkpoint_error(f"run {run_id}: checkpoints.json holds a "
+                                f"{type(index).__name__}, not a list of checkpoints")
+    for entry in index:
+        _check_index_entry(run_id, entry)
+    return index
 
 
 def logged_steps(run_id: str, key: str) -> set[int]:
     return {m.step for m in client().get_metric_history(run_id, key)}
 
 
-def download_checkpoint(run_id: str, artifact: str) -> str:
-    """A local copy of a run's checkpoint; checkpoints never change, so a copy made for
-    ``analyze`` serves ``performance`` too (in ``$TMPDIR/nninfo-checkpoints``)."""
-    dst = Path(tempfile.gettempdir()) / "nninfo-checkpoints" / run_id
-    local = dst / artifact
+CHECKPOINT_CACHE_MB = "NNINFO_CHECKPOINT_CACHE_MB"
+"""Environment variable: size in MB the checkpoint cache is pruned to (default 2048)."""
+_CACHE_GRACE_S = 24 * 3600     # a cached file used within this time is never pruned
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def download_checkpoint(run_id: str, checkpoint: Mapping | str) -> str:
+    """A verified local copy of one of a run's checkpoints; ``checkpoint`` is its entry in
+    :func:`checkpoint_index` (or its artifact path, looked up there).
+
+    Verified: the artifact path lies inside the run's ``checkpoints/`` (checked before
+    anything is read), the file's SHA-256 equals the one logged with it (when the index has
+    one: runs logged before nninfo stored it have only the step check) and the checkpoint
+    in the file is of the index's step. Any failure raises
+    :class:`~nninfo.training.checkpoint.CheckpointError` naming the run, the step and the file.
+
+    Cache: ``<cache_dir>/checkpoints/<run id>/<artifact path>``, ``cache_dir`` being
+    :func:`nninfo.info.lattice.cache_dir` (``$NNINFO_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/nninfo``, else ``~/.cache/nninfo``), so the copy made for ``analyze``
+    serves ``performance`` and :func:`nninfo.results.load_model`. A cached copy is used only
+    if it passes the same checks (else it is fetched again); a download goes to a temporary
+    folder beside it and is renamed into place once verified, so no reader sees a partial or
+    unverified file. After a download, the cache is pruned, least recently used first, to
+    ``$NNINFO_CHECKPOINT_CACHE_MB`` (default 2048) MB, sparing files used within the last
+    day (a running analysis may still read them).
+    """
+    entry = _index_entry(run_id, checkpoint)
+    step, artifact = entry["step"], entry["artifact"]
+    root = _checkpoint_cache()
+    local = root / run_id / artifact
     if local.is_file():
-        return str(local)
-    dst.mkdir(parents=True, exist_ok=True)
-    return client().download_artifacts(run_id, artifact, str(dst))
+        try:
+            _verify_checkpoint(run_id, entry, local)
+        except (ValueError, OSError):
+            local.unlink(missing_ok=True)  # damaged since it was cached: fetch it again
+        else:
+            with contextlib.suppress(OSError):
+                os.utime(local)  # recently used: pruned last
+            return str(local)
+    (root / run_id).mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".download-", dir=root / run_id)
+    try:
+        try:
+            got = Path(client().download_artifacts(run_id, artifact, tmp))
+        except Exception as err:
+            raise _checkpoint_error(f"run {run_id}, step {step}, file {artifact}: cannot be "
+                                    f"downloaded ({type(err).__name__}: {err})") from err
+        _verify_checkpoint(run_id, entry, got)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(got, local)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _prune_checkpoint_cache(root)
+    return str(local)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checkpoint_error(message: str) -> ValueError:
+    from nninfo.training.checkpoint import CheckpointError
+
+    return CheckpointError(message)
+
+
+def _check_index_entry(run_id: str, entry: object) -> None:
+    """An index entry has an integer step, an artifact path inside ``checkpoints/`` and, if
+    any, a well-formed SHA-256."""
+    if not isinstance(entry, Mapping):
+        raise _checkpoint_error(f"run {run_id}: checkpoints.json entry {entry!r} is not an "
+                                "object")
+    step, artifact = entry.get("step"), entry.get("artifact")
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise _checkpoint_error(f"run {run_id}: checkpoints.json entry {dict(entry)!r} has no "
+                                "integer step")
+    parts = artifact.split("/") if isinstance(artifact, str) else []
+    if (len(parts) < 2 or parts[0] != "checkpoints" or "\\" in artifact
+            or any(p in ("", ".", "..") or not p.isprintable() for p in parts)):
+        raise _checkpoint_error(
+            f"run {run_id}, step {step}: checkpoints.json names the file {artifact!r}, which "
+            "is not a path inside the run's checkpoints/ (absolute paths and '..' are "
+            "refused)")
+    sha = entry.get("sha256")
+    if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+        raise _checkpoint_error(f"run {run_id}, step {step}, file {artifact}: checkpoints.json "
+                                f"has sha256 {sha!r}, not 64 hex digits")
+
+
+def _index_entry(run_id: str, checkpoint: Mapping | str) -> Mapping:
+    """The checked index entry of ``checkpoint`` (an entry, or an artifact path)."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise _checkpoint_error(f"run id {run_id!r}: not a run id (letters, digits, '-', '_')")
+    if isinstance(checkpoint, str):
+        found = [ck for ck in checkpoint_index(run_id) if ck["artifact"] == checkpoint]
+        if not found:
+            raise _checkpoint_error(f"run {run_id}: file {checkpoint!r} is not a checkpoint "
+                                    "in its checkpoints.json")
+        return found[0]
+    _check_index_entry(run_id, checkpoint)
+    return checkpoint
+
+
+def _verify_checkpoint(run_id: str, entry: Mapping, path: Path) -> None:
+    """``path`` holds the checkpoint ``entry`` describes: same SHA-256 (when logged), a
+    readable checkpoint, the same step."""
+    from nninfo.training.checkpoint import Checkpoint, CheckpointError
+
+    step, artifact, sha = entry["step"], entry["artifact"], entry.get("sha256")
+    where = f"run {run_id}, step {step}, file {artifact}"
+    if sha is not None:
+        got = file_sha256(path)
+        if got != sha:
+            raise CheckpointError(
+                f"{where}: SHA-256 {got} of the file differs from {sha} logged with it; the "
+                "file was changed or replaced after training")
+    try:
+        ck = Checkpoint.load(path)
+    except CheckpointError as err:
+        raise CheckpointError(f"{where}: {err}") from err
+    if ck.step != step:
+        raise CheckpointError(f"{where}: the file holds the checkpoint of step {ck.step}, not "
+                              f"of step {step} (it was replaced by another checkpoint's file)")
+
+
+def _checkpoint_cache() -> Path:
+    from nninfo.info.lattice import cache_dir
+
+    return cache_dir() / "checkpoints"
+
+
+def _prune_checkpoint_cache(root: Path) -> None:
+    """Delete cached checkpoints, least recently used first, until the cache fits
+    ``$NNINFO_CHECKPOINT_CACHE_MB``; files used within the last day are kept, as are
+    downloads in progress (left-over ones older than a day are removed)."""
+    limit = float(os.environ.get(CHECKPOINT_CACHE_MB) or 2048) * 2**20
+    old = time.time() - _CACHE_GRACE_S
+    files = []
+    for path in root.rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.name.startswith(".download-") and path.is_dir():
+                if path.stat().st_mtime < old:
+                    shutil.rmtree(path, ignore_errors=True)
+            elif path.is_file() and not any(
+                    p.startswith(".download-") for p in path.relative_to(root).parts):
+                st = path.stat()
+                files.append((st.st_mtime, st.st_size, path))
+    total = sum(size for _, size, _ in files)
+    for mtime, size, path in sorted(files):
+        if total <= limit or mtime >= old:
+            break
+        with contextlib.suppress(OSError):
+            path.unlink()
+            total -= size
+            for parent in path.parents:
+                if parent == root or not parent.is_relative_to(root):
+                    break
+                parent.rmdir()  # OSError once a folder is not empty: stops here
+
+
+def mark_abandoned_runs(experiment: str) -> list[str]:
+    """Mark runs of ``experiment`` left RUNNING by a driver that is gone KILLED, with a note;
+    returns their ids."""
+    from nninfo.tracking.processes import DRIVER, driver_alive
+
+    c = client()
+    marked = []
+    for run in search(experiment, "attributes.status = 'RUNNING'"):
+        tag = run.data.tags.get(DRIVER)
+        if not tag or driver_alive(tag) is not False:
+            continue
+        c.set_tag(run.info.run_id, NOTE,
+                  f"Marked KILLED by nninfo: the process that ran it ({tag}) is gone.")
+        c.set_terminated(run.info.run_id, "KILLED")
+        marked.append(run.info.run_id)
+    return marked

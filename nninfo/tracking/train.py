@@ -3,8 +3,10 @@ executors, its checkpoints and history logged when it finishes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from nninfo.config import ExperimentConfig, flatten
@@ -20,24 +22,28 @@ def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
     c = runs.client()
     runs.log_params(parent, flatten(cfg.to_dict()))
     runs.set_tags(parent, {"nninfo.task": cfg.task.name, "nninfo.experiment": cfg.name,
-                           runs.TRAINING_KEY: training_key(cfg)})
+                           runs.TRAINING_KEY: training_key(cfg),
+                           runs.N_SEEDS: str(len(cfg.seeds))})
     c.log_dict(parent, cfg.to_dict(), "config.yaml")
-    seed_runs = {seed: _seed_run(cfg, parent, seed, settings.data_dir) for seed in cfg.seeds}
-    work = train_work_dir(cfg)
-    errors, pending = [], dict(seed_runs)
+    seed_runs: dict[int, str] = {}
+    errors, pending = [], {}
     try:
-        units = _training_jobs(cfg, settings, work)
-        for out in pipeline.run_units(settings, units, "train seed groups"):
-            if out.error is not None:
-                errors.append(f"seeds {list(out.key)}: {out.error}")
-                for seed in out.key:
-                    runs.set_tags(seed_runs[seed], {"nninfo.error": str(out.error)[:5000]})
-                    c.set_terminated(pending.pop(seed), "FAILED")
-                continue
-            for result in out.value:
-                _log_training(seed_runs[result.seed], result)
-                c.set_terminated(pending.pop(result.seed), "FINISHED")
-                _remove_work(work / f"seed_{result.seed}")
+        for seed in cfg.seeds:  # registered as pending first: an interrupt marks it KILLED
+            seed_runs[seed] = pending[seed] = _seed_run(cfg, parent, seed)
+            _describe_seed_run(seed_runs[seed], cfg, seed, settings.data_dir)
+        with claim_work_dirs(train_work_dir(cfg), cfg.seeds, parent) as dirs:
+            units = _training_jobs(cfg, settings, dirs)
+            for out in pipeline.run_units(settings, units, "train seed groups"):
+                if out.error is not None:
+                    errors.append(f"seeds {list(out.key)}: {out.error}")
+                    for seed in out.key:
+                        runs.set_tags(seed_runs[seed], {"nninfo.error": str(out.error)[:5000]})
+                        c.set_terminated(pending.pop(seed), "FAILED")
+                    continue
+                for result in out.value:
+                    _log_training(seed_runs[result.seed], result)
+                    c.set_terminated(pending.pop(result.seed), "FINISHED")
+                    _remove_work(dirs[result.seed])
     except BaseException as exc:  # the driver itself stops: no seed run stays RUNNING
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         for run_id in pending.values():
@@ -45,6 +51,34 @@ def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
         raise
     pipeline.fail_on(errors, "training")
     return list(seed_runs.values())
+
+
+@contextlib.contextmanager
+def claim_work_dirs(work: Path, seeds: Iterable[int], parent: str) -> Iterator[dict[int, Path]]:
+    """Work folders for ``seeds``, held for this driver until the block ends.
+
+    Seed ``s`` trains in ``work/seed_s``, shared by every attempt with the same training
+    settings, so an attempt after a crash resumes there. A driver holds an exclusive lock on
+    ``work/.seed_s.lock`` while it trains and logs the seed (the operating system releases
+    it when the driver dies); a concurrent run of the same settings finds the lock taken and
+    trains that seed in a folder of its own, ``work/runs/<parent run>/seed_s``.
+    """
+    import fcntl
+
+    work.mkdir(parents=True, exist_ok=True)
+    dirs: dict[int, Path] = {}
+    with contextlib.ExitStack() as held:
+        for seed in seeds:
+            handle = held.enter_context(open(work / f".seed_{seed}.lock", "a"))
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                dirs[seed] = work / f"seed_{seed}"
+            except BlockingIOError:
+                dirs[seed] = work / "runs" / parent / f"seed_{seed}"
+        yield dirs
+    private = work / "runs" / parent
+    if private.is_dir() and not any(private.iterdir()):
+        private.rmdir()
 
 
 def training_key(cfg: ExperimentConfig) -> str:
@@ -60,7 +94,7 @@ def reusable_training(cfg: ExperimentConfig, experiment: str) -> str | None:
     return runs.find_training(experiment, training_key(cfg), len(cfg.seeds))
 
 
-def _training_jobs(cfg: ExperimentConfig, settings: Settings, work: Path) -> list:
+def _training_jobs(cfg: ExperimentConfig, settings: Settings, dirs: dict[int, Path]) -> list:
     """One job per group of seeds: all-linear networks train a group (one group per worker)
     as one batched model or, where that is faster, one seed after another (see
     :func:`nninfo.experiment.train_seed_group`); others one seed per job."""
@@ -70,7 +104,7 @@ def _training_jobs(cfg: ExperimentConfig, settings: Settings, work: Path) -> lis
         groups = [seeds[i::n_groups] for i in range(n_groups)]
     else:
         groups = [[seed] for seed in seeds]
-    return [(tuple(g), training.train_seed_group, (cfg, g, [work / f"seed_{s}" for s in g]),
+    return [(tuple(g), training.train_seed_group, (cfg, g, [dirs[s] for s in g]),
              {"data_dir": settings.data_dir, "device": settings.device}) for g in groups]
 
 
@@ -99,13 +133,16 @@ def _remove_work(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _seed_run(cfg: ExperimentConfig, parent: str, seed: int, data_dir: str | None) -> str:
-    run_id = runs.child_run(parent, f"seed {seed}", {
+def _seed_run(cfg: ExperimentConfig, parent: str, seed: int) -> str:
+    return runs.child_run(parent, f"seed {seed}", {
         runs.ROLE: runs.SEED_ROLE, "seed": str(seed), "nninfo.task": cfg.task.name})
+
+
+def _describe_seed_run(run_id: str, cfg: ExperimentConfig, seed: int,
+                       data_dir: str | None) -> None:
     runs.log_params(run_id, {**flatten(cfg.to_dict()), "seed": str(seed)})
     runs.client().log_dict(run_id, cfg.to_dict(), "config.yaml")
     _log_dataset(run_id, cfg, data_dir)
-    return run_id
 
 
 def _log_dataset(run_id: str, cfg: ExperimentConfig, data_dir: str | None) -> None:
@@ -125,10 +162,12 @@ def _log_dataset(run_id: str, cfg: ExperimentConfig, data_dir: str | None) -> No
 def _log_training(run_id: str, result: training.SeedTraining) -> None:
     c = runs.client()
     with tempfile.TemporaryDirectory() as tmp:
-        for ck in result.checkpoints:
+        index = []
+        for ck in result.checkpoints:  # the SHA-256 of the bytes logged, checked on download
+            index.append({"chapter": ck.chapter, "step": ck.step, "epoch": ck.epoch,
+                          "artifact": f"checkpoints/{Path(ck.path).name}",
+                          "sha256": runs.file_sha256(ck.path)})
             c.log_artifact(run_id, ck.path, "checkpoints")
-        index = [{"chapter": ck.chapter, "step": ck.step, "epoch": ck.epoch,
-                  "artifact": f"checkpoints/{Path(ck.path).name}"} for ck in result.checkpoints]
         (Path(tmp) / "checkpoints.json").write_text(json.dumps(index, indent=1))
         c.log_artifact(run_id, str(Path(tmp) / "checkpoints.json"))
     rows = [(f"train_running/{k.removeprefix('train_')}", v, step)

@@ -78,16 +78,48 @@ class Checkpoint:
             torch.cuda.set_rng_state_all(self.cuda_rng_states)
 
     def save(self, path: str | Path) -> None:
-        """Write as a plain dict with ``torch.save`` (loadable with ``weights_only=True``)."""
+        """Write as a plain dict with ``torch.save`` (loadable with ``weights_only=True``).
+
+        Written through a file object, so the archive's folder name inside the file is
+        torch's fixed ``archive``, not the file name: the same checkpoint gives the same bytes
+        (and SHA-256) whatever (temporary) name it is written under."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        torch.save(data, Path(path))
+        with open(path, "wb") as fh:
+            torch.save(data, fh)
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-        """Read a checkpoint written by :meth:`save` (safe load: ``weights_only=True``)."""
-        data = torch.load(Path(path), map_location=map_location, weights_only=True)
+        """Read a checkpoint written by :meth:`save` (safe load: ``weights_only=True``).
+
+        A file that is empty, truncated, not a torch file or not a checkpoint raises
+        :class:`CheckpointError` naming the file; a missing file raises
+        :class:`FileNotFoundError`."""
+        path = Path(path)
+        size = path.stat().st_size
+        if size == 0:
+            raise CheckpointError(f"checkpoint file {path}: the file is empty (0 bytes)")
+        try:
+            data = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as err:  # torch reports damage as EOFError, RuntimeError, KeyError...
+            cause = (str(err).strip().splitlines() or [""])[0][:200]
+            raise CheckpointError(
+                f"checkpoint file {path} ({size} bytes) cannot be read: truncated, damaged or "
+                f"not written by Checkpoint.save ({type(err).__name__}: {cause})") from err
+        if not isinstance(data, dict):
+            raise CheckpointError(f"checkpoint file {path}: holds a {type(data).__name__}, "
+                                  "not a checkpoint (a dict written by Checkpoint.save)")
         names = {f.name for f in dataclasses.fields(cls)}
         missing = names - set(data)
         if missing:
-            raise ValueError(f"checkpoint {path}: missing fields {sorted(missing)}")
+            raise CheckpointError(f"checkpoint file {path}: missing fields {sorted(missing)}")
+        if isinstance(data["step"], bool) or not isinstance(data["step"], int):
+            raise CheckpointError(f"checkpoint file {path}: step {data['step']!r} is not an "
+                                  "integer")
         return cls(**{k: data[k] for k in names})
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: unreadable (empty, truncated, not a checkpoint),
+    not the file its run logged (SHA-256 differs), of another step than its index says, or
+    named by an artifact path outside the run's ``checkpoints/``. The message names the file
+    (and, for a logged checkpoint, the run and the step)."""

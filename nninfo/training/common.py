@@ -30,6 +30,28 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
+def check_device(device: str | None) -> None:
+    """Raise ValueError (naming ``--device``) unless ``device`` is usable here: empty or None
+    (automatic), ``cpu``, ``cuda`` / ``cuda:N`` with such a CUDA device, ``mps`` if present."""
+    if not device:
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device: {device!r} is not a torch device; use cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device: {device!r} requested but no CUDA device is available")
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"--device: {device!r} requested but only {count} CUDA device(s) "
+                             f"are available (cuda:0..cuda:{count - 1})")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device: {device!r} requested but MPS is not available")
+
+
 def make_optimizer(net: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The configured optimiser over ``net``'s parameters (fused kernels where available)."""
     # fused kernels: one op per step instead of a Python loop over parameters

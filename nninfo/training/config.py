@@ -26,6 +26,8 @@ class TrainConfig:
     l1: float = 0.0  # weight of mean |activation| summed over hidden layers
     l2: float = 0.0  # weight of mean activation**2 summed over hidden layers
     checkpoint_schedule: str = "log"
+    # checkpoints, counting epoch 0 and the last step (>= 2); a short run may get fewer
+    # (steps are rounded and duplicates dropped), never more
     checkpoint_count: int = 20
 
     def __post_init__(self) -> None:

@@ -17,10 +17,12 @@ def total_steps(epochs: float, steps_per_epoch: int) -> int:
 def checkpoint_steps(kind: str, n: int, epochs: float, steps_per_epoch: int) -> list[int]:
     """Sorted, distinct steps at which to checkpoint; always include 0 and the final step.
 
+    ``n`` is the number of checkpoints, counting step 0 (epoch 0) and the final step.
     ``log``: step 0, then ``n - 1`` steps log-spaced from 1 to the last step (so early
-    checkpoints fall at fractions of an epoch). ``lin``: ``n`` steps evenly spaced from 0 to the
-    last step. Steps are rounded to integers and duplicates dropped, so a short run may get fewer
-    than ``n`` checkpoints. The epoch of a checkpoint is ``step / steps_per_epoch``.
+    checkpoints fall at fractions of an epoch; ``n == 2``: steps 0 and the last). ``lin``:
+    ``n`` steps evenly spaced from 0 to the last step. Steps are rounded to integers and
+    duplicates dropped, so a short run may get fewer than ``n`` checkpoints, never more. The
+    epoch of a checkpoint is ``step / steps_per_epoch``.
     """
     # TrainConfig validates these (the keys named here); a cheap guard for direct callers
     if kind not in SCHEDULES:
@@ -34,7 +36,8 @@ def checkpoint_steps(kind: str, n: int, epochs: float, steps_per_epoch: int) -> 
     last = total_steps(epochs, steps_per_epoch)
     if kind == "lin":
         steps = np.rint(np.linspace(0, last, n))
+    elif n == 2:  # np.logspace(0, x, 1) is [1], not the last step
+        steps = np.array([0, last])
     else:
         steps = np.concatenate([[0], np.rint(np.logspace(0, math.log10(last), n - 1))])
-    out = sorted({int(s) for s in steps} | {0, last})
-    return out
+    return sorted({int(s) for s in steps} | {0, last})

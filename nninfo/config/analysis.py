@@ -1,0 +1,146 @@
+"""The ``analysis`` section: which layers, measures, dataset, groupings of neurons into
+sources, binning and surrogates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nninfo.config.fit import source_limits
+from nninfo.config.spec import (
+    ALL_SPLITS,
+    ANALYSIS_KEYS,
+    GROUPING_FIELDS,
+    GROUPING_KEYS,
+    GROUPING_KINDS,
+    GROUPING_NAME,
+    GROUPING_NAME_MAX,
+    MEASURES,
+    AnalysisSpec,
+    Grouping,
+    _check_keys,
+    _fail,
+)
+
+
+def _names(field_name: str, value: Any, allowed: str) -> tuple[str, ...]:
+    """A list of distinct strings (a YAML list), else a ConfigError."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value) \
+            or len(set(value)) != len(value):
+        _fail(field_name, value, f"a list of distinct names from {allowed}")
+    return tuple(value)
+
+
+def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
+    _check_keys("analysis", raw, ANALYSIS_KEYS)
+
+    def given(key: str, default: Any) -> Any:  # a key left empty (``layers:``): the default
+        return default if raw.get(key) is None else raw[key]
+
+    layers = _names("analysis.layers", given("layers", []), ", ".join(layer_names))
+    for layer in layers:
+        if layer not in layer_names:
+            _fail("analysis.layers", layer, ", ".join(layer_names))
+    measures = _names("analysis.measures", given("measures", ["pid"]), ", ".join(MEASURES))
+    for m in measures:
+        if m not in MEASURES:
+            _fail("analysis.measures", m, ", ".join(MEASURES))
+    dataset = raw.get("dataset", "train")
+    if not isinstance(dataset, str):
+        _fail("analysis.dataset", dataset, f"a split name of the task or {ALL_SPLITS!r}")
+    raw_groupings = given("groupings", [{"name": "neurons"}])
+    if not isinstance(raw_groupings, list):
+        _fail("analysis.groupings", raw_groupings, "a list of groupings (mappings)")
+    groupings = tuple(_grouping(g, i) for i, g in enumerate(raw_groupings))
+    names = [g.name for g in groupings]
+    if len(set(names)) != len(names):
+        _fail("analysis.groupings", names, "distinct names")
+    analysed = layers or tuple(layer_names)
+    for g in groupings:
+        for layer in g.layers:
+            if layer not in analysed:
+                _fail(f"analysis.groupings[{g.name}].layers", layer,
+                      f"analysed layers ({', '.join(analysed)})")
+        for measure, most in source_limits(measures).items():
+            n = len(g.groups) if g.kind == "groups" else g.size
+            if g.kind != "neurons" and n > most:
+                what = "groups" if g.kind == "groups" else "size"
+                _fail(f"analysis.groupings[{g.name}].{what}",
+                      [list(group) for group in g.groups] if g.groups else g.size,
+                      f"at most {most} sources for measure {measure!r} ({n} given)")
+    n_bins = raw.get("n_bins")
+    if n_bins is not None and (isinstance(n_bins, bool) or not isinstance(n_bins, int)
+                               or n_bins < 2):
+        _fail("analysis.n_bins", n_bins, "an integer >= 2 or null")
+    surrogates = raw.get("surrogates", 0)
+    if isinstance(surrogates, bool) or not isinstance(surrogates, int) or surrogates < 0:
+        _fail("analysis.surrogates", surrogates, "an integer >= 0")
+    return AnalysisSpec(layers=layers, measures=measures, dataset=dataset,
+                        groupings=groupings, n_bins=n_bins, surrogates=surrogates)
+
+
+def check_grouping_name(field_name: str, name: Any) -> str:
+    """``name`` if it can be part of a metric key ``<layer>/<grouping>/<measure>.<quantity>``:
+    letters, digits, ``_ - .`` and spaces (what MLflow takes in a metric key, less ``/``, which
+    separates the key's parts, and ``:``, which Windows refuses), not only dots, not a measure
+    name, at most :data:`GROUPING_NAME_MAX` characters."""
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = str(name)
+    if (not isinstance(name, str) or not GROUPING_NAME.fullmatch(name) or set(name) == {"."}
+            or name in MEASURES or name != name.strip() or len(name) > GROUPING_NAME_MAX):
+        _fail(field_name, name,
+              f"a name of letters, digits, '_', '-', '.' and inner spaces (no '/'), at most "
+              f"{GROUPING_NAME_MAX} characters, not only dots, not a measure name "
+              f"({', '.join(MEASURES)})")
+    return name
+
+
+def _grouping(raw: Any, index: int) -> Grouping:
+    where = f"analysis.groupings[{index}]"
+    if not isinstance(raw, dict):
+        _fail(where, raw, "a mapping with name, kind and the kind's fields")
+    kind = raw.get("kind", "neurons")
+    if kind not in GROUPING_KINDS:
+        _fail(f"{where}.kind", kind, ", ".join(GROUPING_KINDS))
+    name = check_grouping_name(f"{where}.name", raw.get("name", kind))
+    if kind != "neurons" and name == "neurons":
+        _fail(f"{where}.name", name, "a name other than 'neurons' (the results' name of the "
+              "groupings of kind neurons) for a grouping of kind " + repr(kind))
+    where = f"analysis.groupings[{name}]"
+    _check_keys(where, raw, GROUPING_KEYS)
+    defaults = {"size": 0, "count": 0, "seed": 0, "groups": []}
+    for key in defaults:
+        if key not in GROUPING_FIELDS[kind] and raw.get(key, defaults[key]) not in (
+                defaults[key], None, ()):
+            _fail(f"{where}.{key}", raw[key], f"keys of kind {kind!r}: "
+                  f"{', '.join(('name', 'kind', *GROUPING_FIELDS[kind], 'layers'))}")
+    if kind == "random_subsets":
+        for key in ("size", "count"):
+            v = raw.get(key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                _fail(f"{where}.{key}", v, "a positive integer")
+        seed = raw.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            _fail(f"{where}.seed", seed, "an integer >= 0")
+    groups: tuple[tuple[int, ...], ...] = ()
+    if kind == "groups":
+        try:
+            groups = tuple(tuple(_index(i) for i in g) for g in raw["groups"])
+        except (KeyError, TypeError, ValueError):
+            _fail(f"{where}.groups", raw.get("groups"),
+                  "a list of lists of 0-based neuron indices")
+        flat = [i for g in groups for i in g]
+        if not groups or not all(groups) or len(set(flat)) != len(flat) or min(flat) < 0:
+            _fail(f"{where}.groups", raw.get("groups"),
+                  "non-empty, disjoint lists of non-negative neuron indices")
+    layers = raw.get("layers", [])
+    if not isinstance(layers, list | tuple) or not all(isinstance(v, str) for v in layers):
+        _fail(f"{where}.layers", layers, "a list of analysed layer names")
+    return Grouping(name=name, kind=kind, size=int(raw.get("size") or 0),
+                    count=int(raw.get("count") or 0), seed=int(raw.get("seed") or 0),
+                    groups=groups, layers=tuple(layers))
+
+
+def _index(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(value)
+    return value

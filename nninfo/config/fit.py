@@ -1,0 +1,171 @@
+"""Checks of a config against its task and its own network: the layers chain from the task's
+input shape, datasets are the task's splits, groupings and measures fit each layer's width."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nninfo.config.spec import (
+    ALL_SPLITS,
+    AnalysisSpec,
+    ConfigError,
+    ExperimentConfig,
+    NetworkSpec,
+    _fail,
+)
+
+if TYPE_CHECKING:
+    from nninfo.tasks import Task
+
+
+def needs_task_check(cfg: ExperimentConfig) -> bool:
+    """Whether :func:`build_config` left checks for the loaded task: the task does not
+    declare its split names or its input shape (see :func:`nninfo.tasks.register_task`)."""
+    from nninfo.tasks import task_input_shape, task_splits
+
+    options = cfg.task.options
+    return (task_splits(cfg.task.name, options) is None
+            or task_input_shape(cfg.task.name, options) is None)
+
+
+def check_against_task(cfg: ExperimentConfig, task: Task) -> None:
+    """Raise :class:`ConfigError` if ``cfg`` does not fit the loaded ``task``: analysis and
+    performance datasets that are not its splits, layers that do not chain from its input
+    shape, group indices beyond a layer's width, more sources than a measure allows.
+
+    :func:`build_config` runs the same checks when the task declares its splits and input
+    shape (every built-in task does); for other tasks (:func:`needs_task_check`) call this
+    right after loading the task, before any run is created.
+    """
+    _check_task_fit(cfg, tuple(task.splits), tuple(task.input_shape), "the task's")
+
+
+def _layer_widths(spec: NetworkSpec, task_shape: tuple[int, ...] | None,
+                  whose: str) -> dict[str, int] | None:
+    """Width of every layer's output, from a dry forward pass on the input shape (the
+    network's ``input_shape``, else the task's, else a linear first layer's ``in_features``);
+    raises a ConfigError naming the first layer that does not take its input. None when no
+    input shape is known (then only consecutive linear layers are checked)."""
+    import math
+
+    import torch
+
+    from nninfo.nn.network import Network
+
+    net = Network(list(spec.layers), seed=0)
+    specs = net.layer_specs
+    if spec.input_shape is not None and task_shape is not None \
+            and tuple(spec.input_shape) != tuple(task_shape):
+        _fail("network.input_shape", list(spec.input_shape),
+              f"{whose} input shape {list(task_shape)} (or leave it out)")
+    if spec.input_shape is not None:
+        shape, source = tuple(spec.input_shape), "network.input_shape"
+    elif task_shape is not None:
+        shape, source = tuple(task_shape), whose
+    elif specs[0]["type"] == "linear":
+        shape, source = (specs[0]["in_features"],), "the network's"
+    else:
+        for i in range(1, len(specs)):
+            before, layer = specs[i - 1], specs[i]
+            if before["type"] == layer["type"] == "linear" \
+                    and layer["in_features"] != before["out_features"]:
+                raise ConfigError(f"network.layers[{i}] (L{i + 1}).in_features: "
+                                  f"{layer['in_features']} does not match L{i}'s "
+                                  f"{before['out_features']} outputs")
+        return None
+    widths: dict[str, int] = {}
+    h = torch.zeros((2, *shape))
+    net.eval()
+    with torch.no_grad():
+        for i, (name, layer) in enumerate(zip(net.layer_names, net.layers.values(),
+                                              strict=True)):
+            s = layer.spec
+            where = f"network.layers[{i}] (L{i + 1})"
+            got = _describe(h, f"L{i}'s" if i else source, i == 0)
+            if s["type"] == "linear" and (h.dim() != 2 or h.shape[1] != s["in_features"]):
+                hint = "" if h.dim() == 2 else "; a linear layer takes flat inputs: add a flatten"
+                raise ConfigError(f"{where}.in_features: {s['in_features']} does not match "
+                                  f"{got}{hint}")
+            key = _CHANNELS.get(s["type"])
+            if key and (h.dim() < 2 or h.shape[1] != s[key]):
+                hint = "" if h.dim() > 2 else (
+                    f"; {s['type']} takes inputs of shape [channels, height, width]: add a reshape "
+                    "layer or keep the task's images unflattened (task option flatten: false)")
+                raise ConfigError(f"{where}.{key}: {s[key]} does not match {got}{hint}")
+            try:
+                h = layer.apply_op(h)
+            except (RuntimeError, ValueError, IndexError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise ConfigError(f"{where}: {s['type']} does not take {got}: {first}") from None
+            widths[name] = math.prod(h.shape[1:])
+    return widths
+
+
+_CHANNELS = {"conv2d": "in_channels", "conv_transpose2d": "in_channels",
+             "batchnorm1d": "num_features", "batchnorm2d": "num_features"}
+
+
+def _describe(h, whose: str, first: bool) -> str:
+    """What a layer gets: ``L1's 12 outputs``, ``the task's 784 inputs``, ``L6's outputs of
+    shape [64, 4, 4]``."""
+    if whose == "network.input_shape":
+        return f"network.input_shape {list(h.shape[1:])}"
+    noun = "inputs" if first else "outputs"
+    if h.dim() == 2:
+        return f"{whose} {h.shape[1]} {noun}"
+    return f"{whose} {noun} of shape {list(h.shape[1:])}"
+
+
+def _check_task_fit(cfg: ExperimentConfig, splits: tuple[str, ...] | None,
+                    input_shape: tuple[int, ...] | None, whose: str) -> None:
+    """The checks that need the task's split names or input shape (None: unknown, skipped)."""
+    if splits is not None:
+        allowed = f"{', '.join(splits)} (the splits of task {cfg.task.name!r}) or {ALL_SPLITS!r}"
+        if cfg.analysis.dataset not in (*splits, ALL_SPLITS):
+            _fail("analysis.dataset", cfg.analysis.dataset, allowed)
+        for name in cfg.performance.datasets:
+            if name not in (*splits, ALL_SPLITS):
+                _fail("performance.datasets", name, allowed)
+    widths = _layer_widths(cfg.network, input_shape, whose)
+    if widths is not None:
+        _check_sources(cfg.analysis, widths)
+
+
+def _check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:
+    """Group indices within each layer's width, subsets no larger than the layer, and no
+    more sources than each measure allows."""
+    layers = spec.layers  # none listed: nothing is analysed (analyze asks for layers)
+    limits = source_limits(spec.measures)
+    for g in spec.groupings:
+        field_name = f"analysis.groupings[{g.name}]"
+        for layer in (name for name in layers if g.applies_to(name)):
+            width = widths[layer]
+            if g.kind == "groups":
+                bad = sorted({i for group in g.groups for i in group if i >= width})
+                if bad:
+                    _fail(f"{field_name}.groups", bad,
+                          f"neuron indices 0..{width - 1} of {layer} ({width} neurons)")
+            elif g.kind == "random_subsets" and g.size > width:
+                _fail(f"{field_name}.size", g.size, f"at most {layer}'s {width} neurons")
+            elif g.kind == "neurons":
+                for measure, most in limits.items():
+                    if width > most:
+                        _fail("analysis.layers", layer,
+                              f"layers of at most {most} neurons for measure {measure!r}, which "
+                              f"takes each neuron as a source (grouping {g.name!r}); {layer} has "
+                              f"{width}: use a grouping of kind groups or random_subsets "
+                              f"for {layer}, or drop {measure!r} from analysis.measures")
+
+
+def source_limits(measures: tuple[str, ...]) -> dict[str, int]:
+    """The most sources (neurons or groups of neurons) each of ``measures`` can take."""
+    import math
+
+    from nninfo.info.lattice import MAX_SOURCES
+    from nninfo.info.reing import MAX_EXACT_SUBSETS
+
+    reing = max(n for n in range(1, 64) if math.comb(n, n // 2) <= MAX_EXACT_SUBSETS)
+    limits = {"pid": MAX_SOURCES, "reing": reing}
+    return {m: limits[m] for m in measures if m in limits}
+
+

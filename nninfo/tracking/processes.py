@@ -1,0 +1,111 @@
+"""Runs and the processes that drive them: who drives a run, runs whose driver is gone,
+SIGTERM handled like Ctrl-C, and one process at a time creating a new SQLite store.
+
+Every run nninfo creates carries the tag ``nninfo.driver`` = ``host:pid:start``, the driving
+process's host, pid and start time (so a recycled pid is not mistaken for the driver). A run
+left RUNNING by a driver that no longer exists on this host (killed with ``kill -9``, out of
+memory, power loss) is marked KILLED, with a note, the next time an entry point of its
+experiment starts (:func:`nninfo.tracking.runs.mark_abandoned_runs`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+DRIVER = "nninfo.driver"
+NOTE = "mlflow.note.content"
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), or '' elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22 of stat, after "(comm)"
+
+
+def driver_tag() -> str:
+    """``host:pid:start`` of this process."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def driver_alive(tag: str) -> bool | None:
+    """Whether the process named by a :func:`driver_tag` still runs; None when that cannot
+    be told from here (another host, or a malformed tag)."""
+    host, _, rest = tag.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        pass
+    return not start or _start_time(pid) in ("", start)
+
+
+def sigterm_as_interrupt() -> None:
+    """Handle SIGTERM like Ctrl-C (KeyboardInterrupt), so runs end KILLED, not RUNNING."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (relative: ``sqlite:///x.db``,
+    absolute: ``sqlite:////abs/x.db``), else None."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return None
+    path = uri[len(prefix):].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, timeout: float = 120.0) -> Iterator[None]:
+    import fcntl
+
+    with open(path, "a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"store: waited {timeout:.0f} s for the lock {path}") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_store() -> str:
+    """Create (and migrate) the tracking store once, under a file lock, before anything
+    else touches it: two processes creating one new SQLite file at once race in MLflow's
+    migrations. Returns the tracking URI."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = mlflow.get_tracking_uri()
+    db = sqlite_path(uri)
+    if db is None:
+        return uri
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(db.with_name(db.name + ".lock")):
+        MlflowClient(uri).search_experiments(max_results=1)
+    return uri
