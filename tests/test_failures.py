@@ -5,6 +5,7 @@ incomplete training run, settings that cannot run. Real subprocesses where it ma
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -139,17 +140,25 @@ def test_pool_workers_exit_when_their_driver_is_killed(tmp_path):
 
 @pytest.mark.slow
 def test_two_runs_of_one_experiment_at_once_both_finish(tmp_path):
-    """Same folder, same fresh ./mlflow.db (created by both at once), same work folder."""
+    """The issue's case: two ``mlflow run`` of one project started together in one folder,
+    with no store yet (both create ./mlflow.db at once) and one work folder."""
+    repo = Path(__file__).resolve().parents[1]
+    tmp_path = tmp_path / "fresh"  # no store yet (tmp_path has the test's migrated one)
+    project = tmp_path / "projects" / "tishby_demo"
+    shutil.copytree(repo / "projects" / "tishby_demo", project)
+    shutil.copy(repo / "conda.yaml", tmp_path / "conda.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env.update(NNINFO_WORK_DIR=str(tmp_path / "work"), NNINFO_CACHE_DIR=str(tmp_path / "c"))
-    config = _config(tmp_path)
-    procs = [_cli("main", config, "--workers", "1", "--force", "true", env=env, cwd=tmp_path)
-             for _ in range(2)]
+    env.update(NNINFO_WORK_DIR=str(tmp_path / "work"), NNINFO_CACHE_DIR=str(tmp_path / "c"),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
+    cmd = [sys.executable, "-m", "mlflow", "run", str(project), "--env-manager", "local",
+           "-P", "seeds=2", "-P", "epochs=20", "-P", "checkpoints=4", "-P", "workers=1"]
+    procs = [subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("hostile")
+    exp = client.get_experiment_by_name("tishby_demo")
     parents = client.search_runs([exp.experiment_id], "tags.`nninfo.role` = 'entry'")
     assert len(parents) == 2 and {p.info.status for p in parents} == {"FINISHED"}
     for parent in parents:
@@ -158,9 +167,39 @@ def test_two_runs_of_one_experiment_at_once_both_finish(tmp_path):
         assert len(seeds) == 2 and {s.info.status for s in seeds} == {"FINISHED"}
         for seed in seeds:
             steps = {m.step for m in client.get_metric_history(seed.info.run_id,
-                                                                "L1/mutual_information")}
-            assert len(steps) == 3, "every checkpoint analysed"
+                                                                "L3/mutual_information")}
+            assert len(steps) == 4, "every checkpoint analysed"
     assert not list((tmp_path / "work").rglob("*.pt")), "work folders removed once logged"
+
+
+STORE_MAKER = """
+import sys, time
+from pathlib import Path
+from mlflow.tracking import MlflowClient
+Path(sys.argv[2]).touch()  # ready
+while not Path(sys.argv[3]).exists():
+    pass
+MlflowClient(sys.argv[1]).search_experiments()
+"""
+
+
+@pytest.mark.slow
+def test_processes_creating_one_new_sqlite_store_at_once_all_succeed(tmp_path):
+    """Without nninfo's store plugin (a file lock around MLflow's migrations) every one of
+    these processes but at most one dies in the migration; this is what ``mlflow run``'s
+    launcher does first, before any nninfo code runs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    fresh = tmp_path / "fresh"  # (tmp_path has the test's migrated store)
+    fresh.mkdir()
+    uri, go = f"sqlite:///{fresh / 'mlflow.db'}", tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", STORE_MAKER, uri,
+                               str(tmp_path / f"ready{i}"), str(go)], env=env,
+                              stderr=subprocess.PIPE, text=True) for i in range(6)]
+    _wait_for(lambda: len(list(tmp_path.glob("ready*"))) == 6)
+    go.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
 
 
 def test_the_newest_training_run_must_be_complete(mlflow_store):

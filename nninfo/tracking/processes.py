@@ -73,10 +73,18 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
+_held: set[Path] = set()  # lock files this process holds (file_lock is re-entrant)
+
+
 @contextlib.contextmanager
-def _file_lock(path: Path, timeout: float = 120.0) -> Iterator[None]:
+def file_lock(path: Path, timeout: float = 120.0) -> Iterator[None]:
+    """An exclusive lock on ``path`` across processes (re-entrant within one process)."""
     import fcntl
 
+    key = path.resolve()
+    if key in _held:
+        yield
+        return
     with open(path, "a") as handle:
         deadline = time.monotonic() + timeout
         while True:
@@ -88,9 +96,11 @@ def _file_lock(path: Path, timeout: float = 120.0) -> Iterator[None]:
                     raise TimeoutError(
                         f"store: waited {timeout:.0f} s for the lock {path}") from None
                 time.sleep(0.1)
+        _held.add(key)
         try:
             yield
         finally:
+            _held.discard(key)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
@@ -106,6 +116,6 @@ def ensure_store() -> str:
     if db is None:
         return uri
     db.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(db.with_name(db.name + ".lock")):
+    with file_lock(db.with_name(db.name + ".lock")):
         MlflowClient(uri).search_experiments(max_results=1)
     return uri

@@ -76,9 +76,9 @@ def claim_work_dirs(work: Path, seeds: Iterable[int], parent: str) -> Iterator[d
             except BlockingIOError:
                 dirs[seed] = work / "runs" / parent / f"seed_{seed}"
         yield dirs
-    private = work / "runs" / parent
-    if private.is_dir() and not any(private.iterdir()):
-        private.rmdir()
+    for folder in (work / "runs" / parent, work / "runs"):  # emptied by _remove_work
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def training_key(cfg: ExperimentConfig) -> str:
