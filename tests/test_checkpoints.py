@@ -18,10 +18,11 @@ from mlflow.tracking import MlflowClient
 
 from nninfo import results
 from nninfo.config import build_config
-from nninfo.tracking import runs
+from nninfo.tracking import checkpoints
+from nninfo.tracking.checkpoints import checkpoint_index
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
-from nninfo.tracking.runs import checkpoint_index, seed_runs
+from nninfo.tracking.runs import seed_runs
 from nninfo.training.checkpoint import Checkpoint, CheckpointError
 from tests.helpers import tishby_layers
 
@@ -99,7 +100,7 @@ def test_the_index_stores_each_files_sha256_and_step(tmp_path):
     assert len(index) == 3
     for ck in index:
         local = _fetch(rid, ck["artifact"], tmp_path / "plain")
-        assert ck["sha256"] == runs.file_sha256(local)
+        assert ck["sha256"] == checkpoints.file_sha256(local)
         assert Checkpoint.load(local).step == ck["step"]
 
 
@@ -120,7 +121,7 @@ def test_without_a_logged_hash_the_step_check_catches_a_replaced_file(tmp_path):
     rid = _train()
     index = [{k: v for k, v in ck.items() if k != "sha256"} for ck in checkpoint_index(rid)]
     _relog_index(rid, index, tmp_path)
-    assert runs.download_checkpoint(rid, index[0])  # an old index loads
+    assert checkpoints.download_checkpoint(rid, index[0])  # an old index loads
 
     victim, other = index[1], index[2]
     _relog(rid, victim["artifact"], _fetch(rid, other["artifact"], tmp_path / "o").read_bytes(),
@@ -166,7 +167,7 @@ def test_artifact_paths_outside_the_runs_checkpoints_are_refused_before_reading(
     assert rid in str(err.value) and repr(bad) in str(err.value)
     assert calls == ["checkpoints.json"], "refused before any checkpoint was read"
     with pytest.raises(CheckpointError, match="not a path inside"):
-        runs.download_checkpoint(rid, {"step": 1, "artifact": bad})
+        checkpoints.download_checkpoint(rid, {"step": 1, "artifact": bad})
 
 
 # ------------------------------------------------------------------ (d) unreadable files
@@ -223,7 +224,7 @@ def test_unreadable_logged_checkpoints_name_run_step_and_file(tmp_path, hashed):
         _relog(rid, victim["artifact"], data, tmp_path)
         with pytest.raises(CheckpointError, match="SHA-256" if hashed else "empty|cannot be read"
                            ) as err:
-            runs.download_checkpoint(rid, victim)
+            checkpoints.download_checkpoint(rid, victim)
         _names(err.value, rid, victim["step"], victim["artifact"])
         assert kind != "empty" or hashed or "empty" in str(err.value)
     with pytest.raises(CheckpointError) as err:
@@ -237,18 +238,18 @@ def test_a_checkpoint_is_downloaded_once_and_served_from_the_cache(tmp_path, mon
     rid = _train()
     ck = checkpoint_index(rid)[0]
     calls = _count_downloads(monkeypatch)
-    first = runs.download_checkpoint(rid, ck)
-    assert runs.download_checkpoint(rid, ck) == first
-    assert runs.download_checkpoint(rid, ck["artifact"]) == first  # by path: looked up
+    first = checkpoints.download_checkpoint(rid, ck)
+    assert checkpoints.download_checkpoint(rid, ck) == first
+    assert checkpoints.download_checkpoint(rid, ck["artifact"]) == first  # by path: looked up
     assert calls.count(ck["artifact"]) == 1
     cache = Path(os.environ["NNINFO_CACHE_DIR"]) / "checkpoints" / rid / ck["artifact"]
     assert Path(first) == cache
     assert [p.name for p in cache.parent.iterdir()] == [cache.name], "no download leftovers"
 
     cache.write_bytes(b"damaged in the cache")  # a damaged cached copy is fetched again
-    assert runs.download_checkpoint(rid, ck) == first
+    assert checkpoints.download_checkpoint(rid, ck) == first
     assert calls.count(ck["artifact"]) == 2
-    assert runs.file_sha256(first) == ck["sha256"]
+    assert checkpoints.file_sha256(first) == ck["sha256"]
 
 
 def test_analyze_and_performance_share_the_cached_copies(monkeypatch):
@@ -290,9 +291,9 @@ def test_the_cache_is_pruned_least_recently_used_first(tmp_path, monkeypatch):
     day_ago = time.time() - 2 * 24 * 3600
     for path in (stale_file, stale_download):
         os.utime(path, (day_ago, day_ago))
-    monkeypatch.setenv(runs.CHECKPOINT_CACHE_MB, "0.001")
+    monkeypatch.setenv(checkpoints.CHECKPOINT_CACHE_MB, "0.001")
 
-    got = Path(runs.download_checkpoint(rid, checkpoint_index(rid)[0]))
+    got = Path(checkpoints.download_checkpoint(rid, checkpoint_index(rid)[0]))
     assert got.is_file() and recent.is_file(), "files used within a day are kept"
     assert not stale_file.exists() and not stale_file.parent.parent.exists()
     assert not stale_download.exists()

@@ -22,9 +22,10 @@ from nninfo.executors import run_jobs
 from nninfo.jobs import analyze
 from nninfo.jobs import train as experiment
 from nninfo.tracking import pipeline, runs, train
+from nninfo.tracking.checkpoints import checkpoint_index
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import PipelineError, Settings
-from nninfo.tracking.runs import checkpoint_index, seed_runs
+from nninfo.tracking.runs import seed_runs
 from nninfo.training import Checkpoint
 
 SMALL = {

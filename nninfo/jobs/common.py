@@ -14,6 +14,7 @@ from nninfo.nn.network import Network
 from nninfo.tasks import Task, load_task
 from nninfo.tasks.base import Split
 from nninfo.training import Checkpoint
+from nninfo.training.common import StepPlan
 
 
 @functools.lru_cache(maxsize=4)
@@ -31,7 +32,7 @@ def load_experiment_task(cfg: ExperimentConfig, data_dir: str | None = None) -> 
 def steps_per_epoch(cfg: ExperimentConfig, data_dir: str | None = None) -> int:
     """Optimiser steps per epoch: training-split size over batch size, rounded up."""
     n = len(load_experiment_task(cfg, data_dir)["train"])
-    return -(-n // cfg.training.batch_size)
+    return StepPlan.of(cfg.training, n).per_epoch
 
 
 def build_network(cfg: ExperimentConfig, seed: int | None = None) -> Network:

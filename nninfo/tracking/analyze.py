@@ -7,7 +7,7 @@ import pandas as pd
 
 from nninfo.config import ExperimentConfig
 from nninfo.jobs import analyze as analysis
-from nninfo.tracking import pipeline, runs
+from nninfo.tracking import checkpoints, pipeline, runs
 from nninfo.tracking.metrics import curated
 from nninfo.tracking.pipeline import Settings
 
@@ -25,10 +25,10 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
         done = {layer: pipeline.done_steps(run, f"{layer}/mutual_information",
                                            f"analysis.{layer}", key, settings.force)
                 for layer in layers}
-        for ck in runs.checkpoint_index(rid):
+        for ck in checkpoints.checkpoint_index(rid):
             todo = [layer for layer in layers if ck["step"] not in done[layer]]
             if todo:
-                path = runs.download_checkpoint(rid, ck)  # verified: hash, step
+                path = checkpoints.download_checkpoint(rid, ck)  # verified: hash, step
             units += [((rid, ck["step"], layer), analysis.analyze_checkpoint, (cfg, path, [layer]),
                       {"data_dir": settings.data_dir, "device": settings.device})
                      for layer in todo]

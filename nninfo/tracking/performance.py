@@ -7,7 +7,7 @@ import pandas as pd
 
 from nninfo.config import ExperimentConfig
 from nninfo.jobs import evaluate as evaluation
-from nninfo.tracking import pipeline, runs
+from nninfo.tracking import checkpoints, pipeline, runs
 from nninfo.tracking.pipeline import Settings
 
 
@@ -18,9 +18,9 @@ def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
     for run in seeds:
         rid = run.info.run_id
         done = pipeline.done_steps(run, f"{first}/loss", "performance", key, settings.force)
-        for ck in runs.checkpoint_index(rid):
+        for ck in checkpoints.checkpoint_index(rid):
             if ck["step"] not in done:
-                path = runs.download_checkpoint(rid, ck)  # verified: hash, step
+                path = checkpoints.download_checkpoint(rid, ck)  # verified: hash, step
                 units.append(((rid, ck["step"]), evaluation.evaluate_checkpoint,
                              (cfg, path, cfg.performance.datasets),
                              {"data_dir": settings.data_dir, "device": settings.device}))

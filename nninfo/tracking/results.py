@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from nninfo.tracking import runs
-from nninfo.tracking.runs import checkpoint_index, find_parent, seed_runs
+from nninfo.tracking.checkpoints import checkpoint_index, download_checkpoint
+from nninfo.tracking.runs import find_parent, seed_runs
 
 LAYER_KEY = re.compile(r"^(L\d+)/(?:(?P<grouping>[^/]+)/)?(?P<quantity>[^/]+)$")
 """Metric keys of the analysis: ``<layer>[/<grouping>]/<quantity>``, the quantity either a
@@ -220,7 +221,7 @@ def _checkpoint(run_id: str, epoch: float | None, step: int | None) -> tuple[Pat
             raise ValueError(f"epoch: {epoch!r} (step {step!r}) is not a checkpoint of run "
                              f"{run_id}; available epochs: {have}")
         chosen = match[0]
-    return Path(runs.download_checkpoint(run_id, chosen)), chosen  # verified, cached
+    return Path(download_checkpoint(run_id, chosen)), chosen  # verified, cached
 
 
 def _config(run_id: str):

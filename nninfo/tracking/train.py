@@ -13,7 +13,7 @@ from nninfo.config import ExperimentConfig, flatten
 from nninfo.executors import default_workers
 from nninfo.jobs import common
 from nninfo.jobs import train as training
-from nninfo.tracking import pipeline, runs
+from nninfo.tracking import checkpoints, pipeline, runs
 from nninfo.tracking.pipeline import Settings
 
 
@@ -166,7 +166,7 @@ def _log_training(run_id: str, result: training.SeedTraining) -> None:
         for ck in result.checkpoints:  # the SHA-256 of the bytes logged, checked on download
             index.append({"chapter": ck.chapter, "step": ck.step, "epoch": ck.epoch,
                           "artifact": f"checkpoints/{Path(ck.path).name}",
-                          "sha256": runs.file_sha256(ck.path)})
+                          "sha256": checkpoints.file_sha256(ck.path)})
             c.log_artifact(run_id, ck.path, "checkpoints")
         (Path(tmp) / "checkpoints.json").write_text(json.dumps(index, indent=1))
         c.log_artifact(run_id, str(Path(tmp) / "checkpoints.json"))
