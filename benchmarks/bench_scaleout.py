@@ -31,7 +31,7 @@ def experiment(seeds: int, epochs: float, checkpoints: int) -> dict:
             {"type": "linear", "in_features": 4, "out_features": 1, "activation": "sigmoid"},
         ]},
         "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "batch_size": 64,
-                     "epochs": epochs, "checkpoint_schedule": "log",
+                     "epochs": epochs, "checkpoint_schedule": "log_steps",
                      "checkpoint_count": checkpoints},
         "analysis": {"dataset": "all", "layers": ["L2", "L3"],
                      "measures": ["pid", "shannon", "reing"]},

@@ -1,16 +1,29 @@
 """Activation capture: layer outputs -> small-integer level codes for the info-theory code.
 
-The network needs ``layer_names``, ``forward_layers(x, layers)``, ``layer_limits(name)`` and
-``layer_quantizer(name)`` (a quantizer with ``levels`` and ``codes(x)``), as
+The network needs ``layer_names``, ``forward_layers(x, layers)`` (taking ``quantize=`` for
+stochastic rounding), ``layer_limits(name)`` and ``layer_quantizer(name)`` (a quantizer with
+``levels``, ``lo``, ``step`` and ``codes(x)``), as
 :class:`nninfo.nn.Network` provides. Quantized layers give the quantizer's level indices;
 unquantized layers are binned into ``n_bins`` equal-width bins between the layer limits
 (values outside saturate into the end bins). Codes are ``uint8`` when a layer has at most
 256 levels (``uint16`` up to 65,536, else ``int64``), shape ``(N, width)`` with conv maps
 flattened in C order.
+
+Rounding (``rounding=``): ``nearest`` (default) rounds every quantized layer to its nearest
+level, as the quantizer does in eval mode (the published PID analyses' ``center_saturating``).
+``stochastic`` rounds every quantized layer on the way up (not only the captured ones, so the
+rounding propagates, as in the published Shannon-invariants analysis) up with probability
+equal to the fractional distance from the level below: unbiased, ``E[value] = activation``.
+Its noise comes from one CPU ``torch.Generator`` per layer, seeded by
+:func:`derive_seed` ``(rounding_seed, layer name)``: the same codes on every rerun, on every
+worker and device, whichever other layers are captured with it, for any ``batch_size``; the
+global RNG is not touched. Binned (unquantized) layers are binned either way.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +32,37 @@ import pandas as pd
 import torch
 
 Coder = Callable[[torch.Tensor], torch.Tensor]
+#: ``analysis.rounding``: how quantized layers are rounded when their codes are captured.
+ROUNDINGS = ("nearest", "stochastic")
+
+
+def derive_seed(*parts: object) -> int:
+    """A seed in ``[0, 2**63)`` from ``parts`` (ints, strings, None), the same for the same
+    parts on every machine and Python process (unlike ``hash``)."""
+    digest = hashlib.sha256(json.dumps([repr(p) for p in parts]).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+class StochasticRounding:
+    """Unbiased stochastic rounding of quantized layers, for ``Network.forward_layers``'s
+    ``quantize``: a value between two levels rounds up with probability equal to its
+    fractional distance from the lower one (values outside the limits saturate). Layer
+    ``name`` draws its ``U[0, 1)`` noise from its own CPU generator seeded with
+    ``derive_seed(seed, name)``, in the order of the batches."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._generators: dict[str, torch.Generator] = {}
+
+    def __call__(self, name: str, quantizer, h: torch.Tensor) -> torch.Tensor:
+        gen = self._generators.get(name)
+        if gen is None:
+            gen = torch.Generator().manual_seed(derive_seed(self.seed, name))
+            self._generators[name] = gen
+        u = torch.rand(h.shape, generator=gen, dtype=torch.float32)
+        u = u.to(device=h.device, dtype=h.dtype)
+        k = ((h - quantizer.lo) / quantizer.step + u).floor_().clamp_(0.0, quantizer.levels - 1)
+        return k * quantizer.step + quantizer.lo
 
 
 def code_dtype(levels: int) -> np.dtype:
@@ -152,8 +196,18 @@ def capture_codes(
     batch_size: int = 4096,
     n_bins: int | None = None,
     device: torch.device | str | None = None,
+    rounding: str = "nearest",
+    rounding_seed: int = 0,
 ) -> Capture:
-    """Level codes of ``layers`` (all if None) for inputs ``x``, in eval mode, in batches."""
+    """Level codes of ``layers`` (all if None) for inputs ``x``, in eval mode, in batches.
+
+    ``rounding``: ``nearest`` or ``stochastic`` (seeded by ``rounding_seed``; see the module
+    docstring)."""
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding={rounding!r} is not one of {list(ROUNDINGS)}")
+    if isinstance(rounding_seed, bool) or not isinstance(rounding_seed, int) or rounding_seed < 0:
+        raise ValueError(f"rounding_seed={rounding_seed!r} must be an integer >= 0")
+    quantize = StochasticRounding(rounding_seed) if rounding == "stochastic" else None
     layers = list(net.layer_names) if layers is None else list(layers)
     unknown = [n for n in layers if n not in net.layer_names]
     if unknown:
@@ -171,7 +225,9 @@ def capture_codes(
     try:
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
-                out = net.forward_layers(x[start : start + batch_size].to(dev), layers)
+                xb = x[start : start + batch_size].to(dev)
+                out = (net.forward_layers(xb, layers) if quantize is None
+                       else net.forward_layers(xb, layers, quantize=quantize))
                 for name, (coder, levels, _) in coders.items():
                     codes = coder(out[name]).reshape(len(out[name]), -1)
                     chunks[name].append(codes.cpu().numpy().astype(code_dtype(levels)))

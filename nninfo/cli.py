@@ -44,9 +44,11 @@ def _config_options(fn: Callable) -> Callable:
         click.option("--epochs", type=float, default=0.0,
                      help="Training epochs (fractions allowed); 0: from the config."),
         click.option("--checkpoints", type=click.IntRange(min=0), default=0,
-                     help="Number of checkpoints, counting the one at epoch 0 and the last "
-                          "step (a short run may get fewer: steps are rounded and duplicates "
-                          "dropped); at least 2; 0: from the config."),
+                     help="Most checkpoints, counting the one at epoch 0 and the last "
+                          "step (a run may get fewer: rounding to whole epochs or steps can "
+                          "merge neighbours); at least 2; 0: from the config. 'log' with N: "
+                          "epoch 0 and N-1 log-spaced whole epochs 1..E (the published "
+                          "create_log_spaced_chapters(E, N-2))."),
         click.option("--quick", type=click.BOOL, is_flag=False, flag_value=True, default=False,
                      help="Apply the config's 'quick' section (a run of a few minutes); "
                           "'--quick' or '--quick true'."),

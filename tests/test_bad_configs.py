@@ -226,6 +226,11 @@ CASES: list[tuple[str, Callable[[dict], None] | str | None, list[str], tuple[str
      ("performance.datasets: 'test'", "a non-empty list")),
     ("no performance datasets", put("performance.datasets", []), [],
      ("performance.datasets: []", "a non-empty list")),
+    # report
+    ("unknown report band", put("report", {"band": "bogus"}), [],
+     ("report.band: 'bogus' is not valid", "allowed: quantile or t")),
+    ("unknown report key", put("report", {"bands": "t"}), [],
+     ("report: unknown key 'bands'", "allowed: band")),
     # the command line
     ("bogus device", None, ["--device", "bogus"],
      ("--device: 'bogus' is not a torch device; use cpu, cuda or cuda:N",)),

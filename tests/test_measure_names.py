@@ -76,7 +76,9 @@ def test_example_keys_and_unchanged_attributes():
     assert merged["pid.representational_complexity"] == pid.representational_complexity
     assert merged["pid.deg_syn_1"] == pytest.approx(pid.degree_of_synergy_atoms[1])
     assert merged["shannon.avg_degree_redundancy"] == sh.avg_degree_redundancy
-    assert merged["reing.C_R"] == re.C_R
+    assert merged["reing.C_R_published"] == re.C_R_published
+    assert merged["reing.C_R_mean_order"] == re.C_R_mean_order
+    assert "reing.C_R" not in merged  # no bare C_R: the two forms differ
     assert merged["reing.C_1"] == re.C[1] and merged["reing.D_1"] == re.D[0]
     assert not any(k.startswith("reing.reing") for k in merged)
 
@@ -86,7 +88,8 @@ def test_measure_grouping_keeps_pid_and_shannon_mutual_information():
     m, atoms = analyze._measure_grouping(cap, "L1", Grouping(), MEASURES, surrogates=2)
     assert {"pid.mutual_information", "shannon.mutual_information", "reing.mutual_information",
             "pid.representational_complexity", "pid.deg_syn_4", "shannon.avg_degree_redundancy",
-            "reing.C_R", "reing.C_4", "pid.mutual_information_surrogate_mean",
+            "reing.C_R_published", "reing.C_R_mean_order", "reing.C_4",
+            "pid.mutual_information_surrogate_mean",
             "pid.representational_complexity_surrogate_std"} <= set(m)
     direct = cap.samples("L1")
     assert m["pid.mutual_information"] == pytest.approx(sx_pid(direct).mutual_information)
@@ -123,10 +126,11 @@ def test_analyze_checkpoint_keys_are_unique_and_namespaced(monkeypatch):
     for key in ("L1/mutual_information", "L1/distinct_patterns", "L1/mean_entropy",
                 "L1/pid.mutual_information", "L1/shannon.mutual_information",
                 "L1/pid.representational_complexity", "L1/pid.deg_syn_2",
-                "L1/shannon.avg_degree_redundancy", "L1/reing.C_R", "L1/reing.C_1",
+                "L1/shannon.avg_degree_redundancy", "L1/reing.C_R_published",
+                "L1/reing.C_R_mean_order", "L1/reing.C_1",
                 "L1/pid.mutual_information_surrogate_mean",
                 "L1/pairs/pid.deg_syn_2", "L1/pairs/pid.mutual_information",
-                "L1/pairs/shannon.mutual_information", "L1/pairs/reing.C_R"):
+                "L1/pairs/shannon.mutual_information", "L1/pairs/reing.C_R_published"):
         assert key in out.measures, key
         assert LAYER_KEY.match(key), key
     assert out.measures["L1/mutual_information"] == pytest.approx(
@@ -142,13 +146,15 @@ def test_analyze_checkpoint_keys_are_unique_and_namespaced(monkeypatch):
 
 def test_curated_metrics_use_the_new_names():
     for q in ("mutual_information", "pid.representational_complexity", "pid.deg_syn_3",
-              "shannon.avg_degree_redundancy", "shannon.avg_degree_vulnerability", "reing.C_R",
+              "shannon.avg_degree_redundancy", "shannon.avg_degree_vulnerability",
+              "reing.C_R_published", "reing.C_R_mean_order",
               "pid.mutual_information_surrogate_mean", "distinct_patterns"):
         assert is_metric(q), q
     for q in ("reing.C_2", "reing.D_1", "shannon.sum_source_mi", "n_samples",
-              "representational_complexity", "reing_C_R", "deg_syn_1"):
+              "representational_complexity", "reing_C_R", "reing.C_R", "deg_syn_1"):
         assert not is_metric(q), q
-    assert set(curated({"L1/reing.C_R": 1.0, "L1/pairs/reing.C_1": 2.0})) == {"L1/reing.C_R"}
+    assert set(curated({"L1/reing.C_R_published": 1.0, "L1/pairs/reing.C_1": 2.0})) == {
+        "L1/reing.C_R_published"}
 
 
 def test_running_training_metrics_are_not_an_evaluated_dataset():

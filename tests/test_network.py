@@ -58,7 +58,7 @@ def test_seed_reproducible_and_xavier_tanh_scale():
     assert not torch.equal(w, c.layers["L1"].op.weight)
     gain = 5 / 3  # tanh gain; xavier uniform std = gain * sqrt(2 / (fan_in + fan_out))
     assert w.std().item() == pytest.approx(gain * math.sqrt(2 / 700), rel=0.02)
-    r = Network([lin(400, 300, "relu")], seed=3).layers["L1"].op.weight
+    r = Network([lin(400, 300, "relu")], seed=3, init="per_activation").layers["L1"].op.weight
     assert r.std().item() == pytest.approx(math.sqrt(2 / 400), rel=0.02)  # kaiming, fan_in
 
 

@@ -29,7 +29,7 @@ TINY = {
         {"type": "linear", "in_features": 3, "out_features": 1, "activation": "sigmoid"},
     ]},
     "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "batch_size": 64, "epochs": 2,
-                 "checkpoint_schedule": "log", "checkpoint_count": 4},
+                 "checkpoint_schedule": "log_steps", "checkpoint_count": 4},
     "analysis": {"dataset": "all", "layers": ["L2"], "measures": ["pid", "shannon", "reing"],
                  "surrogates": 2},
 }
@@ -62,12 +62,13 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     assert summary.epoch.min() == 0
     assert {"mutual_information", "pid.mutual_information", "shannon.mutual_information",
             "pid.representational_complexity", "pid.deg_syn_1",
-            "shannon.avg_degree_redundancy", "reing.C_R",
+            "shannon.avg_degree_redundancy", "reing.C_R_published", "reing.C_R_mean_order",
             "pid.mutual_information_surrogate_mean"} <= set(summary.columns)
     assert (summary["pid.mutual_information_surrogate_mean"] >= 0).all()
     logged = set(seeds[0].data.metrics)
     assert {"L2/mutual_information", "L2/pid.representational_complexity",
-            "L2/shannon.mutual_information", "L2/reing.C_R",
+            "L2/shannon.mutual_information", "L2/reing.C_R_published",
+            "L2/reing.C_R_mean_order",
             "train_running/loss", "train/loss", "test/loss"} <= logged
     assert not any(k.startswith("training/") for k in logged)
 
@@ -92,7 +93,8 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     measures = results.load_measures("tiny", layer="L2")
     c_k = measures[(measures.run_id == row.run_id) & (measures.step == row.step)]
     c_k = c_k.set_index("quantity").value
-    assert c_k["reing.C_R"] == pytest.approx(row["reing.C_R"])
+    for form in ("reing.C_R_published", "reing.C_R_mean_order"):
+        assert c_k[form] == pytest.approx(row[form], nan_ok=True)
     assert c_k["reing.C_0"] >= c_k["reing.C_3"]          # conditioning never adds entropy
     history = results.load_training_history("tiny")
     assert set(history.seed) == {0, 1} and history.loss.notna().all()
@@ -110,6 +112,10 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     assert any(a.path == "report.html" for a in c.list_artifacts(parent))
     page = Path("outputs", "tiny", "report.html").read_text()
     assert page.count("data:image/png;base64,") == sum(p.endswith(".png") for p in figures)
+    # report.band defaults to the published quantile band; figures and tables say so
+    assert page.count("line: mean over 2 seeds; band: 2.5–97.5 % quantiles over seeds") == (
+        page.count("<figcaption>")) > 0
+    assert "quantiles of the per-seed values (2 seeds)</caption>" in page
     acts = results.load_activations(row.run_id, row.epoch, layers=["L2"])
     np.testing.assert_array_equal(acts["L2"], cap["L2"])
 

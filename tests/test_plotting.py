@@ -32,7 +32,8 @@ def make_summary(seeds=(0, 1, 2), groupings=None, rng_seed=0) -> pd.DataFrame:
                         "pid.deg_syn_3": pis[2] if n == 3 else np.nan,
                         "shannon.avg_degree_redundancy": rng.uniform(1, 2),
                         "shannon.avg_degree_vulnerability": rng.uniform(0, 1),
-                        "reing.C_R": np.nan,
+                        "reing.C_R_published": np.nan,
+                        "reing.C_R_mean_order": np.nan,
                     }
                     if grouping is not None:
                         row["grouping"] = grouping
@@ -77,7 +78,7 @@ def assert_symlog_shows_zero(ax):
 
 def test_mean_line_equals_groupby_mean_and_band_is_t_interval():
     df = make_summary()
-    fig = plotting.plot_metric_over_epochs(df, "pid.representational_complexity")
+    fig = plotting.plot_metric_over_epochs(df, "pid.representational_complexity", band="t")
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert_symlog_shows_zero(ax)
@@ -94,11 +95,97 @@ def test_mean_line_equals_groupby_mean_and_band_is_t_interval():
     # band half-width at epoch 0 of L1 is t_{0.975,2} * sd / sqrt(3)
     vals = df[(df.layer == "L1") & (df.epoch == 0)]["pid.representational_complexity"]
     half = sps.t.ppf(0.975, 2) * vals.std(ddof=1) / np.sqrt(3)
-    agg = plotting.aggregate_over_seeds(df, "pid.representational_complexity", ["layer"])
+    agg = plotting.aggregate_over_seeds(df, "pid.representational_complexity", ["layer"],
+                                        band="t")
     row = agg[(agg.layer == "L1") & (agg.epoch == 0)].iloc[0]
     assert row["hi"] - row["mean"] == pytest.approx(half)
     band_y = bands(ax)[0].get_paths()[0].vertices[:, 1]
     assert band_y.max() == pytest.approx(agg[agg.layer == "L1"]["hi"].max())
+    assert plotting.figure_caption(fig) == (
+        "line: mean over 3 seeds; band: 95 % t-interval of the mean over seeds")
+    assert plotting.seed_interval(vals, "t") == pytest.approx((row["lo"], row["hi"]))
+
+
+def test_default_band_is_the_published_quantile_band():
+    """The published figures shade the 2.5 % and 97.5 % quantiles of the per-seed values
+    (pandas' linear interpolation, as numpy's default); the line is the mean."""
+    df = make_summary(seeds=(0, 1, 2, 3, 4, 5, 6), rng_seed=4)
+    value = "pid.representational_complexity"
+    fig = plotting.plot_metric_over_epochs(df, value)
+    agg = plotting.aggregate_over_seeds(df, value, ["layer"])
+    for (layer, epoch), grp in df.groupby(["layer", "epoch"]):
+        per_seed = grp.sort_values("seed")[value].to_numpy()
+        row = agg[(agg.layer == layer) & (agg.epoch == epoch)].iloc[0]
+        assert row["mean"] == pytest.approx(per_seed.mean())
+        assert row["lo"] == pytest.approx(np.quantile(per_seed, 0.025))
+        assert row["hi"] == pytest.approx(np.quantile(per_seed, 0.975))
+        assert plotting.seed_interval(per_seed, "quantile") == pytest.approx(
+            (np.quantile(per_seed, 0.025), np.quantile(per_seed, 0.975)))
+    ax = fig.axes[0]
+    # the band polygon of L1 runs along the quantiles
+    verts = bands(ax)[0].get_paths()[0].vertices
+    l1 = df[df.layer == "L1"].groupby("epoch")[value]
+    assert verts[:, 1].max() == pytest.approx(l1.quantile(0.975).max())
+    assert verts[:, 1].min() == pytest.approx(l1.quantile(0.025).min())
+    assert plotting.figure_caption(fig) == (
+        "line: mean over 7 seeds; band: 2.5–97.5 % quantiles over seeds")
+    # the t-interval of the mean is narrower than the spread of the seeds themselves
+    t_agg = plotting.aggregate_over_seeds(df, value, ["layer"], band="t")
+    assert ((t_agg["hi"] - t_agg["lo"]) < (agg["hi"] - agg["lo"])).mean() > 0.5
+
+
+def test_quantile_band_uses_per_seed_means_of_neurons():
+    """Several rows per seed (neurons) are averaged within the seed first."""
+    st = make_stats(seeds=(0, 1, 2, 3))
+    agg = plotting.aggregate_over_seeds(st, "entropy", ["layer"])
+    grp = st[(st.layer == "L2") & (st.epoch == 10.0)]
+    per_seed = grp.groupby("seed")["entropy"].mean().to_numpy()
+    row = agg[(agg.layer == "L2") & (agg.epoch == 10.0)].iloc[0]
+    assert row["n"] == 4
+    assert (row["lo"], row["hi"]) == pytest.approx(tuple(np.quantile(per_seed, [0.025, 0.975])))
+
+
+@pytest.mark.parametrize("band", ["quantile", "t"])
+def test_every_standard_figure_says_which_band_over_how_many_seeds(band):
+    words = {"quantile": "band: 2.5–97.5 % quantiles over seeds",
+             "t": "band: 95 % t-interval of the mean over seeds"}[band]
+    df = make_summary()
+    df["reing.C_R_published"] = 1.2 + 0.01 * df["seed"]
+    figs = plotting.standard_figures(df, make_performance(seeds=(0, 1, 2, 3)),
+                                     make_stats(seeds=(0, 1)), band=band)
+    assert set(figs) == {"performance", "complexity", "degree_of_synergy", "reing",
+                         "shannon_invariants", "activation_statistics"}
+    seeds = {"performance": 4, "activation_statistics": 2}
+    for name, fig in figs.items():
+        caption = f"line: mean over {seeds.get(name, 3)} seeds; {words}"
+        assert plotting.figure_caption(fig) == caption, name
+        assert fig.get_children() and any(
+            getattr(t, "get_text", lambda: "")() == caption for t in fig.get_children()), name
+
+
+def test_captions_for_one_seed_and_uneven_seeds():
+    assert plotting.band_caption("quantile", 1) == "line: one seed (no band)"
+    assert plotting.band_caption("t", 2, 3) == (
+        "line: mean over 2–3 seeds; band: 95 % t-interval of the mean over seeds")
+    fig = plotting.plot_metric_over_epochs(make_summary(seeds=(7,)), "mutual_information")
+    assert plotting.figure_caption(fig) == "line: one seed (no band)"
+    with pytest.raises(ValueError, match="band: 'sd' is not valid; allowed: quantile or t"):
+        plotting.plot_metric_over_epochs(make_summary(), "mutual_information", band="sd")
+
+
+def test_bands_are_the_config_choices():
+    from nninfo.config import build_config
+    from nninfo.config.spec import REPORT_BANDS, ReportSpec
+    from tests.helpers import tishby_layers
+
+    assert plotting.BANDS == REPORT_BANDS
+    assert plotting.DEFAULT_BAND == ReportSpec().band == "quantile"
+    raw = {"name": "bands", "task": {"name": "tishby"}, "network": {"layers": tishby_layers(3)},
+           "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "epochs": 1}}
+    assert build_config(raw).report.band == "quantile"  # the published band by default
+    cfg = build_config({**raw, "report": {"band": "t"}})
+    assert cfg.report.band == "t" and cfg.to_dict()["report"] == {"band": "t"}
+    assert build_config(cfg.to_dict()) == cfg
 
 
 def test_single_seed_has_line_but_no_band():
@@ -175,14 +262,28 @@ def test_complexity_invariants_activation_figures():
 
 def test_reing_raises_when_all_nan_and_standard_figures_skip_it():
     df = make_summary()
-    with pytest.raises(ValueError, match=r"reing\.C_R"):
+    with pytest.raises(ValueError, match=r"reing\.C_R_published.*reing\.C_R_mean_order"):
         plotting.plot_reing(df)
     figs = plotting.standard_figures(df, make_performance(), make_stats())
     assert set(figs) == {"performance", "complexity", "degree_of_synergy",
                          "shannon_invariants", "activation_statistics"}
-    df["reing.C_R"] = 1.5
+    df["reing.C_R_published"] = 1.5
     assert "reing" in plotting.standard_figures(df, None)
     assert "performance" not in plotting.standard_figures(df, None)
+
+
+def test_reing_figure_shows_the_published_form_first():
+    df = make_summary()
+    df["reing.C_R_published"] = 1.0 + 0.1 * df["seed"]
+    fig = plotting.plot_reing(df)
+    assert [ax.get_title() for ax in fig.axes] == ["Reing C_R, published post-processing"]
+    ref = df[df.layer == "L2"].groupby("epoch")["reing.C_R_published"].mean()
+    got = {ln.get_label(): ln.get_ydata() for ln in lines(fig.axes[0])}
+    np.testing.assert_allclose(got["L2"], ref.to_numpy())
+    df["reing.C_R_mean_order"] = 2.0
+    fig = plotting.plot_reing(df)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "Reing C_R, published post-processing", "Reing C_R, D-weighted mean order"]
 
 
 def test_bad_input_messages_name_the_field():

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from nninfo import results
 from nninfo.config import load_config
-from nninfo.testing import write_cifar10, write_mnist
+from nninfo.testing import write_cifar10, write_mnist, write_qmnist_test
 from nninfo.tracking import runs
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
@@ -32,6 +32,7 @@ SET = "analysis.n_bins=30;training.lr=0.1"
 def data_dir(tmp_path) -> Path:
     root = tmp_path / "data"
     write_mnist(root, n_train=192, n_test=64, seed=0)
+    write_qmnist_test(root, n_extra=64, seed=0)  # the MNIST projects test on MNIST + QMNIST
     write_cifar10(root, n_per_batch=16, n_test=32, seed=0)
     return root
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -16,27 +17,119 @@ def two_bits() -> np.ndarray:
     return np.array(list(itertools.product((0, 1), repeat=2)))
 
 
+def three_bits() -> np.ndarray:
+    return np.array(list(itertools.product((0, 1), repeat=3)))
+
+
+def published_rule(C) -> float:
+    """The published post-processing, written from its rule: the analysis stores
+    ``C(k-1||k) = C_(k-1) - C_k`` for k = 1..n; the post-processing returns
+    sum_{k=1}^{n-1} k * C(k||k+1) / sum_{k=1}^{n-1} C(k||k+1) (C(0||1) is left out)."""
+    n = len(C) - 1
+    diffs = {f"C({k - 1}||{k})": C[k - 1] - C[k] for k in range(1, n + 1)}
+    num = sum(k * diffs[f"C({k}||{k + 1})"] for k in range(1, n))
+    den = sum(diffs[f"C({k}||{k + 1})"] for k in range(1, n))
+    return num / den if abs(den) > 1e-12 else math.nan
+
+
+def mean_order_rule(C) -> float:
+    """sum_{k=1}^{n} k * (C_(k-1) - C_k) / (C_0 - C_n)."""
+    n = len(C) - 1
+    den = C[0] - C[n]
+    return sum(k * (C[k - 1] - C[k]) for k in range(1, n + 1)) / den if den > 1e-12 else math.nan
+
+
+# C_k worked out by hand (uniform sources, bits), then both complexities from the formulas:
+#   XOR T = S1^S2: a single source says nothing, both say all: C = [1, 1, 0], D = [0, 1];
+#     published 1*(C_1-C_2)/(C_1-C_2) = 1; mean order (1*0 + 2*1)/1 = 2.
+#   COPY T = (S1, S2): each source tells one of the two bits: C = [2, 1, 0], D = [1, 1];
+#     published 1*(1-0)/(1-0) = 1; mean order (1*1 + 2*1)/2 = 1.5.
+#   UNQ T = S1: S1 tells all, S2 nothing, C_1 = (0 + 1)/2: C = [1, 0.5, 0], D = [0.5, 0.5];
+#     published 1*(0.5-0)/(0.5-0) = 1; mean order (1*0.5 + 2*0.5)/1 = 1.5.
+#   3-bit parity T = S1^S2^S3: any two sources say nothing, all three say all:
+#     C = [1, 1, 1, 0], D = [0, 0, 1]; published (1*(C_1-C_2) + 2*(C_2-C_3))/(C_1-C_3)
+#     = (0 + 2)/1 = 2; mean order (1*0 + 2*0 + 3*1)/1 = 3.
+#   T = S1 = S2 (redundant copy): one source says all: C = [1, 0, 0], D = [1, 0];
+#     published 1*(0-0)/(0-0) = 0/0 -> NaN; mean order (1*1 + 2*0)/1 = 1.
 @pytest.mark.parametrize(
-    ("gate", "C", "C_R"),
+    ("sources", "gate", "C", "published", "mean_order"),
     [
-        (lambda s: s[:, 0] ^ s[:, 1], [1, 1, 0], 2.0),  # XOR: all info at order 2
-        (lambda s: 2 * s[:, 0] + s[:, 1], [2, 1, 0], 1.5),  # COPY: one bit per order
-        (lambda s: s[:, 0], [1, 0.5, 0], 1.5),  # UNQ: one source of two has the bit
+        (two_bits, lambda s: s[:, 0] ^ s[:, 1], [1, 1, 0], 1.0, 2.0),
+        (two_bits, lambda s: 2 * s[:, 0] + s[:, 1], [2, 1, 0], 1.0, 1.5),
+        (two_bits, lambda s: s[:, 0], [1, 0.5, 0], 1.0, 1.5),
+        (three_bits, lambda s: s[:, 0] ^ s[:, 1] ^ s[:, 2], [1, 1, 1, 0], 2.0, 3.0),
     ],
+    ids=["xor", "copy", "unq", "parity3"],
 )
-def test_gates_by_hand(gate, C, C_R):
-    s = two_bits()
+def test_gates_by_hand(sources, gate, C, published, mean_order):
+    s = sources()
     r = reing_complexity(s, gate(s))
     assert r.C == pytest.approx(C, abs=1e-12)
     assert r.D == pytest.approx(-np.diff(C), abs=1e-12)
-    assert r.C_R == pytest.approx(C_R)
+    assert r.C_R_published == pytest.approx(published)
+    assert r.C_R_mean_order == pytest.approx(mean_order)
+    assert published_rule(C) == pytest.approx(published)  # the hand values follow the rules
+    assert mean_order_rule(C) == pytest.approx(mean_order)
+    d = r.to_dict()
+    assert d["reing.C_R_published"] == r.C_R_published
+    assert d["reing.C_R_mean_order"] == r.C_R_mean_order
+
+
+def test_identical_sources_published_is_nan_mean_order_is_one():
+    t = np.array([0, 1, 1, 0])
+    with pytest.warns(UndefinedRatioWarning, match=r"reing\.C_R_published") as record:
+        r = reing_complexity(np.column_stack([t, t]), t)
+    assert all("C_R_mean_order" not in str(w.message) for w in record)
+    assert r.C == pytest.approx([1, 0, 0], abs=1e-12)
+    assert math.isnan(r.C_R_published)
+    assert r.C_R_mean_order == pytest.approx(1.0)
 
 
 def test_redundant_copy_has_order_one():
     t = np.array([0, 1, 1, 0, 1])
-    r = reing_complexity(np.column_stack([t, t, t]), t)
+    with pytest.warns(UndefinedRatioWarning, match=r"reing\.C_R_published"):
+        r = reing_complexity(np.column_stack([t, t, t]), t)
     assert r.C == pytest.approx([joint_entropy(t), 0, 0, 0], abs=1e-12)
-    assert r.C_R == pytest.approx(1.0)
+    assert r.C_R_mean_order == pytest.approx(1.0)
+    assert math.isnan(r.C_R_published)
+
+
+def _entropy(rows) -> float:
+    """Plug-in entropy in bits of a list of hashable outcomes (independent of nninfo)."""
+    counts = np.array(list(Counter(rows).values()), dtype=float)
+    p = counts / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def test_random_case_against_an_independent_reference():
+    """C_k from plain counting, then both rules as written above."""
+    rng = np.random.default_rng(5)
+    s = rng.integers(0, 3, size=(600, 4))
+    t = (s[:, 0] + s[:, 1] * s[:, 2] + (rng.random(600) < 0.2)) % 3
+    n = s.shape[1]
+    C = []
+    for k in range(n + 1):
+        h = [_entropy([(*row[list(a)], y) for row, y in zip(s, t, strict=True)])
+             - _entropy([tuple(row[list(a)]) for row in s])
+             for a in itertools.combinations(range(n), k)]
+        C.append(float(np.mean(h)))
+    r = reing_complexity(s, t)
+    np.testing.assert_allclose(r.C, C, atol=1e-12)
+    assert r.C_R_published == pytest.approx(published_rule(C), abs=1e-12)
+    assert r.C_R_mean_order == pytest.approx(mean_order_rule(C), abs=1e-12)
+    assert 1.0 <= r.C_R_published <= n - 1 and 1.0 <= r.C_R_mean_order <= n
+    # the two rules differ: published = mean over orders >= 2 of (order - 1)
+    D = -np.diff(C)
+    assert r.C_R_published == pytest.approx(
+        sum((j - 1) * D[j - 1] for j in range(2, n + 1)) / D[1:].sum(), abs=1e-12)
+    assert r.C_R_published != pytest.approx(r.C_R_mean_order)
+
+
+def test_one_source_published_is_nan():
+    s = np.array([[0], [1], [1], [0]])
+    with pytest.warns(UndefinedRatioWarning, match=r"reing\.C_R_published"):
+        r = reing_complexity(s, s[:, 0])
+    assert math.isnan(r.C_R_published) and r.C_R_mean_order == pytest.approx(1.0)
 
 
 def test_matches_brute_force_and_is_monotone():
@@ -57,7 +150,8 @@ def test_matches_brute_force_and_is_monotone():
     assert r.C[-1] == pytest.approx(conditional_entropy(t, s, method="exact"), abs=1e-12)
     assert np.all(np.diff(r.C) <= 1e-12)
     assert r.n_subsets.tolist() == [math.comb(n, k) for k in range(n + 1)]
-    assert 1.0 <= r.C_R <= n
+    assert 1.0 <= r.C_R_mean_order <= n
+    assert 1.0 <= r.C_R_published <= n - 1
     assert r.D.sum() == pytest.approx(r.mutual_information)
 
 
@@ -88,7 +182,8 @@ def test_to_dict_keys():
     s = two_bits()
     d = reing_complexity(s, s[:, 0] ^ s[:, 1]).to_dict()
     assert set(d) == {
-        "reing.C_R",
+        "reing.C_R_published",
+        "reing.C_R_mean_order",
         "reing.mutual_information",
         "reing.C_0",
         "reing.C_1",
@@ -100,9 +195,11 @@ def test_to_dict_keys():
 
 def test_independent_target_gives_nan():
     s = two_bits()
-    with pytest.warns(UndefinedRatioWarning, match=r"reing\.C_R"):
+    with pytest.warns(UndefinedRatioWarning) as record:
         r = reing_complexity(s, np.zeros(4, dtype=int))
-    assert math.isnan(r.C_R)
+    messages = " ".join(str(w.message) for w in record)
+    assert "reing.C_R_published" in messages and "reing.C_R_mean_order" in messages
+    assert math.isnan(r.C_R_published) and math.isnan(r.C_R_mean_order)
 
 
 def test_bad_input_names_the_field():
@@ -126,4 +223,5 @@ def test_codes_beyond_int64_give_the_result_of_small_codes():
     for codes in (huge, extreme):
         got = reing_complexity(codes, np.where(target == 1, 2**63, 7).astype(np.uint64))
         np.testing.assert_allclose(got.C, want.C, atol=1e-12)
-        assert got.C_R == pytest.approx(want.C_R, abs=1e-12)
+        assert got.C_R_published == pytest.approx(want.C_R_published, abs=1e-12)
+        assert got.C_R_mean_order == pytest.approx(want.C_R_mean_order, abs=1e-12)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from scipy import stats as sps
 
 from nninfo import plotting, report
 
@@ -52,12 +53,13 @@ def make_frames(rng_seed: int = 0):
 
 
 class PageParser(HTMLParser):
-    """Collects <h2> texts, <img> sources and, per section id, tables as rows of cell text."""
+    """Collects <h2> texts, <img> sources, <figcaption> texts and, per section id, tables as
+    rows of cell text and their <caption> texts."""
 
     def __init__(self):
         super().__init__()
-        self.h2, self.imgs, self.tables = [], [], {}
-        self._section, self._in_h2, self._cell = None, False, None
+        self.h2, self.imgs, self.tables, self.captions, self.figcaptions = [], [], {}, {}, []
+        self._section, self._in_h2, self._cell, self._caption = None, False, None, None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -74,6 +76,8 @@ class PageParser(HTMLParser):
             self.tables[self._section][-1].append([])
         elif tag in ("td", "th"):
             self._cell = ""
+        elif tag in ("caption", "figcaption"):
+            self._caption = ""
 
     def handle_endtag(self, tag):
         if tag == "h2":
@@ -81,12 +85,20 @@ class PageParser(HTMLParser):
         elif tag in ("td", "th"):
             self.tables[self._section][-1][-1].append(self._cell)
             self._cell = None
+        elif tag == "caption":
+            self.captions.setdefault(self._section, []).append(self._caption)
+            self._caption = None
+        elif tag == "figcaption":
+            self.figcaptions.append(self._caption)
+            self._caption = None
 
     def handle_data(self, data):
         if self._in_h2:
             self.h2[-1] += data
         if self._cell is not None:
             self._cell += data
+        if self._caption is not None:
+            self._caption += data
 
 
 def parse(page: str) -> PageParser:
@@ -100,8 +112,15 @@ def table_dict(rows: list[list[str]], key: str) -> dict[str, dict[str, str]]:
     return {r[head.index(key)]: dict(zip(head, r, strict=True)) for r in rows[1:]}
 
 
-def pm(values: pd.Series) -> str:
-    return f"{values.mean():.4g} ± {values.std(ddof=1):.4g}"
+def pm(values: pd.Series, band: str = "quantile") -> str:
+    """The expected cell, from numpy/scipy: ``mean [q2.5, q97.5]`` of the per-seed values
+    (quantile band) or ``mean ± t_{0.975, n-1} * sd / sqrt(n)`` (t band)."""
+    v = np.asarray(values, dtype=float)
+    if band == "quantile":
+        lo, hi = np.quantile(v, [0.025, 0.975])
+        return f"{v.mean():.4g} [{lo:.4g}, {hi:.4g}]"
+    half = sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return f"{v.mean():.4g} ± {half:.4g}"
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +159,7 @@ def test_sections_in_order(page):
                               "PID atoms", "Shannon invariants", "Figures"]
 
 
-def test_performance_table_is_final_epoch_mean_pm_std(page, frames):
+def test_performance_table_is_final_epoch_mean_and_quantiles(page, frames):
     perf = frames[1]
     final = perf[perf.epoch == perf.epoch.max()]
     table = table_dict(parse(page).tables["performance"][0], "dataset")
@@ -149,6 +168,50 @@ def test_performance_table_is_final_epoch_mean_pm_std(page, frames):
         assert table[d]["accuracy"] == pm(rows["accuracy"])
         assert table[d]["loss"] == pm(rows["loss"])
         assert table[d]["seeds"] == str(len(SEEDS))
+
+
+@pytest.fixture(scope="module")
+def t_page(frames):
+    summary, perf, atoms = frames
+    return report.render_report("t band", CONFIG, summary, perf, atoms=atoms, band="t")
+
+
+def test_t_band_tables_show_mean_pm_t_half_width(t_page, frames):
+    summary, perf, _ = frames
+    final = perf[perf.epoch == perf.epoch.max()]
+    table = table_dict(parse(t_page).tables["performance"][0], "dataset")
+    for d in ("train", "test"):
+        rows = final[final.dataset == d]
+        assert table[d]["accuracy"] == pm(rows["accuracy"], "t")
+    c_table = table_dict(parse(t_page).tables["complexity"][0], "layer")
+    rows = summary[summary.layer == "L1"]
+    per_seed_max = rows.groupby("seed")["pid.representational_complexity"].max()
+    assert c_table["L1"]["max C"] == pm(per_seed_max, "t")
+
+
+@pytest.mark.parametrize("band", ["quantile", "t"])
+def test_every_table_and_figure_caption_says_which_spread_over_how_many_seeds(
+        band, page, t_page):
+    parsed = parse(page if band == "quantile" else t_page)
+    table_words = {"quantile": "mean [2.5 %, 97.5 %] over seeds: the mean and the 2.5–97.5 % "
+                               "quantiles of the per-seed values (3 seeds)",
+                   "t": "mean ± h over seeds: h is the half-width of the 95 % t-interval of "
+                        "the mean (3 seeds)"}[band]
+    for section in ("performance", "complexity", "atoms", "invariants"):
+        assert len(parsed.captions[section]) == len(parsed.tables[section]) >= 1, section
+        assert all(c == table_words for c in parsed.captions[section]), section
+    assert "config" not in parsed.captions  # the configuration is no statistic
+    figure_words = {"quantile": "line: mean over 3 seeds; band: 2.5–97.5 % quantiles over "
+                                "seeds",
+                    "t": "line: mean over 3 seeds; band: 95 % t-interval of the mean over "
+                         "seeds"}[band]
+    assert parsed.figcaptions and len(parsed.figcaptions) == len(parsed.imgs)
+    assert all(c.endswith(figure_words) for c in parsed.figcaptions), parsed.figcaptions
+
+
+def test_bad_band_is_refused(frames):
+    with pytest.raises(ValueError, match="band: 'sd' is not valid; allowed: quantile or t"):
+        report.render_report("t", {}, frames[0], frames[1], figures={}, band="sd")
 
 
 def test_complexity_final_and_max_per_layer(page, frames):
@@ -170,6 +233,18 @@ def test_invariants_skip_all_nan_columns(page):
     head = parse(page).tables["invariants"][0][0]
     assert "shannon.avg_degree_redundancy" in head and "mutual_information" in head
     assert "shannon.avg_degree_vulnerability" not in head
+
+
+def test_invariants_show_both_reing_forms_and_their_formulas(frames):
+    summary, perf, _ = frames
+    summary = summary.assign(**{"reing.C_R_published": 1.0 + 0.1 * summary["seed"],
+                                "reing.C_R_mean_order": 2.0 - 0.1 * summary["seed"]})
+    page = report.render_report("reing", {}, summary, perf, figures={})
+    table = table_dict(parse(page).tables["invariants"][0], "layer")
+    # per seed 1.0, 1.1, 1.2 at the final epoch
+    assert table["L1"]["reing.C_R_published"] == pm(pd.Series([1.0, 1.1, 1.2]))
+    assert table["L2"]["reing.C_R_mean_order"] == pm(pd.Series([2.0, 1.9, 1.8]))
+    assert "Σ_{k=1}^{n-1} k·C(k‖k+1)" in page and "Σ_{k=1}^{n} k·(C_(k−1) − C_k)" in page
 
 
 def test_top_atoms_order_by_mean_absolute_average(page, frames):

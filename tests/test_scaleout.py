@@ -40,7 +40,7 @@ SMALL = {
         {"type": "linear", "in_features": 3, "out_features": 1, "activation": "sigmoid"},
     ]},
     "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "batch_size": 64, "epochs": 2,
-                 "checkpoint_schedule": "log", "checkpoint_count": 4},
+                 "checkpoint_schedule": "log_steps", "checkpoint_count": 4},
     "analysis": {"dataset": "all", "layers": ["L1", "L2"], "measures": ["pid", "shannon"]},
 }
 SERIAL = Settings(workers=1, progress=False)

@@ -36,51 +36,7 @@ def data(n=150, d=6, seed=0):
     return x, (x[:, 0] + x[:, 1] > 0).long()
 
 
-# --- schedule -------------------------------------------------------------------------------
-
-
-def test_lin_schedule_is_rounded_linspace():
-    assert checkpoint_steps("lin", 5, 2, 10) == [0, 5, 10, 15, 20]
-    assert checkpoint_steps("lin", 3, 1.5, 4) == [0, 3, 6]
-
-
-def test_log_schedule_starts_at_one_step_and_drops_duplicates():
-    steps = checkpoint_steps("log", 30, 1, 10)
-    assert steps[:2] == [0, 1] and steps[-1] == 10
-    assert steps == sorted(set(steps)) and len(steps) <= 11  # fewer than 30 after rounding
-    big = checkpoint_steps("log", 6, 100, 100)
-    assert big == [0, 1, 10, 100, 1000, 10000]  # 0, then 10 ** linspace(0, 4, 5)
-    assert checkpoint_steps("log", 4, 0.5, 10) == [0, 1, 2, 5]
-
-
-def test_checkpoint_count_counts_epoch_zero_and_the_last_step():
-    """``checkpoint_count`` n is the number of checkpoints including step 0 and the last
-    step: exactly n when the run has enough steps, never more (``--checkpoints 2`` gave 3)."""
-    assert checkpoint_steps("log", 2, 1, 10) == [0, 10]
-    assert checkpoint_steps("log", 3, 1, 10) == [0, 1, 10]
-    for kind in ("log", "lin"):
-        for n in range(2, 12):
-            for epochs, spe in ((1, 1), (0.5, 3), (2, 10), (100, 100)):
-                steps = checkpoint_steps(kind, n, epochs, spe)
-                last = max(1, round(epochs * spe))
-                assert steps[0] == 0 and steps[-1] == last and steps == sorted(set(steps))
-                assert len(steps) <= n, (kind, n, epochs, spe, steps)
-                if last >= 10 ** (n - 1) or (kind == "lin" and last >= n - 1):
-                    assert len(steps) == n, (kind, n, epochs, spe, steps)
-
-
-@pytest.mark.parametrize(
-    "args, match",
-    [
-        (("exp", 5, 1, 10), "training.checkpoint_schedule: 'exp'"),
-        (("log", 1, 1, 10), r"training.checkpoint_count >= 2 \(got 1\)"),
-        (("lin", 5, 0, 10), r"training.epochs > 0 \(got 0\)"),
-        (("lin", 5, 1, 0), r"steps_per_epoch >= 1 \(got 0\)"),
-    ],
-)
-def test_schedule_errors(args, match):
-    with pytest.raises(ValueError, match=match):
-        checkpoint_steps(*args)
+# --- schedule (the rules themselves: tests/test_schedule.py) -------------------------------
 
 
 def test_config_errors_name_the_field():
@@ -197,10 +153,23 @@ def test_non_finite_loss_names_the_epoch():
         )
 
 
-def test_checkpoint_epochs_follow_the_schedule():
-    cfg = TrainConfig(batch_size=16, epochs=2.5, checkpoint_schedule="log", checkpoint_count=6)
+@pytest.mark.parametrize(
+    "kind, steps",
+    [
+        ("log", [0, 10, 20, 25]),  # whole epochs 1, 2, then the end of the run
+        ("log_fractional", [0, 1, 3, 5, 12, 25]),  # epochs 10 ** linspace(-1, log10(2.5), 5)
+        ("log_steps", [0, 1, 2, 5, 11, 25]),
+        ("lin", [0, 5, 10, 15, 20, 25]),
+    ],
+)
+def test_checkpoint_epochs_follow_the_schedule(kind, steps):
+    """The training loop saves at the schedule's steps (10 steps per epoch here), with the
+    config's ``checkpoint_start_exponent`` reaching ``log_fractional``."""
+    cfg = TrainConfig(batch_size=16, epochs=2.5, checkpoint_schedule=kind, checkpoint_count=6,
+                      checkpoint_start_exponent=-1)
     _, ckpts, metrics, _ = run(cfg)
-    assert [c.step for c in ckpts] == checkpoint_steps("log", 6, 2.5, 10)
+    assert [c.step for c in ckpts] == steps
+    assert steps == checkpoint_steps(kind, 6, 2.5, 10, start_exponent=-1)
     assert [c.epoch for c in ckpts] == [c.step / 10 for c in ckpts]
     assert [m["epoch"] for _, m in metrics] == [1.0, 2.0, 2.5]
 

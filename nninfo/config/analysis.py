@@ -74,8 +74,19 @@ def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
     surrogates = raw.get("surrogates", 0)
     if isinstance(surrogates, bool) or not isinstance(surrogates, int) or surrogates < 0:
         _fail("analysis.surrogates", surrogates, "an integer >= 0")
+    from nninfo.capture import ROUNDINGS  # here: importing the config needs no torch
+
+    rounding = given("rounding", "nearest")
+    if not isinstance(rounding, str) or rounding not in ROUNDINGS:
+        _fail("analysis.rounding", rounding, "nearest (each quantized layer to its nearest "
+              "level) or stochastic (unbiased random rounding, as the published "
+              "Shannon-invariants analysis; seeded by analysis.rounding_seed)")
+    rounding_seed = given("rounding_seed", 0)
+    if isinstance(rounding_seed, bool) or not isinstance(rounding_seed, int) or rounding_seed < 0:
+        _fail("analysis.rounding_seed", rounding_seed, "an integer >= 0")
     return AnalysisSpec(layers=layers, measures=measures, dataset=dataset,
-                        groupings=groupings, n_bins=n_bins, surrogates=surrogates)
+                        groupings=groupings, n_bins=n_bins, surrogates=surrogates,
+                        rounding=rounding, rounding_seed=rounding_seed)
 
 
 def check_grouping_name(field_name: str, name: Any) -> str:

@@ -3,6 +3,7 @@ input shape, datasets are the task's splits, groupings and measures fit each lay
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from nninfo.config.spec import (
@@ -147,6 +148,9 @@ def _check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:
                           f"neuron indices 0..{width - 1} of {layer} ({width} neurons)")
             elif g.kind == "random_subsets" and g.size > width:
                 _fail(f"{field_name}.size", g.size, f"at most {layer}'s {width} neurons")
+            elif g.kind == "random_subsets" and g.count > math.comb(width, g.size):
+                _fail(f"{field_name}.count", g.count, f"at most C({width}, {g.size}) = "
+                      f"{math.comb(width, g.size)} distinct subsets of {layer}")
             elif g.kind == "neurons":
                 for measure, most in limits.items():
                     if width > most:

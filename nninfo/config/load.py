@@ -18,12 +18,15 @@ from nninfo.config.spec import (
     ALL_SPLITS,
     NAME_MAX_BYTES,
     PERFORMANCE_KEYS,
+    REPORT_BANDS,
+    REPORT_KEYS,
     TASK_KEYS,
     TOP_LEVEL_KEYS,
     ConfigError,
     ExperimentConfig,
     NetworkSpec,
     PerformanceSpec,
+    ReportSpec,
     TaskSpec,
     _check_keys,
     _fail,
@@ -101,7 +104,7 @@ def build_config(raw: dict[str, Any], *, quick: bool = False,
         _fail("network", network, "a mapping with a list 'layers'")
     if not isinstance(raw["training"], dict):
         _fail("training", raw["training"], "a mapping")
-    for part in ("analysis", "performance"):
+    for part in ("analysis", "performance", "report"):
         if not isinstance(raw.get(part) or {}, dict):
             _fail(part, raw[part], "a mapping")
     name = check_experiment_name("name", raw["name"])
@@ -116,6 +119,7 @@ def build_config(raw: dict[str, Any], *, quick: bool = False,
         training=training,
         analysis=_analysis(raw.get("analysis") or {}, layer_names),
         performance=_performance(raw.get("performance") or {}),
+        report=_report(raw.get("report") or {}),
     )
     from nninfo.tasks import task_input_shape, task_splits
 
@@ -149,6 +153,16 @@ def _performance(raw: dict[str, Any]) -> PerformanceSpec:
     return PerformanceSpec(tuple(datasets))
 
 
+def _report(raw: dict[str, Any]) -> ReportSpec:
+    _check_keys("report", raw, REPORT_KEYS)
+    band = raw.get("band", ReportSpec.band)
+    if not isinstance(band, str) or band not in REPORT_BANDS:
+        _fail("report.band", band, f"{' or '.join(REPORT_BANDS)} (quantile: the 2.5-97.5 % "
+              "quantiles over seeds of the published figures; t: the 95 % t-interval of "
+              "the seed mean)")
+    return ReportSpec(band=band)
+
+
 def _component(field_name: str, build):
     """``build()``, with its TypeError/ValueError turned into a ConfigError naming the field."""
     try:
@@ -168,7 +182,7 @@ def _training(raw: dict[str, Any]) -> TrainConfig:
 def _network(raw: dict[str, Any], training: TrainConfig) -> tuple[NetworkSpec, list[str]]:
     """Validate the layers by building the network once (before any work), and the loss
     against its output layer."""
-    from nninfo.nn.network import Network
+    from nninfo.nn.network import DEFAULT_INIT, INIT_SCHEMES, Network
     from nninfo.training.losses import OutputLoss
 
     seed = raw.get("seed")
@@ -180,12 +194,18 @@ def _network(raw: dict[str, Any], training: TrainConfig) -> tuple[NetworkSpec, l
             or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
                        for n in shape)):
         _fail("network.input_shape", shape, "null or a list of positive integers, e.g. [3, 32, 32]")
+    init = raw.get("init")
+    init = DEFAULT_INIT if init is None else init
+    if init not in INIT_SCHEMES:
+        _fail("network.init", init, "published (Ehrlich et al. 2023: xavier gain 5/3 on linear "
+              "layers, sqrt(2) on conv, PyTorch's default biases) or per_activation (xavier "
+              "with each activation's gain, kaiming for relu, zero biases)")
     # seed 0: checking the layers does not draw from the global random number generator
     net = _component("network", lambda: Network.from_config({**raw, "seed": 0}))
     _component("training", lambda: OutputLoss(training.loss, net.output_activation,
                                               net.output_quantized))
     spec = NetworkSpec(layers=tuple(dict(layer) for layer in raw["layers"]), seed=seed,
-                       input_shape=None if shape is None else tuple(shape))
+                       input_shape=None if shape is None else tuple(shape), init=init)
     return spec, list(net.layer_names)
 
 

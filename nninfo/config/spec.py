@@ -1,5 +1,5 @@
 """The validated experiment configuration: one frozen dataclass per part (task, network,
-training, analysis, performance), and the names every part of the config uses."""
+training, analysis, performance, report), and the names every part of the config uses."""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ if TYPE_CHECKING:
 MEASURES = ("pid", "shannon", "reing")
 GROUPING_KINDS = ("neurons", "random_subsets", "groups")
 TOP_LEVEL_KEYS = ("name", "seeds", "task", "network", "training", "analysis", "performance",
-                  "quick")
+                  "report", "quick")
 TASK_KEYS = ("name", "seed", "options", "label_encoding")
-ANALYSIS_KEYS = ("layers", "measures", "dataset", "groupings", "n_bins", "surrogates")
+ANALYSIS_KEYS = ("layers", "measures", "dataset", "groupings", "n_bins", "surrogates",
+                 "rounding", "rounding_seed")
 PERFORMANCE_KEYS = ("datasets",)
+REPORT_KEYS = ("band",)
+#: report.band: "quantile" (2.5-97.5 % quantiles over seeds, the published figures' band) or
+#: "t" (95 % Student-t interval of the seed mean).
+REPORT_BANDS = ("quantile", "t")
 GROUPING_KEYS = ("name", "kind", "size", "count", "seed", "groups", "layers")
 #: The keys each grouping kind uses besides name, kind and layers.
 GROUPING_FIELDS = {"neurons": (), "random_subsets": ("size", "count", "seed"),
@@ -68,13 +73,57 @@ class Grouping:
             if bad:
                 _fail(f"analysis.groupings[{self.name}].groups", bad, f"indices < {width}")
             return [[list(g) for g in self.groups]]
-        import numpy as np
-
         if self.size > width:
             _fail(f"analysis.groupings[{self.name}].size", self.size, f"<= layer width {width}")
-        rng = np.random.default_rng(self.seed)
-        return [[[int(i)] for i in sorted(rng.choice(width, self.size, replace=False))]
-                for _ in range(self.count)]
+        subsets = random_subsets(width, self.size, self.count, self.seed)
+        return [[[i] for i in subset] for subset in subsets]
+
+
+#: Up to this many combinations, random subsets follow the published rule exactly.
+PUBLISHED_SUBSET_LIMIT = 10_000_000
+
+
+def random_subsets(width: int, size: int, count: int, seed: int) -> list[list[int]]:
+    """``count`` distinct ``size``-subsets of ``range(width)`` (sorted neuron indices).
+
+    The published rule (Ehrlich et al. 2023, the 4-level MNIST notebook, seed 1234): number
+    the ``C(width, size)`` subsets in :func:`itertools.combinations` order, shuffle the
+    numbers with ``numpy.random.RandomState(seed).permutation`` and take the first ``count``.
+    Beyond :data:`PUBLISHED_SUBSET_LIMIT` combinations (too many to shuffle) distinct subsets
+    are drawn from the same generator instead.
+    """
+    import math
+
+    import numpy as np
+
+    total = math.comb(width, size)
+    if count > total:
+        _fail("analysis.groupings.count", count,
+              f"at most C({width}, {size}) = {total} distinct subsets")
+    rng = np.random.RandomState(seed)
+    if total <= PUBLISHED_SUBSET_LIMIT:
+        return [_nth_combination(width, size, int(i))
+                for i in rng.permutation(total)[:count]]
+    seen: dict[tuple[int, ...], None] = {}
+    while len(seen) < count:
+        seen.setdefault(tuple(sorted(int(i) for i in rng.choice(width, size, replace=False))))
+    return [list(subset) for subset in seen]
+
+
+def _nth_combination(n: int, k: int, index: int) -> list[int]:
+    """The ``index``-th ``k``-subset of ``range(n)`` in :func:`itertools.combinations` order."""
+    import math
+
+    out, start = [], 0
+    for left in range(k, 0, -1):
+        for c in range(start, n):
+            block = math.comb(n - c - 1, left - 1)  # subsets whose next element is c
+            if index < block:
+                out.append(c)
+                start = c + 1
+                break
+            index -= block
+    return out
 
 
 @dataclass(frozen=True)
@@ -85,6 +134,11 @@ class AnalysisSpec:
     groupings: tuple[Grouping, ...] = (Grouping(),)
     n_bins: int | None = None
     surrogates: int = 0
+    # analysis.rounding: quantized layers rounded to the nearest level (as the quantizer in
+    # eval mode), or stochastically (unbiased; the published Shannon-invariants analysis),
+    # seeded by rounding_seed with the checkpoint's seed and step (nninfo.capture)
+    rounding: str = "nearest"
+    rounding_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +158,9 @@ class NetworkSpec:
     layers: tuple[dict[str, Any], ...]
     seed: int | None = None  # None: each training seed initialises its own network
     input_shape: tuple[int, ...] | None = None
+    # network.init: "published" (Ehrlich et al.'s scheme) or "per_activation" (gain by
+    # activation, zero biases); see nninfo.nn.network.INIT_SCHEMES
+    init: str = "published"
 
     @property
     def all_linear(self) -> bool:
@@ -116,8 +173,18 @@ class PerformanceSpec:
 
 
 @dataclass(frozen=True)
+class ReportSpec:
+    """How figures and report tables show the spread over seeds: ``band="quantile"`` (the
+    published figures: 2.5-97.5 % quantiles of the per-seed values) or ``"t"`` (the 95 %
+    Student-t interval of the seed mean). Changes only the ``report`` entry point."""
+
+    band: str = "quantile"
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
-    """A whole experiment, validated: task, network, training, analysis, performance."""
+    """A whole experiment, validated: task, network, training, analysis, performance,
+    report."""
 
     name: str
     seeds: tuple[int, ...]
@@ -126,6 +193,7 @@ class ExperimentConfig:
     training: TrainConfig
     analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
     performance: PerformanceSpec = field(default_factory=PerformanceSpec)
+    report: ReportSpec = field(default_factory=ReportSpec)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON data (tuples become lists; unset optional fields are left out)."""

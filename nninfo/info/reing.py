@@ -6,10 +6,29 @@ For sources S = (S_1..S_n) and target T:
   C_0 = H(T) and C_n = H(T | S). C_k is non-increasing in k (conditioning on one more
   source, averaged over subsets, never raises the entropy).
 * D_k = C_(k-1) - C_k >= 0, k = 1..n: the information gained, on average, by going from
-  k-1 to k observed sources.
-* C_R = sum_k k * D_k / sum_k D_k: the D-weighted mean order. The sum telescopes,
-  sum_k D_k = C_0 - C_n = I(T; S), so C_R = sum_k k * D_k / I(T; S); it lies in [1, n]
-  and is NaN (with a warning) when I(T; S) = 0.
+  k-1 to k observed sources. The published code (Ehrlich et al. 2023,
+  ``nninfo/analysis/reing.py``) calls the same differences ``C(k-1||k)``.
+
+Two complexities are built from them, and both are reported:
+
+* ``C_R_published``, the rule of the published post-processing
+  (``nninfo/postprocessing/reing_postprocessing.py``, the C_R of the paper's figures):
+  C_R_published = sum_{k=1}^{n-1} k * C(k||k+1) / sum_{k=1}^{n-1} C(k||k+1)
+                = sum_{k=1}^{n-1} k * (C_k - C_(k+1)) / (C_1 - C_n)
+                = sum_{j=2}^{n} (j - 1) * D_j / sum_{j=2}^{n} D_j.
+  It leaves out C(0||1) = D_1 (what single sources already tell) and weights the gain of
+  going from k to k+1 sources with k, so it lies in [1, n-1]: XOR of two bits gives 1,
+  3-bit parity 2. Its denominator C_1 - C_n is 0 (NaN, with an
+  :class:`~nninfo.info.entropy.UndefinedRatioWarning`) whenever every single source already
+  tells all that S tells (T = S_1 = S_2, a constant target, any n = 1).
+* ``C_R_mean_order``, the D-weighted mean order over all orders k = 1..n:
+  C_R_mean_order = sum_{k=1}^{n} k * (C_(k-1) - C_k) / sum_{k=1}^{n} (C_(k-1) - C_k)
+                 = sum_{k=1}^{n} k * D_k / I(T; S)
+  (the sum telescopes to C_0 - C_n = I(T; S)). It lies in [1, n]: XOR gives 2, parity 3,
+  T = S_1 = S_2 gives 1. It is NaN (with the same warning) when I(T; S) = 0.
+
+Both NaN rules use :func:`~nninfo.info.entropy.ratio_or_nan`: a denominator of at most
+1e-12 bits counts as zero.
 
 When C(n, k) exceeds ``max_subsets``, C_k is estimated from ``max_subsets`` distinct
 k-subsets drawn uniformly with a seeded generator (C_0 and C_n always use their single
@@ -44,14 +63,25 @@ MAX_EXACT_SUBSETS = 1 << 16
 
 @dataclass(frozen=True)
 class ReingComplexity(Measure):
-    """C_k (k = 0..n), D_k (k = 1..n), C_R and the number of subsets used per k. Measure name
-    ``reing``: ``to_dict`` keys are ``reing.<quantity>`` (``reing.C_R``, ``reing.C_1``)."""
+    """Reing's C_k, D_k and both complexities of one set of sources. Measure name ``reing``:
+    ``to_dict`` keys are ``reing.<quantity>`` (``reing.C_R_published``,
+    ``reing.C_R_mean_order``, ``reing.C_1``, ``reing.D_1``, ...).
+
+    Attributes:
+        C: C_k, k = 0..n (bits).
+        D: D_k = C_(k-1) - C_k, k = 1..n (bits; ``D[0]`` is D_1).
+        C_R_published: the published post-processing's
+            sum_{k=1}^{n-1} k * (C_k - C_(k+1)) / (C_1 - C_n); NaN when C_1 - C_n = 0.
+        C_R_mean_order: sum_{k=1}^{n} k * D_k / I(T; S); NaN when I(T; S) = 0.
+        n_subsets: how many k-subsets C_k averages, k = 0..n.
+    """
 
     name: ClassVar[str] = "reing"
 
     C: np.ndarray
     D: np.ndarray
-    C_R: float
+    C_R_published: float
+    C_R_mean_order: float
     n_subsets: np.ndarray
 
     @property
@@ -59,9 +89,10 @@ class ReingComplexity(Measure):
         return float(self.C[0] - self.C[-1])
 
     def _scalars(self) -> dict[str, float]:
-        """C_R, mutual_information, C_<k> (k = 0..n), D_<k> (k = 1..n); the inherited
-        ``to_dict`` namespaces them as ``reing.<quantity>``."""
-        out = {"C_R": self.C_R, "mutual_information": self.mutual_information}
+        """C_R_published, C_R_mean_order, mutual_information, C_<k> (k = 0..n), D_<k>
+        (k = 1..n); the inherited ``to_dict`` namespaces them as ``reing.<quantity>``."""
+        out = {"C_R_published": self.C_R_published, "C_R_mean_order": self.C_R_mean_order,
+               "mutual_information": self.mutual_information}
         out.update({f"C_{k}": float(c) for k, c in enumerate(self.C)})
         out.update({f"D_{k}": float(d) for k, d in enumerate(self.D, start=1)})
         return out
@@ -74,7 +105,8 @@ def reing_complexity(
     max_subsets: int | None = None,
     seed: int = 0,
 ) -> ReingComplexity:
-    """Reing's C_k, D_k and C_R of integer ``sources`` (N, n) about ``target`` (N,)."""
+    """Reing's C_k, D_k and both C_R forms (see the module docstring) of integer ``sources``
+    (N, n) about ``target`` (N,)."""
     s = small_codes(as_sources(sources))  # any integer codes, even >= 2**63, hash safely
     t = small_codes(as_target(target))
     check_same_length(sources=s, target=t)
@@ -94,8 +126,14 @@ def reing_complexity(
         C[k] = np.mean([hasher.conditional_entropy(a) for a in subsets])
         counts[k] = len(subsets)
     D = C[:-1] - C[1:]
-    C_R = ratio_or_nan(float(np.arange(1, n + 1) @ D), float(C[0] - C[-1]), "reing.C_R")
-    return ReingComplexity(C=C, D=D, C_R=C_R, n_subsets=counts)
+    orders = np.arange(1, n + 1)
+    # published: sum_{k=1}^{n-1} k * (C_k - C_(k+1)) = sum_{j=2}^{n} (j - 1) * D_j
+    published = ratio_or_nan(float((orders[1:] - 1) @ D[1:]), float(C[1] - C[-1]),
+                             ReingComplexity.key("C_R_published"))
+    mean_order = ratio_or_nan(float(orders @ D), float(C[0] - C[-1]),
+                              ReingComplexity.key("C_R_mean_order"))
+    return ReingComplexity(C=C, D=D, C_R_published=published, C_R_mean_order=mean_order,
+                           n_subsets=counts)
 
 
 class _SubsetHasher:

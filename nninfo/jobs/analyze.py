@@ -46,16 +46,26 @@ _last_capture: dict[tuple, Any] = {}
 
 def _capture(cfg: ExperimentConfig, path: str, data_dir: str | None, device: str | None):
     """Codes of every analysed layer at a checkpoint; the last one is kept, so the per-layer
-    jobs of one checkpoint that land in the same process run the network once."""
+    jobs of one checkpoint that land in the same process run the network once. Stochastic
+    rounding (``analysis.rounding``) is seeded from ``analysis.rounding_seed`` and the
+    checkpoint's training seed and step: the same codes whichever worker runs the job."""
     spec = cfg.analysis
     key = (path, json.dumps(cfg.to_dict(), sort_keys=True), data_dir, device)
     if key not in _last_capture:
         data = split(load_experiment_task(cfg, data_dir), spec.dataset)
         net = load_checkpoint_network(cfg, path)
         layers = list(spec.layers) or net.layer_names
+        seed = 0
+        if spec.rounding == "stochastic":
+            from nninfo.capture import derive_seed
+            from nninfo.jobs.common import Checkpoint  # training's, as common loads it
+
+            ck = Checkpoint.load(path)
+            seed = derive_seed(spec.rounding_seed, ck.seed, ck.step)
         _last_capture.clear()
         _last_capture[key] = capture_codes(net, data.x, data.labels, layers,
-                                           n_bins=spec.n_bins, device=device)
+                                           n_bins=spec.n_bins, device=device,
+                                           rounding=spec.rounding, rounding_seed=seed)
     return _last_capture[key]
 
 

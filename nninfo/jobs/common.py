@@ -39,7 +39,7 @@ def build_network(cfg: ExperimentConfig, seed: int | None = None) -> Network:
     """The network, initialised from the config's fixed seed if it has one, else ``seed``."""
     spec = cfg.network
     return Network(list(spec.layers), seed=seed if spec.seed is None else spec.seed,
-                   input_shape=spec.input_shape)
+                   input_shape=spec.input_shape, init=spec.init)
 
 
 def split(task: Task, name: str) -> Split:

@@ -107,7 +107,7 @@ def train_seed_group(cfg: ExperimentConfig, seeds: list[int], workdirs: list[str
                 seeds=list(seeds), device=device,
                 on_checkpoint=lambda i, ck: recs[i].checkpoint(ck),
                 on_metrics=lambda i, m, step: recs[i].metrics(m, step),
-                resume_from=None if resume[0] is None else resume)
+                resume_from=None if resume[0] is None else resume, init=cfg.network.init)
     return [r.result() for r in recs]
 
 

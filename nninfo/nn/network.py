@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -13,7 +13,22 @@ from torch import nn
 from nninfo.nn.quantizers import Quantizer
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "hardtanh", "identity", "softmax")
-INITS = ("xavier", "kaiming")
+INITS = ("xavier", "kaiming")  # a layer's optional ``init`` key: the weight initialiser
+#: ``network.init``, the initialisation scheme of the whole network:
+#:
+#: * ``published`` (default): as Ehrlich et al. (2023) initialise (``init_str="xavier"`` in
+#:   every notebook): xavier-uniform weights with gain 5/3 on every linear layer (the output
+#:   layer too), sqrt(2) on conv and 1 on transposed-conv layers, PyTorch's default biases
+#:   ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``; a layer's ``init: kaiming`` gets PyTorch's
+#:   ``kaiming_uniform_`` defaults, as their ``he_kaiming``. With a seed, the draws follow
+#:   their order: every layer as PyTorch constructs it (weight, then bias), then the weights.
+#: * ``per_activation``: xavier-uniform with the gain of each layer's own activation (1 for a
+#:   linear, sigmoid or softmax output), kaiming-uniform for ReLU layers, zero biases. Kept
+#:   because it is the variance-preserving choice for each activation (the published 5/3
+#:   over-scales a sigmoid/softmax output, and xavier's fan average under-scales widening
+#:   ReLU convolutions: 2.4x narrower on CIFAR's first conv).
+INIT_SCHEMES = ("published", "per_activation")
+DEFAULT_INIT = "published"
 ACTIVATION_LIMITS: dict[str, tuple[float, float]] = {
     "tanh": (-1.0, 1.0),
     "sigmoid": (0.0, 1.0),
@@ -100,8 +115,8 @@ def validate_layer(i: int, spec: Mapping[str, Any], n_layers: int) -> dict[str, 
         raise ValueError(f"{_where(i, 'activation')}: {act!r} is not one of {list(ACTIVATIONS)}")
     if act == "softmax" and i != n_layers - 1:
         raise ValueError(f"{_where(i, 'activation')}: 'softmax' is only allowed on the last layer")
-    init = out.setdefault("init", "kaiming" if act == "relu" else "xavier")
-    if init not in INITS:
+    init = out["init"] = out.get("init")  # None: the network's init scheme decides
+    if init is not None and init not in INITS:
         raise ValueError(f"{_where(i, 'init')}: {init!r} is not one of {list(INITS)}")
     out["quantizer"] = _validate_quantizer(i, out.get("quantizer"), act)
     return out
@@ -176,20 +191,52 @@ class Layer(nn.Module):
             return F.linear(h, self.op.weight, self.op.bias)
         return self.op(h)
 
-    def reset_parameters(self) -> None:
-        """Re-initialise weights (xavier / kaiming as configured), biases to zero."""
-        weight = getattr(self.op, "weight", None)
-        if isinstance(self.op, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
-            act = self.activation if self.activation in ("tanh", "relu", "sigmoid") else "linear"
-            if self.spec["init"] == "xavier":
-                gain = nn.init.calculate_gain(act) if act in ("tanh", "relu") else 1.0
-                nn.init.xavier_uniform_(weight, gain=gain)
-            else:
-                nn.init.kaiming_uniform_(weight, a=0.0, nonlinearity=act)
-            if self.op.bias is not None:
-                nn.init.zeros_(self.op.bias)
-        elif hasattr(self.op, "reset_parameters"):
+    @property
+    def _weighted(self) -> bool:
+        return isinstance(self.op, nn.Linear | nn.Conv2d | nn.ConvTranspose2d)
+
+    def reset_parameters(self, scheme: str = DEFAULT_INIT) -> None:
+        """Re-initialise the layer by ``scheme`` (see :data:`INIT_SCHEMES`); ``published``
+        here is the layer on its own (:meth:`Network.reset_parameters` orders the draws)."""
+        if scheme == "published":
+            self.reset_default()
+            self.init_published_weight()
+            return
+        if not self._weighted:
+            self.reset_default()
+            return
+        weight = self.op.weight
+        act = self.activation if self.activation in ("tanh", "relu", "sigmoid") else "linear"
+        init = self.spec["init"] or ("kaiming" if self.activation == "relu" else "xavier")
+        if init == "xavier":
+            gain = nn.init.calculate_gain(act) if act in ("tanh", "relu") else 1.0
+            nn.init.xavier_uniform_(weight, gain=gain)
+        else:
+            nn.init.kaiming_uniform_(weight, a=0.0, nonlinearity=act)
+        if self.op.bias is not None:
+            nn.init.zeros_(self.op.bias)
+
+    def reset_default(self) -> None:
+        """PyTorch's own initialisation of the operation (weights and biases), if any."""
+        if hasattr(self.op, "reset_parameters"):
             self.op.reset_parameters()
+
+    def init_published_weight(self) -> None:
+        """The published weight initialisation (biases are left as they are): xavier-uniform
+        with gain 5/3 (linear), sqrt(2) (conv), 1 (transposed conv), or PyTorch's
+        ``kaiming_uniform_`` defaults for a layer with ``init: kaiming``."""
+        if not self._weighted:
+            return
+        if self.spec["init"] == "kaiming":
+            nn.init.kaiming_uniform_(self.op.weight)
+            return
+        if isinstance(self.op, nn.Linear):
+            gain = 5.0 / 3.0
+        elif isinstance(self.op, nn.ConvTranspose2d):
+            gain = 1.0
+        else:
+            gain = math.sqrt(2.0)
+        nn.init.xavier_uniform_(self.op.weight, gain=gain)
 
     def post(self, h: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """Activation and quantizer (with optional pre-drawn ``noise``) applied to ``h``."""
@@ -243,10 +290,14 @@ class Network(OutputHeadMixin, nn.Module):
         *,
         seed: int | None = None,
         input_shape: tuple[int, ...] | None = None,
+        init: str = DEFAULT_INIT,
     ) -> None:
         super().__init__()
         if not isinstance(layers, list | tuple) or not layers:
             raise ValueError(f"layers: {layers!r} is not a non-empty list of layer dicts")
+        if init not in INIT_SCHEMES:
+            raise ValueError(f"init: {init!r} is not one of {list(INIT_SCHEMES)}")
+        self.init = init
         specs = [validate_layer(i, s, len(layers)) for i, s in enumerate(layers)]
         self.layer_names = [f"L{i + 1}" for i in range(len(specs))]
         self.layers = nn.ModuleDict(
@@ -263,32 +314,45 @@ class Network(OutputHeadMixin, nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Network:
-        """Build from ``{"layers": [...], "seed": int | None, "input_shape": [...] | None}``."""
-        unknown = set(config) - {"layers", "seed", "input_shape"}
+        """Build from ``{"layers": [...], "seed": int | None, "input_shape": [...] | None,
+        "init": "published" | "per_activation"}``."""
+        allowed = ["layers", "seed", "input_shape", "init"]
+        unknown = set(config) - set(allowed)
         if unknown:
-            raise ValueError(
-                f"network: unknown keys {sorted(unknown)}; allowed: ['layers', 'seed', "
-                "'input_shape']"
-            )
+            raise ValueError(f"network: unknown keys {sorted(unknown)}; allowed: {allowed}")
         if "layers" not in config:
             raise ValueError("network.layers: missing")
+        init = config.get("init")
+        if init is not None and init not in INIT_SCHEMES:
+            raise ValueError(f"network.init: {init!r} is not one of {list(INIT_SCHEMES)}")
         shape = config.get("input_shape")
         return cls(
             list(config["layers"]),
             seed=config.get("seed"),
             input_shape=None if shape is None else tuple(shape),
+            init=DEFAULT_INIT if init is None else init,
         )
 
     def reset_parameters(self, seed: int | None = None) -> None:
-        """Initialise all layers; with a seed, reproducibly and without touching global RNG."""
+        """Initialise all layers by the network's ``init`` scheme; with a seed, reproducibly
+        and without touching the global RNG."""
         if seed is None:
-            for layer in self._layer_list:
-                layer.reset_parameters()
+            self._init_layers()
             return
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
+            self._init_layers()
+
+    def _init_layers(self) -> None:
+        if self.init == "published":
+            # the published order: every layer as PyTorch constructs it, then the weights
             for layer in self._layer_list:
-                layer.reset_parameters()
+                layer.reset_default()
+            for layer in self._layer_list:
+                layer.init_published_weight()
+            return
+        for layer in self._layer_list:
+            layer.reset_parameters(self.init)
 
     def forward_parts(
         self, x: torch.Tensor
@@ -317,9 +381,18 @@ class Network(OutputHeadMixin, nn.Module):
         return h if last.activation == "softmax" else last.post(h)
 
     def forward_layers(
-        self, x: torch.Tensor, layers: Iterable[str] | None = None
+        self,
+        x: torch.Tensor,
+        layers: Iterable[str] | None = None,
+        *,
+        quantize: Callable[[str, Quantizer, torch.Tensor], torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Outputs of the requested layers (all if None) as passed to the next layer."""
+        """Outputs of the requested layers (all if None) as passed to the next layer.
+
+        ``quantize(name, quantizer, activation)``, if given, replaces the quantizer of every
+        quantized layer on the way (e.g. stochastic rounding at analysis time, see
+        :func:`nninfo.capture.capture_codes`); its output is what the next layer gets.
+        """
         wanted = self.layer_names if layers is None else list(layers)
         for name in wanted:
             self._check_name(name)
@@ -328,7 +401,11 @@ class Network(OutputHeadMixin, nn.Module):
         h = x
         widths = {}
         for name, layer in zip(self.layer_names[: stop + 1], self._layer_list, strict=False):
-            h = layer.post(layer.apply_op(h))
+            h = layer.apply_op(h)
+            if quantize is None or layer.quantizer is None:
+                h = layer.post(h)
+            else:
+                h = quantize(name, layer.quantizer, h if layer.act_fn is None else layer.act_fn(h))
             widths[name] = math.prod(h.shape[1:])
             if name in wanted:
                 out[name] = h

@@ -9,23 +9,30 @@ the layout torchvision uses::
     root/QMNIST/raw/{qmnist-test-images-idx3-ubyte, qmnist-test-labels-idx2-int}
     root/cifar-10-batches-py/{data_batch_1 .. data_batch_5, test_batch, batches.meta}
 
-MNIST-like images become float32 ``pixel / 255`` in [0, 1], flattened to 784 unless
-``flatten=False`` (then ``(N, 1, 28, 28)``). The MNIST-family files are read by torchvision
-(``download=True`` fetches missing files when online). torchvision's ``CIFAR10`` insists on the
-md5 sums of the original archive's files, so CIFAR-10 is fetched through torchvision when
-missing but read here from the documented pickle format (``verify_md5=True`` checks the files
-against torchvision's md5 list first). The batches are unpickled by a restricted unpickler that
-resolves only the globals a numpy array needs (see :class:`_CifarUnpickler`), so a planted or
-corrupt file raises :class:`DataFileError` and runs no code. CIFAR-10 images are
-``(N, 3, 32, 32)`` float32,
-standardised per channel by the training set's mean and (population) standard deviation.
-The ``seed`` argument is unused: these tasks have fixed published splits.
+MNIST-like images become float32 ``pixel / pixel_divisor``, flattened to 784 unless
+``flatten=False`` (then ``(N, 1, 28, 28)``). ``pixel_divisor`` is 255 (default: pixels span
+exactly [0, 1]) or 256 (what the published nninfo of Ehrlich et al. 2023 divides by in every
+MNIST-family task, so its pixels span [0, 255/256]). ``mnist``'s ``test_set`` is ``mnist``
+(MNIST's 10k test images) or ``mnist+qmnist50k``: those followed by QMNIST's 50k extra test
+images as one 60k ``test`` split, the test set of the published MNIST experiments. The
+MNIST-family files are read by torchvision (``download=True`` fetches missing files when
+online); when files lack and cannot be fetched, one :class:`DatasetMissingError` names every
+missing file of every dataset the task needs (QMNIST's too when the options use it).
+torchvision's ``CIFAR10`` insists on the md5 sums of the original archive's files, so CIFAR-10
+is fetched through torchvision when missing but read here from the documented pickle format
+(``verify_md5=True`` checks the files against torchvision's md5 list first). The batches are
+unpickled by a restricted unpickler that resolves only the globals a numpy array needs (see
+:class:`_CifarUnpickler`), so a planted or corrupt file raises :class:`DataFileError` and runs
+no code. CIFAR-10 images are ``(N, 3, 32, 32)`` float32, standardised per channel by the
+training set's mean and (population) standard deviation. The ``seed`` argument is unused:
+these tasks have fixed published splits.
 """
 
 from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,40 +51,66 @@ QMNIST_TEST_FILES = ("qmnist-test-images-idx3-ubyte", "qmnist-test-labels-idx2-i
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_FILES = (*CIFAR10_TRAIN_FILES, "test_batch", "batches.meta")
+#: ``mnist``'s ``test_set`` option: MNIST's 10k test images, or those and QMNIST's 50k extra
+#: (one 60k test split, as the published MNIST experiments test).
+MNIST_TEST_SETS = ("mnist", "mnist+qmnist50k")
+#: ``pixel_divisor`` of the MNIST-family tasks: 255 (pixels span [0, 1]) or 256 (published).
+PIXEL_DIVISORS = (255, 256)
 
 
-def _missing_message(name: str, folder: Path, files: tuple[str, ...], reason: str) -> str:
+@dataclass(frozen=True)
+class _Files:
+    """The files of one dataset a task needs, and how torchvision fetches them."""
+
+    name: str
+    folder: Path
+    files: tuple[str, ...]
+    fetch: Callable[[], Any]
+
+    @property
+    def missing(self) -> list[str]:
+        return [f for f in self.files if not (self.folder / f).is_file()]
+
+
+def _missing_message(needs: list[_Files], reason: str) -> str:
+    where = "; ".join(f"the files {list(n.files)} in {n.folder}" for n in needs)
+    holds = " and ".join(
+        f"'{n.folder.parent.name if n.folder.name == 'raw' else n.folder.name}'" for n in needs
+    )
     return (
-        f"{name} not found: expected the files {list(files)} in {folder} ({reason}). "
+        f"{' and '.join(n.name for n in needs)} not found: expected {where} ({reason}). "
         "Put them there (MNIST-family idx files uncompressed, as torchvision reads them), "
-        "or pass data_dir=... / set NNINFO_DATA_DIR to the directory that holds "
-        f"'{folder.parent.name if folder.name == 'raw' else folder.name}'."
+        f"or pass data_dir=... / set NNINFO_DATA_DIR to the directory that holds {holds}."
     )
 
 
-def _missing(folder: Path, files: tuple[str, ...]) -> list[str]:
-    return [f for f in files if not (folder / f).is_file()]
-
-
-def _fetch(
-    name: str, folder: Path, files: tuple[str, ...], download: bool, make: Callable[[bool], Any]
-) -> Any:
-    """Run ``make(download)`` (a torchvision constructor) with a clear error if files lack."""
-    if _missing(folder, files):
-        if not download:
-            raise DatasetMissingError(
-                _missing_message(name, folder, files, "download=False")
-            )
+def _ensure(needs: list[_Files], download: bool) -> None:
+    """Make sure every file the task needs is there, before reading any: with
+    ``download=False`` one :class:`DatasetMissingError` names every missing dataset's files;
+    else missing datasets are fetched, and a failed fetch names all that still lack."""
+    missing = [n for n in needs if n.missing]
+    if missing and not download:
+        raise DatasetMissingError(_missing_message(missing, "download=False"))
+    for need in missing:
         try:
-            return make(True)
+            need.fetch()
         except Exception as err:  # torchvision raises RuntimeError, URLError, OSError, ...
             reason = f"download failed: {type(err).__name__}: {err}".strip()
-            raise DatasetMissingError(_missing_message(name, folder, files, reason)) from err
-    return make(False)
+            lacking = [n for n in needs if n.missing] or [need]
+            raise DatasetMissingError(_missing_message(lacking, reason)) from err
 
 
-def _images(data: torch.Tensor, flatten: bool) -> torch.Tensor:
-    x = data.to(torch.float32).div_(255.0)
+def _check_divisor(pixel_divisor: Any) -> float:
+    if isinstance(pixel_divisor, bool) or pixel_divisor not in PIXEL_DIVISORS:
+        raise ValueError(
+            f"option pixel_divisor={pixel_divisor!r} must be 255 (pixels span [0, 1]) or 256 "
+            "(the published nninfo's pixel / 256.)"
+        )
+    return float(pixel_divisor)
+
+
+def _images(data: torch.Tensor, flatten: bool, divisor: float = 255.0) -> torch.Tensor:
+    x = data.to(torch.float32).div_(divisor)
     return x.reshape(len(x), -1) if flatten else x.unsqueeze(1)
 
 
@@ -93,30 +126,39 @@ def _cifar_shape(flatten: bool = False, **_: Any) -> tuple[int, ...]:
     return (3 * 32 * 32,) if flatten else (3, 32, 32)
 
 
-def _mnist_like(cls_name: str, root: Path, flatten: bool, download: bool) -> dict:
+def _mnist_files(cls_name: str, root: Path) -> _Files:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, cls_name)
-    folder = root / cls_name / "raw"
+    return _Files(cls_name, root / cls_name / "raw", MNIST_FILES,
+                  lambda: cls(str(root), train=True, download=True))  # fetches all four
+
+
+def _qmnist_files(root: Path) -> _Files:
+    from torchvision.datasets import QMNIST
+
+    return _Files("QMNIST", root / "QMNIST" / "raw", QMNIST_TEST_FILES,
+                  lambda: QMNIST(str(root), what="test50k", compat=True, download=True))
+
+
+def _mnist_like(cls_name: str, root: Path, flatten: bool, divisor: float) -> dict:
+    """``train`` and ``test`` of MNIST or Fashion-MNIST (files checked by :func:`_ensure`)."""
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, cls_name)
     splits = {}
     for split, train in (("train", True), ("test", False)):
-        ds = _fetch(
-            cls_name, folder, MNIST_FILES, download,
-            lambda dl, train=train: cls(str(root), train=train, download=dl),
-        )
-        splits[split] = (_images(ds.data, flatten), ds.targets.long())
+        ds = cls(str(root), train=train, download=False)
+        splits[split] = (_images(ds.data, flatten, divisor), ds.targets.long())
     return splits
 
 
-def _qmnist_test50k(root: Path, flatten: bool, download: bool) -> tuple[torch.Tensor, ...]:
+def _qmnist_test50k(root: Path, flatten: bool, divisor: float) -> tuple[torch.Tensor, ...]:
+    """QMNIST's 50k extra test images (``what="test50k"``) and their class labels."""
     from torchvision.datasets import QMNIST
 
-    folder = root / "QMNIST" / "raw"
-    ds = _fetch(
-        "QMNIST", folder, QMNIST_TEST_FILES, download,
-        lambda dl: QMNIST(str(root), what="test50k", compat=True, download=dl),
-    )
-    return _images(ds.data, flatten), ds.targets[:, 0].long()
+    ds = QMNIST(str(root), what="test50k", compat=True, download=False)
+    return _images(ds.data, flatten, divisor), ds.targets[:, 0].long()
 
 
 def _check_flags(**flags: Any) -> None:
@@ -133,39 +175,66 @@ def load_mnist(
     flatten: bool = True,
     download: bool = True,
     qmnist_test50k: bool = False,
+    test_set: str = "mnist",
+    pixel_divisor: int = 255,
 ) -> RawTask:
-    """MNIST 60k ``train`` / 10k ``test``; ``qmnist_test50k=True`` adds QMNIST's 50k extra."""
+    """MNIST 60k ``train``; ``test``: MNIST's 10k (``test_set="mnist"``) or those followed by
+    QMNIST's 50k extra (``"mnist+qmnist50k"``, 60k, the published test set);
+    ``qmnist_test50k=True`` adds QMNIST's 50k extra as a split of its own. Pixels are divided
+    by ``pixel_divisor`` (255, or the published 256)."""
     _check_flags(flatten=flatten, download=download, qmnist_test50k=qmnist_test50k)
-    splits = _mnist_like("MNIST", data_dir, flatten, download)
-    if qmnist_test50k:
-        splits["qmnist_test50k"] = _qmnist_test50k(data_dir, flatten, download)
-    return RawTask(splits, n_classes=10, metadata={"scaling": "pixel / 255"})
+    if not isinstance(test_set, str) or test_set not in MNIST_TEST_SETS:
+        raise ValueError(
+            f"option test_set={test_set!r} must be 'mnist' (MNIST's 10k test images) or "
+            "'mnist+qmnist50k' (those and QMNIST's 50k extra: the published 60k test set)"
+        )
+    divisor = _check_divisor(pixel_divisor)
+    use_qmnist = qmnist_test50k or test_set == "mnist+qmnist50k"
+    _ensure([_mnist_files("MNIST", data_dir)] + ([_qmnist_files(data_dir)] if use_qmnist else []),
+            download)
+    splits = _mnist_like("MNIST", data_dir, flatten, divisor)
+    if use_qmnist:
+        extra = _qmnist_test50k(data_dir, flatten, divisor)
+        if test_set == "mnist+qmnist50k":
+            splits["test"] = tuple(torch.cat([m, q]) for m, q in zip(splits["test"], extra,
+                                                                     strict=True))
+        if qmnist_test50k:
+            splits["qmnist_test50k"] = extra
+    meta = {"scaling": f"pixel / {pixel_divisor}", "test_set": test_set}
+    return RawTask(splits, n_classes=10, metadata=meta)
 
 
 @register_task("fashion_mnist", splits=("train", "test"), input_shape=_mnist_shape)
 def load_fashion_mnist(
-    data_dir: Path, seed: int, *, flatten: bool = True, download: bool = True
+    data_dir: Path, seed: int, *, flatten: bool = True, download: bool = True,
+    pixel_divisor: int = 255,
 ) -> RawTask:
-    """Fashion-MNIST 60k ``train`` / 10k ``test``."""
+    """Fashion-MNIST 60k ``train`` / 10k ``test``; pixels / ``pixel_divisor`` (255 or 256)."""
     _check_flags(flatten=flatten, download=download)
-    splits = _mnist_like("FashionMNIST", data_dir, flatten, download)
-    return RawTask(splits, n_classes=10, metadata={"scaling": "pixel / 255"})
+    divisor = _check_divisor(pixel_divisor)
+    _ensure([_mnist_files("FashionMNIST", data_dir)], download)
+    splits = _mnist_like("FashionMNIST", data_dir, flatten, divisor)
+    return RawTask(splits, n_classes=10, metadata={"scaling": f"pixel / {pixel_divisor}"})
 
 
 @register_task("mnist_fashion", splits=("train", "test"), input_shape=_mnist_shape)
 def load_mnist_fashion(
-    data_dir: Path, seed: int, *, flatten: bool = True, download: bool = True
+    data_dir: Path, seed: int, *, flatten: bool = True, download: bool = True,
+    pixel_divisor: int = 255,
 ) -> RawTask:
-    """MNIST followed by Fashion-MNIST per split; 20 classes, fashion labels offset by 10."""
+    """MNIST followed by Fashion-MNIST per split; 20 classes, fashion labels offset by 10;
+    pixels / ``pixel_divisor`` (255 or 256)."""
     _check_flags(flatten=flatten, download=download)
-    digits = _mnist_like("MNIST", data_dir, flatten, download)
-    fashion = _mnist_like("FashionMNIST", data_dir, flatten, download)
+    divisor = _check_divisor(pixel_divisor)
+    _ensure([_mnist_files("MNIST", data_dir), _mnist_files("FashionMNIST", data_dir)], download)
+    digits = _mnist_like("MNIST", data_dir, flatten, divisor)
+    fashion = _mnist_like("FashionMNIST", data_dir, flatten, divisor)
     splits = {
         key: (torch.cat([digits[key][0], fashion[key][0]]),
               torch.cat([digits[key][1], fashion[key][1] + 10]))
         for key in ("train", "test")
     }
-    return RawTask(splits, n_classes=20, metadata={"scaling": "pixel / 255"})
+    return RawTask(splits, n_classes=20, metadata={"scaling": f"pixel / {pixel_divisor}"})
 
 
 class DataFileError(ValueError):
@@ -299,8 +368,8 @@ def _ensure_cifar(root: Path, download: bool) -> Path:
     from torchvision.datasets import CIFAR10
 
     folder = root / CIFAR10_FOLDER
-    _fetch("CIFAR-10", folder, CIFAR10_FILES, download,
-           lambda dl: CIFAR10(str(root), train=True, download=True) if dl else None)
+    _ensure([_Files("CIFAR-10", folder, CIFAR10_FILES,
+                    lambda: CIFAR10(str(root), train=True, download=True))], download)
     return folder
 
 

@@ -4,7 +4,8 @@
 Quantities are named as in :class:`nninfo.jobs.analyze.CheckpointAnalysis`: plain names for
 layer quantities that do not depend on a measure (``mutual_information``,
 ``distinct_patterns``, ...), ``<measure>.<quantity>`` for a measure's results
-(``pid.representational_complexity``, ``shannon.avg_degree_redundancy``, ``reing.C_R``).
+(``pid.representational_complexity``, ``shannon.avg_degree_redundancy``,
+``reing.C_R_published``, ``reing.C_R_mean_order``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ LAYER_QUANTITIES = frozenset({
 MEASURE_QUANTITIES = frozenset({
     "pid.mutual_information", "pid.representational_complexity",
     "shannon.mutual_information", "shannon.avg_degree_redundancy",
-    "shannon.avg_degree_vulnerability", "reing.C_R"})
+    "shannon.avg_degree_vulnerability", "reing.C_R_published", "reing.C_R_mean_order"})
 METRIC_QUANTITIES = LAYER_QUANTITIES | MEASURE_QUANTITIES
 METRIC_PREFIXES = ("pid.deg_syn_",)
 METRIC_SUFFIXES = ("_surrogate_mean", "_surrogate_std")

@@ -10,7 +10,8 @@ from nninfo.tracking.pipeline import Settings
 
 
 def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
-    """Figures (PNG + PDF) and a self-contained HTML report, logged to ``parent``."""
+    """Figures (PNG + PDF) and a self-contained HTML report, logged to ``parent``; the
+    config's ``report.band`` chooses the spread over seeds that figures and tables show."""
     from nninfo import plotting
     from nninfo import report as html
     from nninfo.tracking import results
@@ -21,7 +22,10 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
     stats = results.load_activation_statistics(train_run=parent)
     out = Path(settings.out_dir) / cfg.name
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    figures = plotting.standard_figures(summary, perf, stats if not stats.empty else None)
+    band = cfg.report.band
+    figures = plotting.standard_figures(summary, perf, stats if not stats.empty else None,
+                                        band=band)
+    captions = {name: plotting.figure_caption(fig) for name, fig in figures.items()}
     c = runs.client()
     pngs = {}
     for name, fig in figures.items():
@@ -32,6 +36,7 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
     page = out / "report.html"
     html.write_report(page, f"nninfo: {cfg.name}", cfg.to_dict(), summary, perf,
                       atoms=None if atoms.empty else atoms,
-                      stats=None if stats.empty else stats, figures=pngs)
+                      stats=None if stats.empty else stats, figures=pngs, band=band,
+                      captions=captions)
     c.log_artifact(parent, str(page))
     return page

@@ -75,8 +75,9 @@ def load_summary(experiment: str | None = None, *, train_run: str | None = None)
     on ``neurons`` rows) and measure results ``<measure>.<quantity>``
     (``pid.mutual_information``, ``pid.representational_complexity``, ``pid.deg_syn_<m>``,
     ``shannon.mutual_information``, ``shannon.avg_degree_redundancy``,
-    ``shannon.avg_degree_vulnerability``, ``reing.C_R``, and with surrogates
-    ``pid.<quantity>_surrogate_mean`` / ``_surrogate_std``). Select them with
+    ``shannon.avg_degree_vulnerability``, ``reing.C_R_published`` (the published
+    post-processing's C_R), ``reing.C_R_mean_order`` (the D-weighted mean order), and with
+    surrogates ``pid.<quantity>_surrogate_mean`` / ``_surrogate_std``). Select them with
     ``df["pid.representational_complexity"]``. NaN where a quantity was not measured."""
     frames = []
     for run in _seeds(experiment, train_run):

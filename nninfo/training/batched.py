@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from nninfo.nn.network import DEFAULT_INIT
 from nninfo.training.checkpoint import Checkpoint
 from nninfo.training.common import (
     PREPERMUTE_MAX,
@@ -267,19 +268,20 @@ def train_seeds(
     on_metrics: Callable[[int, dict, int], None] | None = None,
     device: str | torch.device | None = None,
     resume_from: list[Checkpoint] | None = None,
+    init: str = DEFAULT_INIT,
 ) -> list[Checkpoint]:
     """Train one all-linear network per seed at once, as a :class:`BatchedMLP`.
 
-    Seed ``s`` behaves like ``train(Network(layers, seed=s), ..., seed=s)``: the same initial
-    weights, permutations and quantizer noise (each seed draws from its own generator), and an
-    independent optimiser. Its numbers do not depend on the other seeds in ``seeds`` (bit for
-    bit); they equal the single-seed run up to floating-point differences between batched
-    and plain matrix products. ``on_checkpoint(seed_index, checkpoint)`` gets per-seed
-    checkpoints in the single-Network layout, with the RNG states the single-seed loop would
-    have, so :func:`train` resumes them; ``on_metrics(seed_index, metrics, step)`` per-epoch
-    metrics. ``resume_from``: one checkpoint per seed, all at the same step. Only linear layers
-    (no dropout). Raises :class:`~nninfo.training.common.NonFiniteLossError` naming the epoch
-    and the seeds. Returns the last checkpoint of every seed.
+    Seed ``s`` behaves like ``train(Network(layers, seed=s, init=init), ..., seed=s)``: the
+    same initial weights, permutations and quantizer noise (each seed draws from its own
+    generator), and an independent optimiser. Its numbers do not depend on the other seeds in
+    ``seeds`` (bit for bit); they equal the single-seed run up to floating-point differences
+    between batched and plain matrix products. ``on_checkpoint(seed_index, checkpoint)`` gets
+    per-seed checkpoints in the single-Network layout, with the RNG states the single-seed
+    loop would have, so :func:`train` resumes them; ``on_metrics(seed_index, metrics, step)``
+    per-epoch metrics. ``resume_from``: one checkpoint per seed, all at the same step. Only
+    linear layers (no dropout). Raises :class:`~nninfo.training.common.NonFiniteLossError`
+    naming the epoch and the seeds. Returns the last checkpoint of every seed.
     """
     seeds = _check_seeds(seeds)
     ckpts_in = None if resume_from is None else _check_resume(resume_from, seeds)
@@ -290,7 +292,7 @@ def train_seeds(
     if n_real == 1:  # bmm takes another path for a single matrix: run a discarded twin
         seeds = seeds * 2
         ckpts_in = None if ckpts_in is None else ckpts_in * 2
-    net = BatchedMLP(layers, seeds).to(device)
+    net = BatchedMLP(layers, seeds, init).to(device)
     x = (x if x.is_floating_point() else x.float()).to(device)
     loss_fn = OutputLoss.of(net, cfg.loss)
     t, accuracy = loss_fn.targets(y.to(device))

@@ -72,7 +72,8 @@ class StepPlan:
     @classmethod
     def of(cls, cfg: TrainConfig, n: int) -> StepPlan:
         spe = math.ceil(n / cfg.batch_size)
-        steps = checkpoint_steps(cfg.checkpoint_schedule, cfg.checkpoint_count, cfg.epochs, spe)
+        steps = checkpoint_steps(cfg.checkpoint_schedule, cfg.checkpoint_count, cfg.epochs, spe,
+                                 start_exponent=cfg.checkpoint_start_exponent)
         return cls(spe, total_steps(cfg.epochs, spe), frozenset(steps))
 
     def epoch_ends(self, step: int) -> bool:

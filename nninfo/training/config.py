@@ -7,7 +7,11 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from nninfo.training.losses import LOSSES
-from nninfo.training.schedule import SCHEDULES
+from nninfo.training.schedule import (
+    DEFAULT_START_EXPONENT,
+    SCHEDULES,
+    check_start_exponent,
+)
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -25,10 +29,18 @@ class TrainConfig:
     shuffle: bool = True
     l1: float = 0.0  # weight of mean |activation| summed over hidden layers
     l2: float = 0.0  # weight of mean activation**2 summed over hidden layers
-    checkpoint_schedule: str = "log"
-    # checkpoints, counting epoch 0 and the last step (>= 2); a short run may get fewer
-    # (steps are rounded and duplicates dropped), never more
+    # "log": the published rule (whole epochs, log-spaced from 1 to the last); "log_fractional":
+    # the published fractional form (from epoch 10**checkpoint_start_exponent); "log_steps":
+    # log-spaced optimiser steps from step 1 (works for runs of any length); "lin": evenly
+    # spaced steps. See nninfo.training.schedule.
+    checkpoint_schedule: str = "log_steps"
+    # the most checkpoints, counting the one at epoch 0 and the last step (>= 2); rounding
+    # can merge neighbours, so a run may get fewer, never more. "log" with n is the published
+    # create_log_spaced_chapters(epochs, n - 2): epoch 0 and n - 1 log-spaced epochs 1..E
     checkpoint_count: int = 20
+    # log_fractional only: the first checkpoint after epoch 0 is at epoch 10**this (the
+    # published start_exp); must be below log10(epochs)
+    checkpoint_start_exponent: float = DEFAULT_START_EXPONENT
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -51,6 +63,11 @@ class TrainConfig:
                 raise ValueError(f"{name}: {v!r} is not {need}")
         if not isinstance(self.shuffle, bool):
             raise ValueError(f"shuffle: {self.shuffle!r} is not a bool")
+        s = self.checkpoint_start_exponent
+        if isinstance(s, bool) or not isinstance(s, int | float) or not math.isfinite(s):
+            raise ValueError(f"checkpoint_start_exponent: {s!r} is not a finite number")
+        if self.checkpoint_schedule == "log_fractional":
+            check_start_exponent(s, self.epochs)  # its first epoch is before the end
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nninfo.nn.network import Network, OutputHeadMixin
+from nninfo.nn.network import DEFAULT_INIT, Network, OutputHeadMixin
 
 
 class _StackedLinear(torch.autograd.Function):
@@ -42,17 +42,19 @@ class BatchedMLP(OutputHeadMixin, nn.Module):
     Weights are stacked along a leading seed axis (``(S, out, in)``, biases ``(S, out)``) and
     applied with ``torch.baddbmm`` (see :class:`_StackedLinear`) to inputs of shape
     ``(S, batch, in)``; copy ``i`` starts from exactly the weights of
-    ``Network(layers, seed=seeds[i])``. Small MLPs are dominated by per-operation overhead,
-    so S seeds cost about as much as one. Stochastic quantizer noise is passed in per layer
-    (see :meth:`draw_noise`), so that every copy can have its own RNG stream.
+    ``Network(layers, seed=seeds[i], init=init)``. Small MLPs are dominated by per-operation
+    overhead, so S seeds cost about as much as one. Stochastic quantizer noise is passed in
+    per layer (see :meth:`draw_noise`), so that every copy can have its own RNG stream.
     :meth:`network_state` gives one copy's weights as a ``Network`` state dict.
     """
 
-    def __init__(self, layers: list[dict[str, Any]], seeds: list[int]) -> None:
+    def __init__(
+        self, layers: list[dict[str, Any]], seeds: list[int], init: str = DEFAULT_INIT
+    ) -> None:
         super().__init__()
         if not isinstance(seeds, list | tuple) or not seeds:
             raise ValueError(f"seeds: {seeds!r} is not a non-empty list of integers")
-        nets = [Network(layers, seed=s) for s in seeds]
+        nets = [Network(layers, seed=s, init=init) for s in seeds]
         specs = nets[0].layer_specs
         bad = [
             f"{n} ({s['type']})"
