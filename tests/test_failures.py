@@ -62,11 +62,15 @@ def _wait_for(condition, timeout: float = 120.0) -> None:
 
 
 def _statuses(experiment: str = "hostile") -> dict[str, str]:
+    if MlflowClient().get_experiment_by_name(experiment) is None:
+        return {}
     table = results.list_runs(experiment)
     return dict(zip(table.run_id, table.status, strict=True)) if not table.empty else {}
 
 
 def _seeds_running() -> bool:
+    if MlflowClient().get_experiment_by_name("hostile") is None:
+        return False
     table = results.list_runs("hostile")
     return not table.empty and ((table.role == "seed") & (table.status == "RUNNING")).any()
 
@@ -253,3 +257,31 @@ def test_missing_data_fails_before_any_run(mlflow_store, tmp_path):
         run_entry("train", ("train",), build_config(raw), Settings(
             data_dir=str(tmp_path / "empty"), workers=1, progress=False), "hostile")
     assert _statuses() == {}
+
+
+def test_reading_results_never_creates_a_store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    import mlflow
+
+    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    (tmp_path / "mlflow.db").unlink()  # conftest's copy: this folder has no store now
+    for args in (["runs"], ["runs", "hostile"]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2 and "tracking store: sqlite:///mlflow.db does not exist" \
+            in res.output, res.output
+    with pytest.raises(ValueError, match="does not exist"):
+        results.load_summary("hostile")
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_runs_of_an_unknown_experiment_is_an_error(mlflow_store):
+    res = CliRunner().invoke(main, ["runs", "nosuch"])
+    assert res.exit_code == 2 and "experiment: 'nosuch' is not in the tracking store" \
+        in res.output
+
+
+def test_seed_runs_carry_one_param_per_setting(mlflow_store):
+    parent = run_entry("train", ("train",), build_config(RAW), SETTINGS, "hostile")
+    params = runs.seed_runs(parent)[0].data.params
+    assert params["seed"] == "0" and not any(k.startswith("seeds.") for k in params)

@@ -32,6 +32,7 @@ ID_COLUMNS = ["run_id", "seed", "chapter", "step", "epoch"]
 
 def list_experiments() -> pd.DataFrame:
     """All experiments: name, id, artifact location."""
+    runs.require_store()
     exps = runs.client().search_experiments()
     return pd.DataFrame([{"name": e.name, "experiment_id": e.experiment_id,
                           "artifact_location": e.artifact_location} for e in exps])
@@ -39,6 +40,10 @@ def list_experiments() -> pd.DataFrame:
 
 def list_runs(experiment: str) -> pd.DataFrame:
     """Every run of an experiment with its role, entry, seed, parent and status."""
+    uri = runs.require_store()
+    if runs.client().get_experiment_by_name(experiment) is None:
+        raise ValueError(f"experiment: {experiment!r} is not in the tracking store {uri}; "
+                         "`nninfo runs` lists the experiments")
     rows = [{"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status,
              "role": r.data.tags.get(runs.ROLE), "entry": r.data.tags.get(runs.ENTRY),
              "seed": r.data.tags.get("seed"), "parent_run_id": r.data.tags.get(runs.PARENT),
@@ -48,6 +53,7 @@ def list_runs(experiment: str) -> pd.DataFrame:
 
 
 def _seeds(experiment: str | None, train_run: str | None) -> list:
+    runs.require_store()
     if experiment is None and train_run is None:
         raise ValueError("experiment: None; pass an experiment name or train_run=RUN_ID")
     return seed_runs(find_parent(experiment, train_run))
@@ -210,6 +216,7 @@ def load_activation_statistics(experiment: str | None = None, *, layer: str | No
 
 
 def _checkpoint(run_id: str, epoch: float | None, step: int | None) -> tuple[Path, dict]:
+    runs.require_store()
     index = checkpoint_index(run_id)
     if step is None and epoch is None:
         chosen = index[-1]

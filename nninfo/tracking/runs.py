@@ -38,6 +38,20 @@ def client() -> MlflowClient:
     return MlflowClient()
 
 
+def require_store() -> str:
+    """The tracking URI, if its store exists; reading results never creates one (a new
+    ``mlflow.db`` in whatever folder a command ran from). Raises ValueError naming the URI."""
+    from nninfo.tracking.processes import sqlite_path
+
+    uri = mlflow.get_tracking_uri()
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise ValueError(f"tracking store: {uri} does not exist (resolved from "
+                         f"{Path.cwd()}); run from the folder that holds it, or set "
+                         "MLFLOW_TRACKING_URI")
+    return uri
+
+
 def experiment_id(name: str) -> str:
     """Id of experiment ``name``, created when missing (race-safe)."""
     c = client()

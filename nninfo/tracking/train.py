@@ -140,7 +140,8 @@ def _seed_run(cfg: ExperimentConfig, parent: str, seed: int) -> str:
 
 def _describe_seed_run(run_id: str, cfg: ExperimentConfig, seed: int,
                        data_dir: str | None) -> None:
-    runs.log_params(run_id, {**flatten(cfg.to_dict()), "seed": str(seed)})
+    params = {k: v for k, v in flatten(cfg.to_dict()).items() if not k.startswith("seeds.")}
+    runs.log_params(run_id, {**params, "seed": str(seed)})  # one param per setting
     runs.client().log_dict(run_id, cfg.to_dict(), "config.yaml")
     _log_dataset(run_id, cfg, data_dir)
 
