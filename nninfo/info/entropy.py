@@ -256,11 +256,17 @@ def column_entropies(x: np.ndarray, extra: np.ndarray | None = None) -> np.ndarr
 
     Small-range columns are counted with ``np.bincount``, wide ones with a sort.
     """
+    return _column_entropies(*_with_extra(x, extra))
+
+
+def _with_extra(x: np.ndarray, extra: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x`` and ``extra`` as small codes (see :func:`as_codes`), checked for equal length."""
     x = as_codes(x, "x")
     e = None if extra is None else as_codes(extra, "extra")
     if e is not None:
         check_same_length(x=x, extra=e)
-    return _column_entropies(x, e)
+    return x, e
 
 
 def _column_entropies(x: np.ndarray, e: np.ndarray | None) -> np.ndarray:
@@ -301,11 +307,7 @@ def leave_one_out_entropies(x: np.ndarray, extra: np.ndarray | None = None) -> n
     ``X_-i`` is ``x`` without column i; if ``extra`` (e.g. a target) is given it is kept
     in every marginal. Costs one hash of ``x`` plus one sort of N keys per column.
     """
-    x = as_codes(x, "x")
-    e = None if extra is None else as_codes(extra, "extra")
-    if e is not None:
-        check_same_length(x=x, extra=e)
-    return _leave_one_out_entropies(x, e)
+    return _leave_one_out_entropies(*_with_extra(x, extra))
 
 
 def _leave_one_out_entropies(x: np.ndarray, e: np.ndarray | None) -> np.ndarray:
