@@ -42,6 +42,7 @@ def checkpoint_index(run_id: str) -> list[dict]:
 
 
 CHECKPOINT_CACHE_MB = "NNINFO_CHECKPOINT_CACHE_MB"
+"""Environment variable: size in MB the checkpoint cache is pruned to (default 2048)."""
 _CACHE_GRACE_S = 24 * 3600     # a cached file used within this time is never pruned
 _RUN_ID = re.compile(r"[A-Za-z0-9_-]+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 DRIVER = "nninfo.driver"
-NOTE = "mlflow.note.content"
 
 
 def _start_time(pid: int) -> str:
@@ -104,18 +103,27 @@ def file_lock(path: Path, timeout: float = 120.0) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Held while a ``sqlite:///`` store is created or migrated: ``<database>.lock`` beside
+    it (nothing for other URIs)."""
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(db.with_name(db.name + ".lock")):
+        yield
+
+
 def ensure_store() -> str:
-    """Create (and migrate) the tracking store once, under a file lock, before anything
-    else touches it: two processes creating one new SQLite file at once race in MLflow's
-    migrations. Returns the tracking URI."""
+    """Create (and migrate) the tracking store once, under :func:`store_lock`, before
+    anything else touches it: two processes creating one new SQLite file at once race in
+    MLflow's migrations. Returns the tracking URI."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
     uri = mlflow.get_tracking_uri()
-    db = sqlite_path(uri)
-    if db is None:
-        return uri
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(db.with_name(db.name + ".lock")):
+    with store_lock(uri):
         MlflowClient(uri).search_experiments(max_results=1)
     return uri

@@ -242,9 +242,6 @@ def logged_steps(run_id: str, key: str) -> set[int]:
     return {m.step for m in client().get_metric_history(run_id, key)}
 
 
-"""Environment variable: size in MB the checkpoint cache is pruned to (default 2048)."""
-
-
 def mark_abandoned_runs(experiment: str) -> list[str]:
     """Mark runs of ``experiment`` left RUNNING by a driver that is gone KILLED, with a note;
     returns their ids."""

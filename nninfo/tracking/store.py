@@ -13,16 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from nninfo.tracking.processes import file_lock, sqlite_path
+from nninfo.tracking.processes import store_lock
 
 
 def sqlite_store(store_uri: str, artifact_uri: str | None = None) -> Any:
     """MLflow's SQLAlchemy store for ``store_uri``, created under ``<database>.lock``."""
     from mlflow.tracking._tracking_service.utils import _get_sqlalchemy_store
 
-    db = sqlite_path(store_uri)
-    if db is None:  # in-memory or unusual URI: nothing on disk to race over
-        return _get_sqlalchemy_store(store_uri, artifact_uri)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(db.with_name(db.name + ".lock")):
+    with store_lock(store_uri):
         return _get_sqlalchemy_store(store_uri, artifact_uri)

@@ -97,7 +97,7 @@ def reusable_training(cfg: ExperimentConfig, experiment: str) -> str | None:
 def _training_jobs(cfg: ExperimentConfig, settings: Settings, dirs: dict[int, Path]) -> list:
     """One job per group of seeds: all-linear networks train a group (one group per worker)
     as one batched model or, where that is faster, one seed after another (see
-    :func:`nninfo.experiment.train_seed_group`); others one seed per job."""
+    :func:`nninfo.jobs.train.train_seed_group`); others one seed per job."""
     seeds = list(cfg.seeds)
     if training.batchable(cfg):
         n_groups = min(len(seeds), settings.workers or default_workers())
