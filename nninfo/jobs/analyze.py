@@ -17,10 +17,8 @@ from nninfo.info.bias import sx_pid_surrogates
 from nninfo.info.entropy import mutual_information
 from nninfo.info.reing import reing_complexity
 from nninfo.info.shannon import shannon_invariants
-from nninfo.info.sx import sx_pid
-from nninfo.jobs.common import load_checkpoint_network, load_experiment_task, split
-
-MAX_PID_SOURCES = 5
+from nninfo.info.sx import MAX_SOURCES, sx_pid
+from nninfo.jobs.common import Checkpoint, checkpoint_network, load_experiment_task, split
 
 
 @dataclass
@@ -30,7 +28,7 @@ class CheckpointAnalysis:
 
     ``measures`` keys: ``<layer>[/<grouping>]/<measure>.<quantity>`` for a measure's result
     (``L3/pid.representational_complexity``, ``L3/pairs/pid.deg_syn_2``,
-    ``L3/shannon.avg_degree_redundancy``, ``L3/reing.C_R``, surrogate summaries
+    ``L3/shannon.avg_degree_redundancy``, ``L3/reing.C_R_published``, surrogate summaries
     ``L3/pid.mutual_information_surrogate_mean``), the neurons grouping without a grouping
     part; plain ``<layer>/<quantity>`` for what does not depend on a measure:
     ``L3/mutual_information`` (I(T; layer), also the marker that the (checkpoint, layer) is
@@ -53,14 +51,13 @@ def _capture(cfg: ExperimentConfig, path: str, data_dir: str | None, device: str
     key = (path, json.dumps(cfg.to_dict(), sort_keys=True), data_dir, device)
     if key not in _last_capture:
         data = split(load_experiment_task(cfg, data_dir), spec.dataset)
-        net = load_checkpoint_network(cfg, path)
+        ck = Checkpoint.load(path)
+        net = checkpoint_network(cfg, ck)
         layers = list(spec.layers) or net.layer_names
         seed = 0
         if spec.rounding == "stochastic":
             from nninfo.capture import derive_seed
-            from nninfo.jobs.common import Checkpoint  # training's, as common loads it
 
-            ck = Checkpoint.load(path)
             seed = derive_seed(spec.rounding_seed, ck.seed, ck.step)
         _last_capture.clear()
         _last_capture[key] = capture_codes(net, data.x, data.labels, layers,
@@ -99,7 +96,7 @@ def _measure_grouping(cap, layer: str, grouping: Grouping, measures: tuple[str, 
                       surrogates: int = 0) -> tuple[dict[str, float], pd.DataFrame]:
     """Measures for each source set of a grouping; several sets are averaged. Keys are the
     measures' namespaced ``to_dict`` keys (``pid.mutual_information``,
-    ``shannon.mutual_information``, ``reing.C_R``); a key produced twice raises instead of
+    ``shannon.mutual_information``, ``reing.C_R_published``); a key produced twice raises instead of
     overwriting. With ``surrogates`` > 0 the PID summaries also get their shuffled-target
     mean and spread (``pid.mutual_information_surrogate_mean``, ``..._surrogate_std``)."""
     width = cap.codes[layer].shape[1]
@@ -111,10 +108,10 @@ def _measure_grouping(cap, layer: str, grouping: Grouping, measures: tuple[str, 
         row: dict[str, float] = {}
         where = f"layer {layer} grouping {grouping.name!r}"
         if "pid" in measures:
-            if len(sources) > MAX_PID_SOURCES:
+            if len(sources) > MAX_SOURCES:
                 raise ValueError(
                     f"analysis.layers: layer {layer} grouping {grouping.name!r} has "
-                    f"{len(sources)} sources; the I^sx PID allows at most {MAX_PID_SOURCES}. "
+                    f"{len(sources)} sources; the I^sx PID allows at most {MAX_SOURCES}. "
                     "Use a grouping with fewer sources, or the 'shannon' measure.")
             res = sx_pid(samples)
             _merge(row, res.to_dict(), where)

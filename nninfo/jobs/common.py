@@ -55,7 +55,11 @@ def split(task: Task, name: str) -> Split:
 
 def load_checkpoint_network(cfg: ExperimentConfig, path: str | Path) -> Network:
     """A network in eval mode holding a checkpoint's weights."""
-    ck = Checkpoint.load(path)
+    return checkpoint_network(cfg, Checkpoint.load(path))
+
+
+def checkpoint_network(cfg: ExperimentConfig, ck: Checkpoint) -> Network:
+    """A network in eval mode holding the weights of the loaded checkpoint ``ck``."""
     net = build_network(cfg, ck.seed)
     net.load_state_dict(ck.model_state)
     return net.eval()
