@@ -34,6 +34,7 @@ import torch
 Coder = Callable[[torch.Tensor], torch.Tensor]
 #: ``analysis.rounding``: how quantized layers are rounded when their codes are captured.
 ROUNDINGS = ("nearest", "stochastic")
+MIN_BINS = 2  # fewer bins carry no information: every value in one bin
 
 
 def derive_seed(*parts: object) -> int:
@@ -75,8 +76,8 @@ def code_dtype(levels: int) -> np.dtype:
 def bin_edges(limits: tuple[float, float], n_bins: int) -> np.ndarray:
     """The ``n_bins + 1`` equal-width bin edges spanning ``limits``."""
     lo, hi = float(limits[0]), float(limits[1])
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins={n_bins!r} must be an integer >= 1")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < MIN_BINS:
+        raise ValueError(f"n_bins={n_bins!r} must be an integer >= {MIN_BINS}")
     if not lo < hi:
         raise ValueError(f"limits={limits!r} must satisfy lo < hi")
     return np.linspace(lo, hi, n_bins + 1)

@@ -17,6 +17,7 @@ from nninfo.config.spec import (
     MEASURES,
     AnalysisSpec,
     Grouping,
+    _check_int,
     _check_keys,
     _fail,
 )
@@ -67,23 +68,20 @@ def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
                 _fail(f"analysis.groupings[{g.name}].{what}",
                       [list(group) for group in g.groups] if g.groups else g.size,
                       f"at most {most} sources for measure {measure!r} ({n} given)")
-    n_bins = raw.get("n_bins")
-    if n_bins is not None and (isinstance(n_bins, bool) or not isinstance(n_bins, int)
-                               or n_bins < 2):
-        _fail("analysis.n_bins", n_bins, "an integer >= 2 or null")
-    surrogates = raw.get("surrogates", 0)
-    if isinstance(surrogates, bool) or not isinstance(surrogates, int) or surrogates < 0:
-        _fail("analysis.surrogates", surrogates, "an integer >= 0")
-    from nninfo.capture import ROUNDINGS  # here: importing the config needs no torch
+    from nninfo.capture import MIN_BINS, ROUNDINGS  # here: importing the config needs no torch
+
+    n_bins = _check_int("analysis.n_bins", raw.get("n_bins"), MIN_BINS,
+                        f"an integer >= {MIN_BINS} or null", nullable=True)
+    surrogates = _check_int("analysis.surrogates", raw.get("surrogates", 0), 0,
+                            "an integer >= 0")
 
     rounding = given("rounding", "nearest")
     if not isinstance(rounding, str) or rounding not in ROUNDINGS:
         _fail("analysis.rounding", rounding, "nearest (each quantized layer to its nearest "
               "level) or stochastic (unbiased random rounding, as the published "
               "Shannon-invariants analysis; seeded by analysis.rounding_seed)")
-    rounding_seed = given("rounding_seed", 0)
-    if isinstance(rounding_seed, bool) or not isinstance(rounding_seed, int) or rounding_seed < 0:
-        _fail("analysis.rounding_seed", rounding_seed, "an integer >= 0")
+    rounding_seed = _check_int("analysis.rounding_seed", given("rounding_seed", 0), 0,
+                               "an integer >= 0")
     return AnalysisSpec(layers=layers, measures=measures, dataset=dataset,
                         groupings=groupings, n_bins=n_bins, surrogates=surrogates,
                         rounding=rounding, rounding_seed=rounding_seed)
@@ -126,12 +124,8 @@ def _grouping(raw: Any, index: int) -> Grouping:
                   f"{', '.join(('name', 'kind', *GROUPING_FIELDS[kind], 'layers'))}")
     if kind == "random_subsets":
         for key in ("size", "count"):
-            v = raw.get(key)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                _fail(f"{where}.{key}", v, "a positive integer")
-        seed = raw.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            _fail(f"{where}.seed", seed, "an integer >= 0")
+            _check_int(f"{where}.{key}", raw.get(key), 1, "a positive integer")
+        _check_int(f"{where}.seed", raw.get("seed", 0), 0, "an integer >= 0")
     groups: tuple[tuple[int, ...], ...] = ()
     if kind == "groups":
         try:

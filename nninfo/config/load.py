@@ -28,6 +28,7 @@ from nninfo.config.spec import (
     PerformanceSpec,
     ReportSpec,
     TaskSpec,
+    _check_int,
     _check_keys,
     _fail,
 )
@@ -186,8 +187,8 @@ def _network(raw: dict[str, Any], training: TrainConfig) -> tuple[NetworkSpec, l
     from nninfo.training.losses import OutputLoss
 
     seed = raw.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        _fail("network.seed", seed, "null (each training seed initialises) or an integer >= 0")
+    _check_int("network.seed", seed, 0,
+               "null (each training seed initialises) or an integer >= 0", nullable=True)
     shape = raw.get("input_shape")
     if shape is not None and (
             not isinstance(shape, list | tuple) or not shape
@@ -223,8 +224,7 @@ def _task(task: dict[str, Any]) -> TaskSpec:
     if unknown:
         _fail("task.options", unknown, ", ".join(known) or "none")
     seed = task.get("seed", 42)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        _fail("task.seed", seed, "an integer >= 0")
+    _check_int("task.seed", seed, 0, "an integer >= 0")
     encoding = task.get("label_encoding")
     if encoding is not None and encoding not in ENCODINGS:
         _fail("task.label_encoding", encoding, f"null (the task's default) or "

@@ -41,6 +41,17 @@ def _fail(field_name: str, value: Any, allowed: str) -> None:
     raise ConfigError(f"{field_name}: {value!r} is not valid; allowed: {allowed}")
 
 
+def _check_int(field_name: str, value: Any, minimum: int, allowed: str, *,
+               nullable: bool = False) -> Any:
+    """``value``, unless it is not an integer >= ``minimum`` (bools refused; None passes
+    when ``nullable``): then a ConfigError with ``allowed``."""
+    if nullable and value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        _fail(field_name, value, allowed)
+    return value
+
+
 def _check_keys(section: str, raw: dict[str, Any], allowed: tuple[str, ...]) -> None:
     unknown = sorted((k for k in raw if k not in allowed), key=str)
     if unknown:
