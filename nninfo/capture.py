@@ -31,10 +31,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nninfo.info.binning import MIN_BINS, bin_edges
+
 Coder = Callable[[torch.Tensor], torch.Tensor]
 #: ``analysis.rounding``: how quantized layers are rounded when their codes are captured.
 ROUNDINGS = ("nearest", "stochastic")
-MIN_BINS = 2  # fewer bins carry no information: every value in one bin
 
 
 def derive_seed(*parts: object) -> int:
@@ -71,16 +72,6 @@ def code_dtype(levels: int) -> np.dtype:
     if levels <= 256:
         return np.dtype(np.uint8)
     return np.dtype(np.uint16) if levels <= 65536 else np.dtype(np.int64)
-
-
-def bin_edges(limits: tuple[float, float], n_bins: int) -> np.ndarray:
-    """The ``n_bins + 1`` equal-width bin edges spanning ``limits``."""
-    lo, hi = float(limits[0]), float(limits[1])
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < MIN_BINS:
-        raise ValueError(f"n_bins={n_bins!r} must be an integer >= {MIN_BINS}")
-    if not lo < hi:
-        raise ValueError(f"limits={limits!r} must satisfy lo < hi")
-    return np.linspace(lo, hi, n_bins + 1)
 
 
 def bin_values(values: torch.Tensor, limits: tuple[float, float], n_bins: int) -> torch.Tensor:
@@ -237,6 +228,30 @@ def capture_codes(
     result = {name: _concat(chunks[name], name, coders[name][1]) for name in layers}
     levels = {name: c[1] for name, c in coders.items()}
     return Capture(result, labels.copy(), levels, {n: c[2] for n, c in coders.items()})
+
+
+def capture_values(net, x: torch.Tensor, layers: Sequence[str], *, batch_size: int = 4096,
+                   device: torch.device | str | None = None) -> dict[str, np.ndarray]:
+    """The noiseless activations (float64, ``(N, width)``, conv maps flattened in C order) of
+    unquantized ``layers`` in eval mode, for the Gaussian-noise binnings."""
+    quantized = [n for n in layers if net.layer_quantizer(n) is not None]
+    if quantized:
+        raise ValueError(f"layers {quantized} are quantized: their activations are levels, "
+                         "not noiseless values to smooth")
+    dev = _device_of(net, device)
+    chunks: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(x), batch_size):
+                out = net.forward_layers(x[start : start + batch_size].to(dev), layers)
+                for name in layers:
+                    chunks[name].append(out[name].reshape(len(out[name]), -1).double().cpu()
+                                        .numpy())
+    finally:
+        net.train(was_training)
+    return {name: np.concatenate(parts) for name, parts in chunks.items()}
 
 
 def capture_split(net, split, layers: Sequence[str] | None = None, **kwargs) -> Capture:

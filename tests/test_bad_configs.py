@@ -44,14 +44,16 @@ LIN = {"type": "linear", "activation": "tanh"}
 CONV = {"type": "conv2d", "in_channels": 1, "out_channels": 2, "kernel_size": 3}
 
 
-def put(path: str, value: Any) -> Callable[[dict], None]:
-    """Set ``raw[a][b]...`` for ``path == "a.b..."`` (integer parts index lists)."""
+def put(*pairs: Any) -> Callable[[dict], None]:
+    """Set ``raw[a][b]...`` for each ``path == "a.b..."``, value pair (integer parts index
+    lists)."""
     def mutate(raw: dict) -> None:
-        *parts, last = path.split(".")
-        node = raw
-        for part in parts:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        node[int(last) if isinstance(node, list) else last] = value
+        for path, value in zip(pairs[::2], pairs[1::2], strict=True):
+            *parts, last = path.split(".")
+            node = raw
+            for part in parts:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            node[int(last) if isinstance(node, list) else last] = value
     return mutate
 
 
@@ -170,8 +172,31 @@ CASES: list[tuple[str, Callable[[dict], None] | str | None, list[str], tuple[str
     ("unknown layer", put("analysis.layers", ["L9"]), [], ("analysis.layers: 'L9'", "L1, L2, L3")),
     ("layers not a list", put("analysis.layers", "L1"), [], ("analysis.layers: 'L1'", "a list")),
     ("n_bins 1", put("analysis.n_bins", 1), [], ("analysis.n_bins: 1", "integer >= 2")),
-    ("negative surrogates", put("analysis.surrogates", -1), [],
-     ("analysis.surrogates: -1", "integer >= 0")),
+    ("surrogates as a number", put("analysis.surrogates", 20), [],
+     ("analysis.surrogates: 20", "a mapping with keys mi, pid")),
+    ("negative surrogates", put("analysis.surrogates", {"mi": -1}), [],
+     ("analysis.surrogates.mi: -1", "integer >= 0")),
+    ("unknown surrogates key", put("analysis.surrogates", {"pids": 3}), [],
+     ("analysis.surrogates: unknown key 'pids'", "allowed: mi, pid")),
+    ("unknown pid checkpoint", put("analysis.surrogates", {"pid_checkpoints": ["end"]}), [],
+     ("analysis.surrogates.pid_checkpoints: ['end']", "first, middle, last")),
+    ("bias fraction above 1", put("analysis.surrogates", {"bias_fraction": 10}), [],
+     ("analysis.surrogates.bias_fraction: 10", "(0, 1]")),
+    ("per_class without pid", put("analysis.per_class", True, "analysis.measures", ["shannon"]),
+     [], ("analysis.per_class: True", "needs 'pid'")),
+    ("unknown binning", put("analysis.binning", "gauss"), [],
+     ("analysis.binning: 'gauss'", "hard", "goldfeld", "smoothed")),
+    ("noise without a noisy binning", put("analysis.noise_sigma", 0.1), [],
+     ("analysis.noise_sigma: 0.1", "binning: hard")),
+    ("goldfeld without sigma", put("analysis.binning", "goldfeld", "analysis.n_bins", 10), [],
+     ("analysis.noise_sigma: None", "a number > 0")),
+    ("goldfeld on a quantized layer",
+     put("analysis.binning", "smoothed", "analysis.n_bins", 10, "analysis.noise_sigma", 0.1),
+     [], ("analysis.binning: 'smoothed'", "hard for L1", "quantized")),
+    ("broja on 4 sources", put("analysis.measures", ["broja"]), [],
+     ("analysis.measures: 'broja'", "exactly 2 sources", "has 4")),
+    ("grouping named like a class", grouping(name="class_1", kind="groups", groups=[[0]]), [],
+     ("analysis.groupings[1].name: 'class_1'", "not starting with 'class_'")),
     ("pid on a layer too wide",
      lambda raw: raw.update(network={"layers": tishby_layers(8, 3)}), [],
      ("analysis.layers: 'L1'", "at most 5 neurons for measure 'pid'", "L1 has 8")),

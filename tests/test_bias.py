@@ -62,3 +62,16 @@ def test_bad_shuffle_arguments_are_refused_at_entry(kwargs, field, allowed):
     # refused before the samples are even looked at
     with pytest.raises(ValueError, match=field):
         sx_pid_surrogates(np.zeros(3), args["n_shuffles"], args["seed"])
+
+
+def test_pid_mutual_information_surrogates_match_the_fast_mi_path():
+    """I^sx's I(T;S) is the plug-in MI, so its surrogates are mi_surrogates' (same shuffles)."""
+    from nninfo.info.surrogates import mi_surrogates
+
+    rng = np.random.default_rng(12)
+    samples = rng.integers(0, 3, size=(600, 4))
+    samples[:, -1] = (samples[:, 0] + rng.integers(0, 2, size=600)) % 3
+    row = sx_pid_surrogates(samples, 25, seed=5, atoms=False).loc["pid.mutual_information"]
+    fast = mi_surrogates(samples[:, :-1], samples[:, -1], 25, seed=5)
+    for key, value in fast.items():
+        assert row[key] == pytest.approx(value, abs=1e-9), key

@@ -210,3 +210,64 @@ def test_mixed_integer_dtypes_combine():
             E.mutual_information(codes[:, :2], y_codes), abs=1e-12)
         assert E.conditional_entropy(y, big[:, 0], method=method) == pytest.approx(
             E.conditional_entropy(y_codes, codes[:, 0]), abs=1e-12)
+
+
+# ---- weighted tables: row probabilities instead of counts ----------------------------------
+
+def distinct_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of samples and their relative counts."""
+    rows, counts = np.unique(x, axis=0, return_counts=True)
+    return rows, counts / counts.sum()
+
+
+@pytest.mark.parametrize("method", ["exact", "hash"])
+def test_distinct_rows_weighted_by_relative_counts_give_the_samples_entropies(method):
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 3, size=(700, 5))
+    x[:, 4] = (x[:, 0] + x[:, 1] * (x[:, 2] > 0)) % 3
+    x[:, 3] *= 10**7  # a wide column: counted by a sort instead of np.bincount
+    rows, w = distinct_rows(x)
+    assert len(rows) < len(x)
+    pairs = [
+        (E.joint_entropy(x, method=method), E.joint_entropy(rows, method=method, weights=w)),
+        (E.mutual_information(x[:, :4], x[:, 4], method=method),
+         E.mutual_information(rows[:, :4], rows[:, 4], method=method, weights=w)),
+        (E.conditional_entropy(x[:, 4], x[:, :2], method=method),
+         E.conditional_entropy(rows[:, 4], rows[:, :2], method=method, weights=w)),
+    ]
+    for samples, weighted in pairs:
+        assert weighted == pytest.approx(samples, abs=1e-12)
+    for extra in (None, 4):
+        e, ew = (None, None) if extra is None else (x[:, extra], rows[:, extra])
+        np.testing.assert_allclose(E.column_entropies(rows[:, :4], ew, weights=w),
+                                   E.column_entropies(x[:, :4], e), atol=1e-12)
+        np.testing.assert_allclose(E.leave_one_out_entropies(rows[:, :4], ew, weights=w),
+                                   E.leave_one_out_entropies(x[:, :4], e), atol=1e-12)
+
+
+def test_weights_split_over_duplicate_rows_and_zero_weights_drop_out():
+    # p = (1/2, 1/4, 1/4) given as four rows, one of them twice, plus a row of weight 0
+    x = np.array([0, 1, 0, 2, 3])
+    w = np.array([0.25, 0.25, 0.25, 0.25, 0.0])
+    assert E.joint_entropy(x, weights=w) == pytest.approx(1.5)
+    assert E.entropy_of_keys(x, w) == pytest.approx(1.5)
+    assert E.column_entropies(x, weights=w) == pytest.approx([1.5])
+
+
+@pytest.mark.parametrize(
+    "weights, error, match",
+    [
+        (np.full(3, 1 / 3), ValueError, r"weights: shape \(3,\); need \(4,\)"),
+        (np.array([0.5, 0.5, 0.5, -0.5]), ValueError, "weights: negative value -0.5"),
+        (np.array([0.5, 0.5, np.nan, 0]), ValueError, "weights: contains NaN"),
+        (np.full(4, 0.3), ValueError, "weights: sum to 1.2"),
+        (np.array(["a"] * 4), TypeError, "weights: expected real numbers"),
+    ],
+)
+def test_bad_weights_name_the_field(weights, error, match):
+    x = np.array([[0, 1], [1, 0], [1, 1], [0, 0]])
+    for call in (lambda: E.joint_entropy(x, weights=weights),
+                 lambda: E.mutual_information(x[:, 0], x[:, 1], weights=weights),
+                 lambda: E.leave_one_out_entropies(x, weights=weights)):
+        with pytest.raises(error, match=match):
+            call()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nninfo.capture import Capture
-from nninfo.config import Grouping, build_config
+from nninfo.config import build_config
 from nninfo.info import (
     EntropyInvariants,
     Measure,
@@ -21,7 +21,10 @@ from nninfo.info import (
     shannon_invariants,
     sx_pid,
 )
+from nninfo.info import reing
 from nninfo.jobs import analyze
+from nninfo.jobs.measures import measure_sources
+from nninfo.jobs.tables import hard_table
 from nninfo.tracking.metrics import curated, is_metric
 from nninfo.tracking.results import LAYER_KEY, PERF_KEY, RUNNING
 from tests.helpers import tishby_layers
@@ -33,7 +36,7 @@ CONFIG = {
     "task": {"name": "tishby"},
     "network": {"layers": tishby_layers(4, levels=3)},
     "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "batch_size": 64, "epochs": 1},
-    "analysis": {"layers": ["L1"], "measures": list(MEASURES), "surrogates": 2,
+    "analysis": {"layers": ["L1"], "measures": list(MEASURES), "surrogates": {"mi": 20, "pid": 2},
                  "groupings": [{"name": "neurons"},
                                {"name": "pairs", "kind": "groups", "groups": [[0, 1], [2, 3]]}]},
 }
@@ -83,9 +86,16 @@ def test_example_keys_and_unchanged_attributes():
     assert not any(k.startswith("reing.reing") for k in merged)
 
 
+def _measured(cap: Capture, pid_seed: int | None = 0):
+    spec = build_config(CONFIG).analysis
+    tables = hard_table(cap.codes["L1"], cap.labels)
+    out = measure_sources(tables.table(), tables, [[i] for i in range(4)], spec, pid_seed)
+    return out.values, out.atoms
+
+
 def test_measure_grouping_keeps_pid_and_shannon_mutual_information():
     cap = _capture()
-    m, atoms = analyze._measure_grouping(cap, "L1", Grouping(), MEASURES, surrogates=2)
+    m, atoms = _measured(cap)
     assert {"pid.mutual_information", "shannon.mutual_information", "reing.mutual_information",
             "pid.representational_complexity", "pid.deg_syn_4", "shannon.avg_degree_redundancy",
             "reing.C_R_published", "reing.C_R_mean_order", "reing.C_4",
@@ -101,7 +111,7 @@ def test_measure_grouping_keeps_pid_and_shannon_mutual_information():
 
 def test_merging_a_key_twice_raises(monkeypatch):
     cap = _capture()
-    real = analyze.reing_complexity
+    real = reing.reing_complexity
 
     class Impostor:
         def __init__(self, res):
@@ -110,16 +120,18 @@ def test_merging_a_key_twice_raises(monkeypatch):
         def to_dict(self):  # a measure that forgot to namespace, or borrowed a name
             return {**self.res.to_dict(), "shannon.mutual_information": 0.0}
 
-    monkeypatch.setattr(analyze, "reing_complexity", lambda s, t: Impostor(real(s, t)))
+    monkeypatch.setattr(reing, "reing_complexity",
+                        lambda s, t, weights=None: Impostor(real(s, t)))
     with pytest.raises(ValueError, match=r"shannon\.mutual_information.*produced twice"):
-        analyze._measure_grouping(cap, "L1", Grouping(), MEASURES)
+        _measured(cap, pid_seed=None)
 
 
 def test_analyze_checkpoint_keys_are_unique_and_namespaced(monkeypatch):
     cfg = build_config(CONFIG)
     cap = _capture()
-    monkeypatch.setattr(analyze, "_capture", lambda *a, **kw: cap)
-    out = analyze.analyze_checkpoint(cfg, "unused.pt", ["L1"])
+    captured = analyze._Captured(cap, {"L1": hard_table(cap.codes["L1"], cap.labels)}, 0, 0)
+    monkeypatch.setattr(analyze, "_capture", lambda *a, **kw: captured)
+    out = analyze.analyze_checkpoint(cfg, "unused.pt", ["L1"], pid_surrogates=True)
     keys = list(out.measures)
     assert not [k for k, n in Counter(keys).items() if n > 1]
     # measure-independent layer quantities keep plain names, measures are namespaced
@@ -138,7 +150,9 @@ def test_analyze_checkpoint_keys_are_unique_and_namespaced(monkeypatch):
     quantities = {LAYER_KEY.match(k).group("quantity") for k in keys}
     plain = {q for q in quantities if "." not in q}
     assert plain == {"mutual_information", "n_samples", "n_neurons", "distinct_patterns",
-                     "pattern_entropy", "mean_entropy", "mean_saturation"}
+                     "pattern_entropy", "mean_entropy", "mean_saturation", "bias_dominated",
+                     "mutual_information_surrogate_mean", "mutual_information_surrogate_std",
+                     "mutual_information_bias_corrected", "mutual_information_p_value"}
     assert {q.split(".", 1)[0] for q in quantities - plain} == set(MEASURES)
     assert all(not math.isnan(v) for k, v in out.measures.items()
                if k.endswith("mutual_information"))

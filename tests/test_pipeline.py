@@ -31,7 +31,7 @@ TINY = {
     "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "batch_size": 64, "epochs": 2,
                  "checkpoint_schedule": "log_steps", "checkpoint_count": 4},
     "analysis": {"dataset": "all", "layers": ["L2"], "measures": ["pid", "shannon", "reing"],
-                 "surrogates": 2},
+                 "surrogates": {"mi": 20, "pid": 2}, "per_class": True},
 }
 SETTINGS = Settings(workers=1, progress=False)
 
@@ -42,6 +42,7 @@ def _run(entry: str, steps: tuple[str, ...], raw=TINY, **kw) -> str:
 
 def test_main_logs_everything_and_results_round_trip(mlflow_store):
     from nninfo.capture import capture_codes
+    from nninfo.info.classwise import class_summaries
     from nninfo.info.sx import sx_pid
     from nninfo.jobs import load_experiment_task, split
 
@@ -64,7 +65,20 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
             "pid.representational_complexity", "pid.deg_syn_1",
             "shannon.avg_degree_redundancy", "reing.C_R_published", "reing.C_R_mean_order",
             "pid.mutual_information_surrogate_mean"} <= set(summary.columns)
-    assert (summary["pid.mutual_information_surrogate_mean"] >= 0).all()
+    # PID surrogates at the first, middle and last of the 4 checkpoints; I's at every one
+    with_pid = summary.dropna(subset=["pid.mutual_information_surrogate_mean"])
+    assert with_pid.groupby("seed").size().tolist() == [3, 3]
+    assert (with_pid["pid.mutual_information_surrogate_mean"] >= 0).all()
+    assert summary["mutual_information_p_value"].between(1 / 21, 1).all()
+    assert np.allclose(summary["mutual_information_bias_corrected"],
+                       summary["mutual_information"]
+                       - summary["mutual_information_surrogate_mean"])
+    assert set(summary["bias_dominated"]) <= {0.0, 1.0}
+    flagged = (summary.bias_dominated > 0).groupby(summary.seed).sum()
+    for run in seed_runs(parent):
+        tag = run.data.tags["nninfo.bias_dominated"]
+        hits = flagged[int(run.data.tags["seed"])]
+        assert tag == (f"L2: {hits}/{summary.step.nunique()} checkpoints" if hits else "none")
     logged = set(seeds[0].data.metrics)
     assert {"L2/mutual_information", "L2/pid.representational_complexity",
             "L2/shannon.mutual_information", "L2/reing.C_R_published",
@@ -83,6 +97,18 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     assert row["pid.mutual_information"] == pytest.approx(direct.mutual_information, abs=1e-12)
     assert row["pid.representational_complexity"] == pytest.approx(
         direct.representational_complexity, abs=1e-12)
+
+    classes = results.load_class_summary("tiny")
+    final = classes[(classes.run_id == row.run_id) & (classes.step == row.step)]
+    expected = class_summaries(direct).set_index("t")
+    assert sorted(final["class"]) == sorted(expected.index)
+    for _, r in final.iterrows():
+        assert r["pid.mutual_information"] == pytest.approx(
+            expected.at[r["class"], "mutual_information"], abs=1e-12)
+        assert r["pid.representational_complexity"] == pytest.approx(
+            expected.at[r["class"], "representational_complexity"], abs=1e-12, nan_ok=True)
+    class_atoms = results.load_class_pid("tiny", layer="L2")
+    assert not class_atoms.empty and {"t", "antichain", "average"} <= set(class_atoms.columns)
 
     atoms = results.load_pid("tiny", layer="L2")
     last = atoms[(atoms.run_id == row.run_id) & (atoms.step == row.step)]

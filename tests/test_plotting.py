@@ -153,8 +153,8 @@ def test_every_standard_figure_says_which_band_over_how_many_seeds(band):
     df["reing.C_R_published"] = 1.2 + 0.01 * df["seed"]
     figs = plotting.standard_figures(df, make_performance(seeds=(0, 1, 2, 3)),
                                      make_stats(seeds=(0, 1)), band=band)
-    assert set(figs) == {"performance", "complexity", "degree_of_synergy", "reing",
-                         "shannon_invariants", "activation_statistics"}
+    assert set(figs) == {"performance", "mutual_information", "complexity", "degree_of_synergy",
+                         "reing", "shannon_invariants", "activation_statistics"}
     seeds = {"performance": 4, "activation_statistics": 2}
     for name, fig in figs.items():
         caption = f"line: mean over {seeds.get(name, 3)} seeds; {words}"
@@ -249,8 +249,8 @@ def test_complexity_invariants_activation_figures():
     df = make_summary()
     assert len(lines(plotting.plot_complexity(df).axes[0])) == len(LAYERS)
     inv = plotting.plot_shannon_invariants(df)
-    assert [ax.get_ylabel() for ax in inv.axes] == [
-        "I(T; layer) [bits]", "average degree of redundancy", "average degree of vulnerability"]
+    assert [ax.get_ylabel() for ax in inv.axes] == [  # I(T; layer): plot_mutual_information
+        "average degree of redundancy", "average degree of vulnerability"]
     st = make_stats()
     act = plotting.plot_activation_statistics(st)
     assert len(act.axes) == 2
@@ -265,8 +265,8 @@ def test_reing_raises_when_all_nan_and_standard_figures_skip_it():
     with pytest.raises(ValueError, match=r"reing\.C_R_published.*reing\.C_R_mean_order"):
         plotting.plot_reing(df)
     figs = plotting.standard_figures(df, make_performance(), make_stats())
-    assert set(figs) == {"performance", "complexity", "degree_of_synergy",
-                         "shannon_invariants", "activation_statistics"}
+    assert set(figs) == {"performance", "mutual_information", "complexity",
+                         "degree_of_synergy", "shannon_invariants", "activation_statistics"}
     df["reing.C_R_published"] = 1.5
     assert "reing" in plotting.standard_figures(df, None)
     assert "performance" not in plotting.standard_figures(df, None)
@@ -307,3 +307,246 @@ def test_save_figure_writes_png_and_pdf(tmp_path):
     png, pdf = (p.read_bytes() for p in paths)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
     assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+
+
+# ---------------------------------------------------------------- bias and new analyses
+PID_SURROGATE_EPOCHS = [0.0, 2.0, 30.0]  # first, middle, last of EPOCHS
+MI_SUR = "mutual_information_surrogate_mean"
+C_SUR = "pid.representational_complexity_surrogate_mean"
+
+
+def with_surrogates(df: pd.DataFrame, rng_seed: int = 5) -> pd.DataFrame:
+    """The analysis' bias columns: I's surrogates everywhere, the PID's at three epochs."""
+    rng = np.random.default_rng(rng_seed)
+    df = df.copy()
+    df[MI_SUR] = rng.uniform(0.01, 0.1, len(df))
+    df["mutual_information_surrogate_std"] = rng.uniform(0, 0.01, len(df))
+    df["mutual_information_bias_corrected"] = df["mutual_information"] - df[MI_SUR]
+    df["mutual_information_p_value"] = rng.uniform(0, 0.1, len(df))
+    df["bias_dominated"] = (df[MI_SUR] > 0.1 * df["mutual_information"]) * 1.0
+    at = df["epoch"].isin(PID_SURROGATE_EPOCHS)
+    df[C_SUR] = np.where(at, rng.uniform(1.0, 1.5, len(df)), np.nan)
+    for m in (1, 2):
+        df[f"pid.deg_syn_{m}_surrogate_mean"] = np.where(at, rng.uniform(0, 0.05, len(df)),
+                                                         np.nan)
+    return df
+
+
+def make_classes(seeds=(0, 1, 2), groupings=("neurons",), rng_seed=6) -> pd.DataFrame:
+    rng = np.random.default_rng(rng_seed)
+    rows = [
+        {"run_id": f"r{s}", "seed": s, "chapter": 0, "step": int(10 * e), "epoch": e,
+         "layer": layer, "grouping": g, "class": c,
+         "pid.mutual_information": rng.uniform(0, 1),
+         "pid.representational_complexity": 1 + 0.2 * c + rng.normal(0, 0.05),
+         "pid.deg_syn_1": rng.uniform(0, 1)}
+        for s in seeds for e in EPOCHS for layer in ("L1", "L2") for g in groupings
+        for c in (0, 1, 2)
+    ]
+    return pd.DataFrame(rows)
+
+
+def dashed(ax):
+    """The surrogate lines (tagged with their column as gid), checked to be dashed."""
+    got = [ln for ln in ax.get_lines() if ln.get_gid() is not None]
+    assert all(ln.get_linestyle() == "--" for ln in got)
+    return got
+
+
+def curve_of(line) -> str:
+    """The curve a dashed line belongs to, from its hidden label ``_<what>: <curve>``."""
+    return line.get_label().rsplit(": ", 1)[-1]
+
+
+def test_mutual_information_dashed_surrogate_mean_per_layer_in_its_colour():
+    df = with_surrogates(make_summary())
+    fig = plotting.plot_mutual_information(df)
+    ax = fig.axes[0]
+    solid = {ln.get_label(): ln for ln in lines(ax)}
+    assert sorted(solid) == sorted(LAYERS) and len(bands(ax)) == len(LAYERS)
+    assert all(ln.get_linestyle() == "-" for ln in solid.values())
+    got = dashed(ax)
+    assert sorted(curve_of(ln) for ln in got) == sorted(LAYERS)
+    sur = df.groupby(["layer", "epoch"])[MI_SUR].mean()
+    for ln in got:
+        layer = curve_of(ln)
+        np.testing.assert_allclose(ln.get_xdata(), sur.loc[layer].index.to_numpy())
+        np.testing.assert_allclose(ln.get_ydata(), sur.loc[layer].to_numpy())
+        assert ln.get_color() == solid[layer].get_color()
+    ref = df.groupby(["layer", "epoch"])["mutual_information"].mean()
+    np.testing.assert_allclose(solid["L2"].get_ydata(), ref.loc["L2"].to_numpy())
+    caption = plotting.figure_caption(fig)
+    assert caption.startswith("line: mean over 3 seeds; band: 2.5–97.5 % quantiles over seeds")
+    assert "dashed: shuffled-label surrogate mean of I(T; layer)" in caption
+    assert "estimation bias" in caption
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [*LAYERS, "surrogate mean (bias)"]
+
+
+def test_mutual_information_without_surrogates_has_no_dashed_line():
+    df = make_summary()
+    fig = plotting.plot_mutual_information(df.assign(**{MI_SUR: np.nan}))
+    assert dashed(fig.axes[0]) == []
+    assert "dashed" not in plotting.figure_caption(fig)
+    with pytest.raises(ValueError, match="mutual_information"):
+        plotting.plot_mutual_information(df.drop(columns="mutual_information"))
+
+
+def test_complexity_surrogate_dashed_with_markers_at_few_checkpoints():
+    df = with_surrogates(make_summary())
+    fig = plotting.plot_complexity(df)
+    ax = fig.axes[0]
+    assert "I^sx" in ax.get_title()
+    solid = {ln.get_label(): ln for ln in lines(ax)}
+    got = dashed(ax)
+    assert sorted(curve_of(ln) for ln in got) == sorted(LAYERS)
+    sur = df.dropna(subset=[C_SUR]).groupby(["layer", "epoch"])[C_SUR].mean()
+    for ln in got:
+        layer = curve_of(ln)
+        assert ln.get_marker() == "x"
+        np.testing.assert_allclose(ln.get_xdata(), PID_SURROGATE_EPOCHS)
+        np.testing.assert_allclose(ln.get_ydata(), sur.loc[layer].to_numpy())
+        assert ln.get_color() == solid[layer].get_color()
+    caption = plotting.figure_caption(fig)
+    assert "dashed with crosses: shuffled-label surrogate mean of C" in caption
+    # without the column: no dashed line, no note
+    plain = plotting.plot_complexity(make_summary())
+    assert dashed(plain.axes[0]) == [] and "dashed" not in plotting.figure_caption(plain)
+
+
+def test_groupings_never_use_the_dashed_style_of_surrogates():
+    from nninfo import plot_core
+
+    assert "--" not in plot_core._LINESTYLES
+    df = with_surrogates(make_summary(groupings=["neurons", "pairs", "triples"]))
+    ax = plotting.plot_complexity(df).axes[0]
+    assert all(ln.get_linestyle() != "--" for ln in lines(ax))
+    assert len({ln.get_linestyle() for ln in lines(ax)}) == 3
+    assert len(dashed(ax)) == len(LAYERS) * 3
+
+
+def test_degree_of_synergy_shows_surrogate_means_dashed():
+    df = with_surrogates(make_summary())
+    fig = plotting.plot_degree_of_synergy(df)
+    ax = fig.axes[1]  # L2
+    assert sorted(curve_of(ln) for ln in dashed(ax)) == ["1", "2"]
+    ref = df[df.layer == "L2"].dropna(subset=["pid.deg_syn_2_surrogate_mean"]).groupby(
+        "epoch")["pid.deg_syn_2_surrogate_mean"].mean()
+    by_m = {curve_of(ln): ln for ln in dashed(ax)}
+    np.testing.assert_allclose(by_m["2"].get_ydata(), ref.to_numpy())
+    assert by_m["2"].get_color() == {ln.get_label(): ln for ln in lines(ax)}["2"].get_color()
+    assert "surrogate mean of Π_m" in plotting.figure_caption(fig)
+
+
+def test_class_complexity_panel_per_layer_colour_per_class():
+    cl = make_classes()
+    fig = plotting.plot_class_complexity(cl, band="t")
+    assert [ax.get_title() for ax in fig.axes] == ["L1", "L2"]
+    for ax, layer in zip(fig.axes, ("L1", "L2"), strict=True):
+        got = {ln.get_label(): ln for ln in lines(ax)}
+        assert sorted(got) == ["0", "1", "2"]
+        ref = cl[cl.layer == layer].groupby(["class", "epoch"])[
+            "pid.representational_complexity"].mean()
+        for c in (0, 1, 2):
+            np.testing.assert_allclose(got[str(c)].get_ydata(), ref.loc[c].to_numpy())
+        assert len(bands(ax)) == 3
+    colours = [{ln.get_label(): ln.get_color() for ln in lines(ax)} for ax in fig.axes]
+    assert colours[0] == colours[1] and len(set(colours[0].values())) == 3
+    assert fig.axes[0].get_legend() is not None and fig.axes[1].get_legend() is None
+    assert plotting.figure_caption(fig) == (
+        "line: mean over 3 seeds; band: 95 % t-interval of the mean over seeds")
+    two = plotting.plot_class_complexity(make_classes(groupings=("neurons", "pairs")))
+    assert [ax.get_title() for ax in two.axes] == [
+        "L1 (neurons)", "L1 (pairs)", "L2 (neurons)", "L2 (pairs)"]
+    with pytest.raises(ValueError, match="class"):
+        plotting.plot_class_complexity(cl.drop(columns="class"))
+    with pytest.raises(ValueError, match="no non-NaN"):
+        plotting.plot_class_complexity(cl.assign(**{"pid.representational_complexity": np.nan}))
+
+
+def test_entropy_invariants_two_panels_per_layer():
+    df = make_summary()
+    df["shannon_entropy.avg_degree_redundancy"] = 1.5 + 0.1 * df["seed"]
+    df["shannon_entropy.avg_degree_vulnerability"] = 0.2 * df["seed"]
+    df["shannon_entropy.joint_entropy"] = 3.0
+    fig = plotting.plot_entropy_invariants(df)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "average degree of redundancy (entropy only)",
+        "average degree of vulnerability (entropy only)"]
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "average degree of redundancy", "average degree of vulnerability"]
+    for ax in fig.axes:
+        assert sorted(ln.get_label() for ln in lines(ax)) == sorted(LAYERS)
+    got = {ln.get_label(): ln.get_ydata() for ln in lines(fig.axes[0])}
+    np.testing.assert_allclose(got["L1"], np.full(len(EPOCHS), 1.6))
+    with pytest.raises(ValueError, match="shannon_entropy"):
+        plotting.plot_entropy_invariants(make_summary())
+
+
+def test_broja_complexity_names_its_measure():
+    df = make_summary(groupings=["neurons", "pairs"])
+    df["broja.representational_complexity"] = np.where(df.grouping == "pairs",
+                                                       1.2 + 0.1 * df["seed"], np.nan)
+    fig = plotting.plot_broja_complexity(df)
+    ax = fig.axes[0]
+    assert "BROJA" in ax.get_title() and "BROJA" in ax.get_ylabel()
+    got = {ln.get_label(): ln.get_ydata() for ln in lines(ax)}
+    assert sorted(got) == sorted(f"{la} (pairs)" for la in LAYERS)
+    np.testing.assert_allclose(got["L2 (pairs)"], np.full(len(EPOCHS), 1.3))
+
+
+def full_summary() -> pd.DataFrame:
+    df = with_surrogates(make_summary())
+    df["reing.C_R_published"] = 1.2
+    df["shannon_entropy.avg_degree_redundancy"] = 1.5
+    df["shannon_entropy.avg_degree_vulnerability"] = 0.5
+    df["broja.representational_complexity"] = 1.3
+    return df
+
+
+def test_standard_figures_add_the_new_figures_when_their_data_exist():
+    figs = plotting.standard_figures(full_summary(), make_performance(), make_stats(),
+                                     classes=make_classes())
+    assert list(figs) == ["performance", "mutual_information", "complexity",
+                          "degree_of_synergy", "class_complexity", "broja_complexity", "reing",
+                          "shannon_invariants", "entropy_invariants", "activation_statistics"]
+    dashed_words = {"mutual_information": "dashed: shuffled-label surrogate mean of I",
+                    "complexity": "dashed with crosses: shuffled-label surrogate mean of C",
+                    "degree_of_synergy": "dashed with crosses: shuffled-label surrogate mean"}
+    for name, fig in figs.items():
+        caption = plotting.figure_caption(fig)
+        assert ("dashed" in caption) == (name in dashed_words), name
+        if name in dashed_words:
+            assert dashed_words[name] in caption
+            texts = [getattr(t, "get_text", lambda: "")() for t in fig.get_children()]
+            assert caption in texts, name  # the footer shows it too
+
+
+def test_standard_figures_skip_new_figures_without_their_columns():
+    df = make_summary().drop(columns="mutual_information")
+    figs = plotting.standard_figures(df, None)
+    assert not {"mutual_information", "class_complexity", "entropy_invariants",
+                "broja_complexity"} & set(figs)
+    nan = full_summary()
+    for col in ("shannon_entropy.avg_degree_redundancy",
+                "shannon_entropy.avg_degree_vulnerability",
+                "broja.representational_complexity", "mutual_information"):
+        nan[col] = np.nan
+    classes = make_classes().assign(**{"pid.representational_complexity": np.nan})
+    figs = plotting.standard_figures(nan, None, classes=classes)
+    assert not {"mutual_information", "class_complexity", "entropy_invariants",
+                "broja_complexity"} & set(figs)
+    assert plotting.standard_figures(None, None, classes=None) == {}
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_performance_without_accuracy_shows_loss_only(drop):
+    perf = make_performance().assign(accuracy=np.nan)
+    if drop:
+        perf = perf.drop(columns="accuracy")
+    fig = plotting.plot_performance(perf)
+    assert [ax.get_title() for ax in fig.axes] == ["loss"]
+    assert sorted(ln.get_label() for ln in lines(fig.axes[0])) == ["test", "train"]
+    assert "performance" in plotting.standard_figures(None, perf)
+    with pytest.raises(ValueError, match="loss"):
+        plotting.plot_performance(perf.assign(loss=np.nan))

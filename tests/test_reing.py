@@ -225,3 +225,41 @@ def test_codes_beyond_int64_give_the_result_of_small_codes():
         np.testing.assert_allclose(got.C, want.C, atol=1e-12)
         assert got.C_R_published == pytest.approx(want.C_R_published, abs=1e-12)
         assert got.C_R_mean_order == pytest.approx(want.C_R_mean_order, abs=1e-12)
+
+
+# ---- weighted tables: row probabilities instead of counts ----------------------------------
+
+@pytest.mark.parametrize("max_subsets", [None, 3])
+def test_distinct_rows_weighted_by_relative_counts_give_the_samples_complexity(max_subsets):
+    rng = np.random.default_rng(14)
+    s = rng.integers(0, 3, size=(900, 5))
+    t = (s[:, 0] + s[:, 1] * s[:, 2] + (rng.random(900) < 0.2)) % 3
+    rows, counts = np.unique(np.column_stack([s, t]), axis=0, return_counts=True)
+    got = reing_complexity(rows[:, :-1], rows[:, -1], max_subsets=max_subsets,
+                           weights=counts / counts.sum())
+    want = reing_complexity(s, t, max_subsets=max_subsets)
+    np.testing.assert_allclose(got.C, want.C, atol=1e-12)
+    np.testing.assert_allclose(got.D, want.D, atol=1e-12)
+    assert got.C_R_published == pytest.approx(want.C_R_published, abs=1e-12)
+    assert got.C_R_mean_order == pytest.approx(want.C_R_mean_order, abs=1e-12)
+
+
+def test_weighted_table_against_dit():
+    dit = pytest.importorskip("dit")
+    from nninfo.info.dit_bridge import to_distribution
+
+    rng = np.random.default_rng(15)
+    outcomes = np.unique(rng.integers(0, 3, size=(40, 4)), axis=0)
+    outcomes[:, 3] = (outcomes[:, 0] * outcomes[:, 1] + outcomes[:, 2]) % 3
+    probs = rng.dirichlet(np.ones(len(outcomes)))
+    d = to_distribution(outcomes, probs)
+    got = reing_complexity(outcomes[:, :3], outcomes[:, 3], weights=probs)
+    want = [np.mean([dit.shannon.conditional_entropy(d, [3], list(a))
+                     for a in itertools.combinations(range(3), k)]) for k in range(4)]
+    np.testing.assert_allclose(got.C, want, atol=1e-12)
+
+
+def test_weights_are_checked():
+    s = two_bits()
+    with pytest.raises(ValueError, match="weights: negative value"):
+        reing_complexity(s, s[:, 0], weights=np.array([0.5, 0.5, 0.5, -0.5]))

@@ -155,8 +155,9 @@ def test_title_and_config_are_escaped_and_shown(page):
 
 
 def test_sections_in_order(page):
-    assert parse(page).h2 == ["Configuration", "Performance", "Representational complexity",
-                              "PID atoms", "Shannon invariants", "Figures"]
+    assert parse(page).h2 == ["Configuration", "Performance", "Estimation bias",
+                              "Representational complexity", "PID atoms", "Shannon invariants",
+                              "Figures"]
 
 
 def test_performance_table_is_final_epoch_mean_and_quantiles(page, frames):
@@ -326,8 +327,9 @@ def _check_page_in_browser(browser, frames, tmp_path):
     assert browser.title == title
     assert browser.find_element(By.TAG_NAME, "h1").text == title
     headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
-    assert headings == ["Configuration", "Performance", "Representational complexity",
-                        "PID atoms", "Shannon invariants", "Figures"]
+    assert headings == ["Configuration", "Performance", "Estimation bias",
+                        "Representational complexity", "PID atoms", "Shannon invariants",
+                        "Figures"]
     widths = browser.execute_script(
         "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : -1);")
     assert len(widths) == len(plotting.standard_figures(summary, perf)) > 0
@@ -337,3 +339,200 @@ def _check_page_in_browser(browser, frames, tmp_path):
     assert pm(final["accuracy"]) in cells
     config_cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#config td")]
     assert CONFIG["experiment"] in config_cells
+
+
+# ---------------------------------------------------------------- estimation bias
+def bias_frame(layers=("L1", "L2", "L3"), flags=True) -> pd.DataFrame:
+    """Two seeds x three checkpoints, as load_summary: I and its surrogates on the neurons
+    rows, a pairs row per checkpoint without them. L1: bias-dominated at epoch 0 of both
+    seeds (surrogate mean 0.5 and 0.2 of I = 1), p < 0.05 at 4 of 6; L2: never (0.05 of
+    I), p < 0.05 at 6 of 6; L3: only seed 0, epoch 0, with I = 0 < surrogate mean, no p."""
+    sur = {"L1": {0: [0.5, 0.05, 0.02], 1: [0.2, 0.08, 0.01]},
+           "L2": {0: [0.1, 0.1, 0.1], 1: [0.1, 0.1, 0.1]}}
+    pval = {"L1": {0: [0.3, 0.01, 0.01], 1: [0.2, 0.01, 0.001]},
+            "L2": {0: [0.01] * 3, 1: [0.01] * 3}}
+    info = {"L1": 1.0, "L2": 2.0}
+    rows = []
+    for seed in (0, 1):
+        for j, epoch in enumerate((0.0, 1.0, 2.0)):
+            base = {"run_id": f"r{seed}", "seed": seed, "chapter": 0, "step": j,
+                    "epoch": epoch}
+            for layer in layers:
+                if layer == "L3":
+                    if seed == 0 and j == 0:
+                        rows.append({**base, "layer": layer, "grouping": "neurons",
+                                     "mutual_information": 0.0,
+                                     "mutual_information_surrogate_mean": 0.05,
+                                     "mutual_information_p_value": np.nan,
+                                     "bias_dominated": 1.0})
+                    continue
+                key = "L1" if layer not in info else layer
+                mi, s = info[key], sur[key][seed][j]
+                rows.append({**base, "layer": layer, "grouping": "neurons",
+                             "mutual_information": mi,
+                             "mutual_information_surrogate_mean": s,
+                             "mutual_information_surrogate_std": s / 10,
+                             "mutual_information_bias_corrected": mi - s,
+                             "mutual_information_p_value": pval[key][seed][j],
+                             "bias_dominated": float(s > 0.1 * mi)})
+                rows.append({**base, "layer": layer, "grouping": "pairs",
+                             "pid.representational_complexity": 1.5})
+    df = pd.DataFrame(rows)
+    return df if flags else df.drop(columns="bias_dominated")
+
+
+def warnings_in(page: str) -> list[str]:
+    return re.findall(r'<p class="warning">(.*?)</p>', page)
+
+
+def test_bias_table_counts_flagged_pairs():
+    table = report.bias_table(bias_frame()).set_index("layer")
+    assert list(table.index) == ["L1", "L2", "L3"]  # one row per layer: pairs rows have no I
+    assert table.loc["L1", "pairs"] == 6 and table.loc["L1", "bias-dominated"] == 2
+    assert table.loc["L2", "bias-dominated"] == 0 and table.loc["L3", "bias-dominated"] == 1
+    assert table.loc["L1", "max surrogate mean / I"] == pytest.approx(0.5)
+    assert table.loc["L2", "max surrogate mean / I"] == pytest.approx(0.05)
+    assert table.loc["L3", "max surrogate mean / I"] == np.inf
+    assert table.loc["L1", "p < 0.05"] == 4 and table.loc["L1", "tested"] == 6
+    assert table.loc["L2", "p < 0.05"] == 6 and table.loc["L3", "tested"] == 0
+
+
+def test_bias_section_shows_counts_and_names_the_bias_dominated_layers():
+    page = report.render_report("bias", {}, bias_frame(), None, figures={})
+    parsed = parse(page)
+    assert "Estimation bias" in parsed.h2
+    table = table_dict(parsed.tables["bias"][0], "layer")
+    assert table["L1"]["bias-dominated (seed, checkpoint) pairs"] == "2 of 6"
+    assert table["L2"]["bias-dominated (seed, checkpoint) pairs"] == "0 of 6"
+    assert table["L3"]["bias-dominated (seed, checkpoint) pairs"] == "1 of 1"
+    assert table["L1"]["max surrogate mean / I"] == "0.5"
+    assert table["L3"]["max surrogate mean / I"] == "∞"
+    assert table["L1"]["pairs with p < 0.05"] == "4 of 6 (67 %)"
+    assert table["L2"]["pairs with p < 0.05"] == "6 of 6 (100 %)"
+    assert table["L3"]["pairs with p < 0.05"] == "—"
+    found = warnings_in(page)
+    assert len(found) == 2  # the banner at the top and the line in the section
+    assert page.index(found[0]) < page.index('<section id="config"')
+    for text in found:
+        assert "bias-dominated estimates in L1, L3 (3 of 13" in text and "L2" not in text
+    assert "No layer is bias-dominated" not in page
+    # the final-epoch I table: mean over the two seeds, both at epoch 2
+    final = table_dict(parsed.tables["bias"][1], "layer")
+    assert final["L1"]["surrogate mean [bits]"] == pm(pd.Series([0.02, 0.01]))
+    assert final["L1"]["I − surrogate mean [bits]"] == pm(pd.Series([0.98, 0.99]))
+
+
+def test_no_bias_dominated_layer_says_so_without_warning():
+    page = report.render_report("clean", {}, bias_frame(layers=("L2",)), None, figures={})
+    assert warnings_in(page) == []
+    assert "No layer is bias-dominated: at every (seed, checkpoint) pair the shuffled-label " \
+           "surrogate mean of I is at most the configured fraction" in page
+
+
+def test_bias_flags_from_the_configured_fraction_when_not_logged():
+    config = {"analysis": {"surrogates": {"bias_fraction": 0.3}}}
+    frame = bias_frame(layers=("L1", "L2"), flags=False)
+    table = report.bias_table(frame, 0.3).set_index("layer")
+    assert table.loc["L1", "bias-dominated"] == 1  # only 0.5 > 0.3 * 1
+    page = report.render_report("fraction", config, frame, None, figures={})
+    cells = table_dict(parse(page).tables["bias"][0], "layer")
+    assert cells["L1"]["bias-dominated (seed, checkpoint) pairs"] == "1 of 6"
+    assert "exceeds 30 % of I" in warnings_in(page)[0]
+    assert report.bias_table(frame)["bias-dominated"].isna().all()  # no flag, no fraction
+
+
+def test_bias_warning_is_escaped():
+    frame = bias_frame(layers=("L1",))
+    frame["layer"] = "L<b>1"
+    page = report.render_report("esc", {}, frame, None, figures={})
+    assert "L<b>1" not in page and "L&lt;b&gt;1" in warnings_in(page)[0]
+
+
+def test_without_surrogates_the_bias_is_unknown(page):
+    assert "no shuffled-label surrogates were computed" in page
+    assert warnings_in(page) == [] and "bias" not in parse(page).tables
+
+
+def test_pid_surrogates_at_their_checkpoints(frames):
+    summary = frames[0].copy()
+    at = summary.epoch.isin([0.0, 3.0])
+    summary["pid.representational_complexity_surrogate_mean"] = np.where(
+        at, 1.0 + 0.1 * summary["seed"], np.nan)
+    page = report.render_report("pid", {}, summary, frames[1], figures={})
+    rows = parse(page).tables["bias"][-1]
+    head = rows[0]
+    assert head[:3] == ["layer", "epoch", "seeds"] and "surrogate mean of C" in head
+    assert [(r[0], r[1]) for r in rows[1:]] == [("L1", "0"), ("L1", "3"), ("L2", "0"),
+                                                ("L2", "3")]
+    cell = rows[1][head.index("surrogate mean of C")]
+    assert cell == pm(pd.Series([1.0, 1.1, 1.2]))
+    c_cell = rows[2][head.index("C")]
+    final = summary[(summary.layer == "L1") & (summary.epoch == 3.0)]
+    assert c_cell == pm(final["pid.representational_complexity"])
+
+
+# ---------------------------------------------------------------- new analyses
+def make_classes() -> pd.DataFrame:
+    rows = [{"run_id": f"r{s}", "seed": s, "chapter": 0, "step": int(e), "epoch": e,
+             "layer": layer, "grouping": "neurons", "class": c,
+             "pid.mutual_information": 0.1 * (c + 1) + 0.01 * s,
+             "pid.representational_complexity": 1.0 + 0.5 * c + 0.1 * s + 0.01 * e}
+            for s in SEEDS for e in EPOCHS for layer in LAYERS for c in (0, 1)]
+    return pd.DataFrame(rows)
+
+
+def with_new_measures(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary.assign(**{
+        "shannon_entropy.joint_entropy": 3.0 + summary["seed"],
+        "shannon_entropy.avg_degree_redundancy": 1.5,
+        "shannon_entropy.avg_degree_vulnerability": 0.5,
+        "broja.mutual_information": 0.8, "broja.redundancy": 0.1, "broja.unique_1": 0.2,
+        "broja.unique_2": 0.3, "broja.synergy": 0.2,
+        "broja.representational_complexity": 1.25 + 0.01 * summary["seed"],
+    })
+
+
+def test_sections_for_classes_entropy_invariants_and_broja(frames):
+    summary, perf, atoms = frames
+    classes = make_classes()
+    page = report.render_report("all", CONFIG, with_new_measures(summary), perf, atoms=atoms,
+                                classes=classes)
+    parsed = parse(page)
+    assert parsed.h2 == ["Configuration", "Performance", "Estimation bias",
+                         "Representational complexity", "Per-class complexity", "PID atoms",
+                         "Shannon invariants", "Entropy-only Shannon invariants", "BROJA PID",
+                         "Figures"]
+    rows = parsed.tables["classes"][0]
+    head = rows[0]
+    assert head[:2] == ["layer", "class"]
+    cells = {(r[0], r[1]): dict(zip(head, r, strict=True)) for r in rows[1:]}
+    final = classes[(classes.epoch == max(EPOCHS)) & (classes.layer == "L2") &
+                    (classes["class"] == 1)]
+    assert cells[("L2", "1")]["C of the class"] == pm(final["pid.representational_complexity"])
+    assert cells[("L2", "1")]["specific information [bits]"] == pm(
+        final["pid.mutual_information"])
+    entropy = table_dict(parsed.tables["entropy"][0], "layer")
+    assert entropy["L1"]["H(S) [bits]"] == pm(pd.Series([3.0, 4.0, 5.0]))
+    broja = table_dict(parsed.tables["broja"][0], "layer")
+    assert broja["L1"]["C"] == pm(
+        pd.Series([1.25, 1.26, 1.27]))
+    assert "2·synergy" in page
+    names = [re.search(r'id="fig-([^"]+)"', f).group(1)
+             for f in re.findall(r'<figure id="[^"]+"', page)]
+    assert {"mutual_information", "class_complexity", "entropy_invariants",
+            "broja_complexity"} <= set(names)
+    for section in ("classes", "entropy", "broja"):
+        assert parsed.captions[section] == [report.spread_text("quantile", 3)]
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_performance_without_accuracy_renders_loss_only(frames, drop):
+    summary, perf, _ = frames
+    perf = perf.assign(accuracy=np.nan)
+    if drop:
+        perf = perf.drop(columns="accuracy")
+    page = report.render_report("ae", {}, summary, perf)
+    head = parse(page).tables["performance"][0][0]
+    assert "loss" in head and "accuracy" not in head
+    assert "No accuracy was logged" in page
+    assert 'id="fig-performance"' in page

@@ -201,3 +201,62 @@ def test_sx_pid_refuses_float_codes_beyond_int64():
     table = np.array([[0.0, 1.0, 0.0], [1e19, 0.0, 1.0]])
     with pytest.raises(ValueError, match=r"outcomes: code 1e\+19 .*2\*\*63"):
         sx_pid(table)
+
+
+# ---- weighted tables: row probabilities instead of counts ----------------------------------
+
+def random_table(rng, n_sources: int, rows: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct outcome rows (sources..., target) with random probabilities."""
+    outcomes = np.unique(rng.integers(0, 3, size=(rows, n_sources + 1)), axis=0)
+    outcomes[:, -1] = (outcomes[:, 0] + outcomes[:, 1] + (outcomes[:, -1] == 0)) % 3
+    return outcomes, rng.dirichlet(np.ones(len(outcomes)))
+
+
+def test_distinct_rows_weighted_by_relative_counts_give_the_samples_invariants():
+    rng = np.random.default_rng(12)
+    s = rng.integers(0, 3, size=(800, 4))
+    t = (s[:, 0] + s[:, 1] * (rng.random(800) < 0.7)) % 3
+    rows, counts = np.unique(np.column_stack([s, t]), axis=0, return_counts=True)
+    w = counts / counts.sum()
+    got, want = shannon_invariants(rows[:, :-1], rows[:, -1], weights=w), shannon_invariants(s, t)
+    for field in ("mutual_information", "target_entropy", "source_mi", "leave_one_out_mi",
+                  "avg_degree_redundancy", "avg_degree_vulnerability"):
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), atol=1e-12)
+    rows, counts = np.unique(s, axis=0, return_counts=True)
+    got, want = entropy_invariants(rows, weights=counts / counts.sum()), entropy_invariants(s)
+    for field in ("joint_entropy", "source_entropies", "leave_one_out_entropies",
+                  "avg_degree_redundancy", "avg_degree_vulnerability"):
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), atol=1e-12)
+
+
+def test_weighted_table_against_dit():
+    dit = pytest.importorskip("dit")
+    from nninfo.info.dit_bridge import to_distribution
+
+    rng = np.random.default_rng(13)
+    outcomes, probs = random_table(rng, n_sources=3)
+    d = to_distribution(outcomes, probs)
+    src, t = outcomes[:, :-1], outcomes[:, -1]
+    r = shannon_invariants(src, t, weights=probs)
+    assert r.mutual_information == pytest.approx(dit.shannon.mutual_information(d, [0, 1, 2], [3]),
+                                                 abs=1e-12)
+    assert r.target_entropy == pytest.approx(dit.shannon.entropy(d, [3]), abs=1e-12)
+    want_i = [dit.shannon.mutual_information(d, [i], [3]) for i in range(3)]
+    want_loo = [dit.shannon.mutual_information(d, [j for j in range(3) if j != i], [3])
+                for i in range(3)]
+    np.testing.assert_allclose(r.source_mi, want_i, atol=1e-12)
+    np.testing.assert_allclose(r.leave_one_out_mi, want_loo, atol=1e-12)
+    h = entropy_invariants(src, weights=probs)
+    assert h.joint_entropy == pytest.approx(dit.shannon.entropy(d, [0, 1, 2]), abs=1e-12)
+    np.testing.assert_allclose(h.source_entropies, [dit.shannon.entropy(d, [i]) for i in range(3)],
+                               atol=1e-12)
+    assert mutual_information(src, t, weights=probs) == pytest.approx(r.mutual_information,
+                                                                     abs=1e-12)
+
+
+def test_weighted_invariants_check_the_weights():
+    s = two_bits()
+    with pytest.raises(ValueError, match=r"weights: shape \(3,\); need \(4,\)"):
+        shannon_invariants(s, s[:, 0], weights=np.full(3, 1 / 3))
+    with pytest.raises(ValueError, match="weights: sum to 2.0"):
+        entropy_invariants(s, weights=np.full(4, 0.5))

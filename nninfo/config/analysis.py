@@ -9,14 +9,18 @@ from nninfo.config.fit import source_limits
 from nninfo.config.spec import (
     ALL_SPLITS,
     ANALYSIS_KEYS,
+    BINNINGS,
     GROUPING_FIELDS,
     GROUPING_KEYS,
     GROUPING_KINDS,
     GROUPING_NAME,
     GROUPING_NAME_MAX,
     MEASURES,
+    PID_CHECKPOINTS,
+    SURROGATE_KEYS,
     AnalysisSpec,
     Grouping,
+    SurrogateSpec,
     _check_int,
     _check_keys,
     _fail,
@@ -68,12 +72,17 @@ def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
                 _fail(f"analysis.groupings[{g.name}].{what}",
                       [list(group) for group in g.groups] if g.groups else g.size,
                       f"at most {most} sources for measure {measure!r} ({n} given)")
-    from nninfo.capture import MIN_BINS, ROUNDINGS  # here: importing the config needs no torch
+    from nninfo.capture import ROUNDINGS  # here: importing the config needs no torch
+    from nninfo.info.binning import MIN_BINS
 
     n_bins = _check_int("analysis.n_bins", raw.get("n_bins"), MIN_BINS,
                         f"an integer >= {MIN_BINS} or null", nullable=True)
-    surrogates = _check_int("analysis.surrogates", raw.get("surrogates", 0), 0,
-                            "an integer >= 0")
+    surrogates = _surrogates(given("surrogates", {}))
+    per_class = given("per_class", False)
+    if not isinstance(per_class, bool) or (per_class and "pid" not in measures):
+        _fail("analysis.per_class", per_class, "true (needs 'pid' in analysis.measures) or "
+              "false")
+    binning, noise_sigma = _binning(given("binning", "hard"), raw.get("noise_sigma"), n_bins)
 
     rounding = given("rounding", "nearest")
     if not isinstance(rounding, str) or rounding not in ROUNDINGS:
@@ -84,7 +93,58 @@ def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
                                "an integer >= 0")
     return AnalysisSpec(layers=layers, measures=measures, dataset=dataset,
                         groupings=groupings, n_bins=n_bins, surrogates=surrogates,
-                        rounding=rounding, rounding_seed=rounding_seed)
+                        rounding=rounding, rounding_seed=rounding_seed, per_class=per_class,
+                        binning=binning, noise_sigma=noise_sigma)
+
+
+def _surrogates(raw: Any) -> SurrogateSpec:
+    """``analysis.surrogates``: a mapping; missing keys take :class:`SurrogateSpec`'s
+    defaults."""
+    if not isinstance(raw, dict):
+        _fail("analysis.surrogates", raw, "a mapping with keys " + ", ".join(SURROGATE_KEYS)
+              + " (e.g. {mi: 100, pid: 20}; {mi: 0, pid: 0} turns surrogates off)")
+    _check_keys("analysis.surrogates", raw, SURROGATE_KEYS)
+    default = SurrogateSpec()
+    mi = _check_int("analysis.surrogates.mi", raw.get("mi", default.mi), 0,
+                    "an integer >= 0 (shuffles of I at every checkpoint; 0: none)")
+    pid = _check_int("analysis.surrogates.pid", raw.get("pid", default.pid), 0,
+                     "an integer >= 0 (shuffles of the PID; 0: none)")
+    seed = _check_int("analysis.surrogates.seed", raw.get("seed", default.seed), 0,
+                      "an integer >= 0")
+    where = raw.get("pid_checkpoints", list(default.pid_checkpoints))
+    if where == "all":
+        where = ["all"]
+    if (not isinstance(where, list | tuple) or not where or len(set(where)) != len(where)
+            or not (where == ["all"] or all(w in PID_CHECKPOINTS for w in where))):
+        _fail("analysis.surrogates.pid_checkpoints", where,
+              f"'all' or a list of distinct names from {', '.join(PID_CHECKPOINTS)}")
+    fraction = raw.get("bias_fraction", default.bias_fraction)
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) \
+            or not 0 < fraction <= 1:
+        _fail("analysis.surrogates.bias_fraction", fraction, "a number in (0, 1]")
+    return SurrogateSpec(mi=mi, pid=pid, pid_checkpoints=tuple(where),
+                         bias_fraction=float(fraction), seed=seed)
+
+
+def _binning(binning: Any, sigma: Any, n_bins: int | None) -> tuple[str, float | None]:
+    """``analysis.binning`` and ``analysis.noise_sigma``: sigma > 0 with goldfeld and
+    smoothed (which also need n_bins), absent with hard."""
+    if not isinstance(binning, str) or binning not in BINNINGS:
+        _fail("analysis.binning", binning, "hard (equal-width bins), goldfeld (the published "
+              "noise estimator: Gaussian density at bin centres) or smoothed (Gaussian mass "
+              "per bin)")
+    if binning == "hard":
+        if sigma is not None:
+            _fail("analysis.noise_sigma", sigma, "null with binning: hard (set analysis."
+                  "binning to goldfeld or smoothed to smooth with Gaussian noise)")
+        return binning, None
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not 0 < sigma < 1e6:
+        _fail("analysis.noise_sigma", sigma, f"a number > 0 (the noise's standard deviation "
+              f"in activation units) with binning: {binning}")
+    if n_bins is None:
+        _fail("analysis.n_bins", n_bins, f"an integer >= 2 with binning: {binning} (the bin "
+              "grid between the layer limits)")
+    return binning, float(sigma)
 
 
 def check_grouping_name(field_name: str, name: Any) -> str:
@@ -95,11 +155,12 @@ def check_grouping_name(field_name: str, name: Any) -> str:
     if isinstance(name, int) and not isinstance(name, bool):
         name = str(name)
     if (not isinstance(name, str) or not GROUPING_NAME.fullmatch(name) or set(name) == {"."}
-            or name in MEASURES or name != name.strip() or len(name) > GROUPING_NAME_MAX):
+            or name in MEASURES or name != name.strip() or len(name) > GROUPING_NAME_MAX
+            or name.startswith("class_")):
         _fail(field_name, name,
               f"a name of letters, digits, '_', '-', '.' and inner spaces (no '/'), at most "
-              f"{GROUPING_NAME_MAX} characters, not only dots, not a measure name "
-              f"({', '.join(MEASURES)})")
+              f"{GROUPING_NAME_MAX} characters, not only dots, not starting with 'class_' "
+              f"(per-class results), not a measure name ({', '.join(MEASURES)})")
     return name
 
 

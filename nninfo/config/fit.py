@@ -130,6 +130,25 @@ def _check_task_fit(cfg: ExperimentConfig, splits: tuple[str, ...] | None,
     widths = _layer_widths(cfg.network, input_shape, whose)
     if widths is not None:
         _check_sources(cfg.analysis, widths)
+    _check_binning(cfg)
+
+
+def _check_binning(cfg: ExperimentConfig) -> None:
+    """goldfeld and smoothed binning smooth a layer's noiseless activations onto the bin grid
+    between its limits: every analysed layer must be unquantized with a bounded activation."""
+    from nninfo.nn.network import ACTIVATION_LIMITS
+
+    spec = cfg.analysis
+    if spec.binning == "hard":
+        return
+    for layer in spec.layers:
+        s = cfg.network.layers[int(layer[1:]) - 1]
+        if s.get("quantizer") is not None or s.get("activation") not in ACTIVATION_LIMITS:
+            _fail("analysis.binning", spec.binning,
+                  f"hard for {layer} ({s.get('activation')!r} activation"
+                  f"{', quantized' if s.get('quantizer') is not None else ''}); "
+                  f"{spec.binning} needs unquantized layers with a bounded activation "
+                  f"({', '.join(ACTIVATION_LIMITS)})")
 
 
 def _check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:
@@ -146,12 +165,14 @@ def _check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:
                 if bad:
                     _fail(f"{field_name}.groups", bad,
                           f"neuron indices 0..{width - 1} of {layer} ({width} neurons)")
-            elif g.kind == "random_subsets" and g.size > width:
+            if g.kind == "random_subsets" and g.size > width:
                 _fail(f"{field_name}.size", g.size, f"at most {layer}'s {width} neurons")
             elif g.kind == "random_subsets" and g.count > math.comb(width, g.size):
                 _fail(f"{field_name}.count", g.count, f"at most C({width}, {g.size}) = "
                       f"{math.comb(width, g.size)} distinct subsets of {layer}")
-            elif g.kind == "neurons":
+            if "broja" in spec.measures:
+                _check_two_sources(g, layer, width)
+            if g.kind == "neurons":
                 for measure, most in limits.items():
                     if width > most:
                         _fail("analysis.layers", layer,
@@ -159,6 +180,15 @@ def _check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:
                               f"takes each neuron as a source (grouping {g.name!r}); {layer} has "
                               f"{width}: use a grouping of kind groups or random_subsets "
                               f"for {layer}, or drop {measure!r} from analysis.measures")
+
+
+def _check_two_sources(g, layer: str, width: int) -> None:
+    """The BROJA PID (dit's) takes exactly two sources."""
+    n = {"neurons": width, "groups": len(g.groups), "random_subsets": g.size}[g.kind]
+    if n != 2:
+        _fail("analysis.measures", "broja", f"groupings with exactly 2 sources: grouping "
+              f"{g.name!r} of {layer} has {n} (use e.g. kind: random_subsets with size: 2, "
+              "or kind: groups with two groups)")
 
 
 def source_limits(measures: tuple[str, ...]) -> dict[str, int]:
@@ -169,7 +199,7 @@ def source_limits(measures: tuple[str, ...]) -> dict[str, int]:
     from nninfo.info.reing import MAX_EXACT_SUBSETS
 
     reing = max(n for n in range(1, 64) if math.comb(n, n // 2) <= MAX_EXACT_SUBSETS)
-    limits = {"pid": MAX_SOURCES, "reing": reing}
+    limits = {"pid": MAX_SOURCES, "reing": reing, "broja": 2}
     return {m: limits[m] for m in measures if m in limits}
 
 

@@ -11,13 +11,22 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nninfo.training import TrainConfig
 
-MEASURES = ("pid", "shannon", "reing")
+#: analysis.measures: the I^sx PID, Shannon invariants about the label, Reing's C_R,
+#: target-free Shannon invariants (a layer about itself: autoencoders), the BROJA PID (2
+#: sources, via dit).
+MEASURES = ("pid", "shannon", "reing", "shannon_entropy_only", "broja")
+#: analysis.binning of unquantized layers: hard bins, the published Gaussian-noise estimator
+#: (density at bin centres), or Gaussian mass integrated per bin (nninfo.info.binning).
+BINNINGS = ("hard", "goldfeld", "smoothed")
+#: analysis.surrogates.pid_checkpoints: which of a seed's checkpoints get PID surrogates.
+PID_CHECKPOINTS = ("first", "middle", "last")
 GROUPING_KINDS = ("neurons", "random_subsets", "groups")
 TOP_LEVEL_KEYS = ("name", "seeds", "task", "network", "training", "analysis", "performance",
                   "report", "quick")
 TASK_KEYS = ("name", "seed", "options", "label_encoding")
 ANALYSIS_KEYS = ("layers", "measures", "dataset", "groupings", "n_bins", "surrogates",
-                 "rounding", "rounding_seed")
+                 "rounding", "rounding_seed", "per_class", "binning", "noise_sigma")
+SURROGATE_KEYS = ("mi", "pid", "pid_checkpoints", "bias_fraction", "seed")
 PERFORMANCE_KEYS = ("datasets",)
 REPORT_KEYS = ("band",)
 #: report.band: "quantile" (2.5-97.5 % quantiles over seeds, the published figures' band) or
@@ -138,13 +147,45 @@ def _nth_combination(n: int, k: int, index: int) -> list[int]:
 
 
 @dataclass(frozen=True)
+class SurrogateSpec:
+    """Shuffled-label surrogates: the estimation bias and a permutation test.
+
+    ``mi`` shuffles of I(T; layer) at every analysed checkpoint (entropies only: cheap; 100
+    gives p-values down to 1/101 < 0.01); ``pid`` shuffles of the whole PID (C, Pi_m) at the
+    ``pid_checkpoints`` of each seed (``first``, ``middle``, ``last``, or ``all``); a
+    (layer, checkpoint) is ``bias_dominated`` when the surrogate mean of I exceeds
+    ``bias_fraction`` of I. ``seed`` seeds the permutations."""
+
+    mi: int = 100
+    pid: int = 20
+    pid_checkpoints: tuple[str, ...] = PID_CHECKPOINTS
+    bias_fraction: float = 0.1
+    seed: int = 0
+
+    def pid_positions(self, n_checkpoints: int) -> set[int]:
+        """Positions (0-based, in step order) of the checkpoints that get PID surrogates."""
+        if not self.pid or n_checkpoints == 0:
+            return set()
+        if self.pid_checkpoints == ("all",):
+            return set(range(n_checkpoints))
+        where = {"first": 0, "middle": (n_checkpoints - 1) // 2, "last": n_checkpoints - 1}
+        return {where[name] for name in self.pid_checkpoints}
+
+
+@dataclass(frozen=True)
 class AnalysisSpec:
     layers: tuple[str, ...] = ()
     measures: tuple[str, ...] = ("pid",)
     dataset: str = "train"
     groupings: tuple[Grouping, ...] = (Grouping(),)
     n_bins: int | None = None
-    surrogates: int = 0
+    surrogates: SurrogateSpec = field(default_factory=SurrogateSpec)
+    # analysis.per_class: the target-pointwise I^sx PID (atoms and C per label value)
+    per_class: bool = False
+    # analysis.binning of unquantized layers (BINNINGS) and the noise width of goldfeld and
+    # smoothed, in activation units
+    binning: str = "hard"
+    noise_sigma: float | None = None
     # analysis.rounding: quantized layers rounded to the nearest level (as the quantizer in
     # eval mode), or stochastically (unbiased; the published Shannon-invariants analysis),
     # seeded by rounding_seed with the checkpoint's seed and step (nninfo.capture)

@@ -1,11 +1,16 @@
 """The information core (numpy/scipy only): I^sx PID, Shannon invariants, Reing complexity,
-surrogates, and other PID measures through dit.
+surrogates, BROJA and the other PID measures through dit, per-class (target-pointwise)
+PID summaries.
 
 Inputs are integer samples ``(N, n_sources + 1)`` with the target in the last column, or an
-outcome table with probabilities.
+outcome table with probabilities (e.g. a noisy layer's table from :mod:`nninfo.info.binning`;
+the entropy-based measures take its probabilities as ``weights``).
 """
 
 from nninfo.info.bias import sx_pid_surrogates
+from nninfo.info.binning import goldfeld_outcomes, smoothed_outcomes
+from nninfo.info.broja import BrojaPID, broja_pid
+from nninfo.info.classwise import class_atoms, class_summaries
 from nninfo.info.entropy import conditional_entropy, joint_entropy, mutual_information
 from nninfo.info.lattice import RedundancyLattice, redundancy_lattice
 from nninfo.info.measure import Measure
@@ -16,7 +21,7 @@ from nninfo.info.shannon import (
     entropy_invariants,
     shannon_invariants,
 )
-from nninfo.info.surrogates import shuffled_target_surrogates
+from nninfo.info.surrogates import mi_surrogates, shuffled_target_surrogates
 from nninfo.info.sx import SxPID, ZeroInformationWarning, sx_pid
 
 
@@ -28,6 +33,7 @@ def dit_pid(*args, **kwargs):
 
 
 __all__ = [
+    "BrojaPID",
     "EntropyInvariants",
     "Measure",
     "ReingComplexity",
@@ -35,15 +41,21 @@ __all__ = [
     "ShannonInvariants",
     "SxPID",
     "ZeroInformationWarning",
+    "broja_pid",
+    "class_atoms",
+    "class_summaries",
     "conditional_entropy",
     "dit_pid",
     "entropy_invariants",
+    "goldfeld_outcomes",
     "joint_entropy",
+    "mi_surrogates",
     "mutual_information",
     "redundancy_lattice",
     "reing_complexity",
     "shannon_invariants",
     "shuffled_target_surrogates",
+    "smoothed_outcomes",
     "sx_pid",
     "sx_pid_surrogates",
 ]

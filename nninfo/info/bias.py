@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from nninfo.info.classwise import antichain_label
 from nninfo.info.surrogates import check_shuffle_args, shuffled_target_surrogates
 from nninfo.info.sx import SxPID, sx_pid
 
 
 def _label(antichain: tuple[tuple[int, ...], ...]) -> str:
-    return "atom " + "".join("{" + ",".join(map(str, a)) + "}" for a in antichain)
+    return "atom " + antichain_label(antichain)
 
 
 def pid_measure(sources: np.ndarray, target: np.ndarray, *, atoms: bool = True

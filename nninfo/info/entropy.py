@@ -26,6 +26,12 @@ than that is shifted to start at 0, and any other column is re-coded to ``0..k-1
 result; it keeps ``v`` above at most ``log2 max(2**16, N)`` (without it, the rows
 ``(2**63, 0)`` and ``(0, 2**63)`` hash equally for any odd weights) and the ``np.bincount``
 ranges of :func:`column_entropies` small.
+
+Weighted tables: every entropy takes an optional ``weights`` (N,), the probability of each
+row (finite, >= 0, summing to 1; see :func:`as_weights`), e.g. the ``(outcomes, probs)`` of
+a smoothed binning (:mod:`nninfo.info.binning`). The plug-in entropies then use the summed
+weight of each distinct row instead of its count; rows of weight 0 drop out. Passing the
+distinct rows of a sample with their relative counts gives the sample's entropies.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ import warnings
 from typing import Literal
 
 import numpy as np
+
+from nninfo.info.outcomes import PROB_TOLERANCE
 
 Method = Literal["auto", "exact", "hash"]
 
@@ -130,6 +138,27 @@ def as_target(target: object, name: str = "target") -> np.ndarray:
     return t[:, 0]
 
 
+def as_weights(weights: object, rows: int, name: str = "weights") -> np.ndarray | None:
+    """Validate row probabilities: shape ``(rows,)``, finite, >= 0, summing to 1 (within
+    ``nninfo.info.outcomes.PROB_TOLERANCE``); float64, or None for None (counted rows)."""
+    if weights is None:
+        return None
+    w = np.asarray(weights)
+    if w.dtype.kind not in "iuf":
+        raise TypeError(f"{name}: expected real numbers (row probabilities), got dtype {w.dtype}")
+    w = w.astype(np.float64, copy=False)
+    if w.shape != (rows,):
+        raise ValueError(f"{name}: shape {w.shape}; need ({rows},), one probability per row")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{name}: contains NaN or inf; need finite probabilities")
+    if np.any(w < 0):
+        raise ValueError(f"{name}: negative value {float(w[w < 0][0])!r}; need probabilities >= 0")
+    total = float(w.sum())
+    if abs(total - 1.0) > PROB_TOLERANCE:
+        raise ValueError(f"{name}: sum to {total!r}; need a sum of 1 (tolerance {PROB_TOLERANCE})")
+    return w
+
+
 class UndefinedRatioWarning(UserWarning):
     """A normalised measure has a zero denominator (no information) and is NaN."""
 
@@ -170,9 +199,27 @@ def counts_of_keys(keys: np.ndarray) -> np.ndarray:
     return _counts_of_sorted(np.sort(np.asarray(keys).ravel()))
 
 
-def entropy_of_keys(keys: np.ndarray) -> float:
-    """Entropy in bits of a 1-D array of outcome keys (any sortable dtype)."""
-    return _entropy_of_sorted(np.sort(np.asarray(keys).ravel()))
+def entropy_of_keys(keys: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Entropy in bits of a 1-D array of outcome keys (any sortable dtype), each key counted
+    once, or with its row probability from ``weights``."""
+    keys = np.asarray(keys).ravel()
+    return _keys_entropy(keys, as_weights(weights, keys.size))
+
+
+def _keys_entropy(keys: np.ndarray, w: np.ndarray | None) -> float:
+    """:func:`entropy_of_keys` of 1-D keys with validated weights (or None)."""
+    if w is None:
+        return _entropy_of_sorted(np.sort(keys))
+    order = np.argsort(keys)
+    return _weighted_entropy_of_sorted(keys[order], w[order])
+
+
+def _weighted_entropy_of_sorted(s: np.ndarray, w: np.ndarray) -> float:
+    """Entropy of sorted keys ``s`` with row probabilities ``w`` (in the same order)."""
+    if s.size == 0:
+        raise ValueError("keys must contain at least one sample; got an empty array")
+    starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+    return entropy_from_counts(np.add.reduceat(w, starts))
 
 
 def _counts_of_sorted(s: np.ndarray) -> np.ndarray:
@@ -229,34 +276,54 @@ def _row_codes(x: np.ndarray, method: Method) -> np.ndarray:
     return _row_hash(x, column_weights(x.shape[1]))
 
 
-def joint_entropy(x: np.ndarray, *, method: Method = "auto") -> float:
-    """Plug-in joint entropy H(X) in bits of the rows of ``x``."""
-    return entropy_of_keys(row_codes(x, method))
+def joint_entropy(
+    x: np.ndarray, *, method: Method = "auto", weights: np.ndarray | None = None
+) -> float:
+    """Plug-in joint entropy H(X) in bits of the rows of ``x`` (``weights``: row
+    probabilities, see the module docstring)."""
+    xs = as_codes(x, "x")
+    return _joint_entropy(xs, method, as_weights(weights, xs.shape[0]))
 
 
-def conditional_entropy(x: np.ndarray, given: np.ndarray, *, method: Method = "auto") -> float:
+def _joint_entropy(x: np.ndarray, method: Method, w: np.ndarray | None) -> float:
+    """:func:`joint_entropy` with validated weights (or None); ``x`` brought to small codes."""
+    return _keys_entropy(row_codes(x, method), w)
+
+
+def conditional_entropy(
+    x: np.ndarray, given: np.ndarray, *, method: Method = "auto",
+    weights: np.ndarray | None = None,
+) -> float:
     """Plug-in conditional entropy H(X | given) = H(X, given) - H(given), in bits."""
     xs, gs = as_codes(x, "x"), as_codes(given, "given")
     check_same_length(x=xs, given=gs)
+    w = as_weights(weights, xs.shape[0])
     joint = _hstack_codes(xs, gs)
-    return joint_entropy(joint, method=method) - joint_entropy(gs, method=method)
+    return _joint_entropy(joint, method, w) - _joint_entropy(gs, method, w)
 
 
-def mutual_information(x: np.ndarray, y: np.ndarray, *, method: Method = "auto") -> float:
-    """Plug-in mutual information I(X; Y) = H(X) + H(Y) - H(X, Y), in bits (>= 0)."""
+def mutual_information(
+    x: np.ndarray, y: np.ndarray, *, method: Method = "auto", weights: np.ndarray | None = None
+) -> float:
+    """Plug-in mutual information I(X; Y) = H(X) + H(Y) - H(X, Y), in bits (>= 0);
+    ``weights``: row probabilities (see the module docstring)."""
     xs, ys = as_codes(x, "x"), as_codes(y, "y")
     check_same_length(x=xs, y=ys)
-    hx, hy = joint_entropy(xs, method=method), joint_entropy(ys, method=method)
-    mi = hx + hy - joint_entropy(_hstack_codes(xs, ys), method=method)
+    w = as_weights(weights, xs.shape[0])
+    hx, hy = _joint_entropy(xs, method, w), _joint_entropy(ys, method, w)
+    mi = hx + hy - _joint_entropy(_hstack_codes(xs, ys), method, w)
     return max(mi, 0.0)
 
 
-def column_entropies(x: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+def column_entropies(
+    x: np.ndarray, extra: np.ndarray | None = None, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Entropies H(X_i [, extra]) in bits of every column i, shape ``(k,)``.
 
     Small-range columns are counted with ``np.bincount``, wide ones with a sort.
     """
-    return _column_entropies(*_with_extra(x, extra))
+    xs, e = _with_extra(x, extra)
+    return _column_entropies(xs, e, as_weights(weights, xs.shape[0]))
 
 
 def _with_extra(x: np.ndarray, extra: np.ndarray | None
@@ -269,8 +336,11 @@ def _with_extra(x: np.ndarray, extra: np.ndarray | None
     return x, e
 
 
-def _column_entropies(x: np.ndarray, e: np.ndarray | None) -> np.ndarray:
-    """:func:`column_entropies` of samples that :func:`as_codes` has already prepared."""
+def _column_entropies(
+    x: np.ndarray, e: np.ndarray | None, w: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`column_entropies` of samples that :func:`as_codes` has already prepared
+    (``w``: validated row probabilities or None)."""
     if e is None:
         codes, n_codes = np.zeros(x.shape[0], dtype=np.int64), 1
     else:
@@ -283,9 +353,10 @@ def _column_entropies(x: np.ndarray, e: np.ndarray | None) -> np.ndarray:
     for i, column in _iter_columns(x):
         keys = (column.astype(np.int64) - lo[i]) * n_codes + codes
         if width[i] * n_codes <= _MAX_BINS:
-            out[i] = entropy_from_counts(np.bincount(keys, minlength=width[i] * n_codes))
+            counts = np.bincount(keys, weights=w, minlength=width[i] * n_codes)
+            out[i] = entropy_from_counts(counts)
         else:
-            out[i] = entropy_of_keys(keys)
+            out[i] = _keys_entropy(keys, w)
     return out
 
 
@@ -301,17 +372,23 @@ def _iter_columns(x: np.ndarray):
             yield start + j, column
 
 
-def leave_one_out_entropies(x: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+def leave_one_out_entropies(
+    x: np.ndarray, extra: np.ndarray | None = None, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Entropies H(X_-i [, extra]) for every column i, by the hashing trick.
 
     ``X_-i`` is ``x`` without column i; if ``extra`` (e.g. a target) is given it is kept
     in every marginal. Costs one hash of ``x`` plus one sort of N keys per column.
     """
-    return _leave_one_out_entropies(*_with_extra(x, extra))
+    xs, e = _with_extra(x, extra)
+    return _leave_one_out_entropies(xs, e, as_weights(weights, xs.shape[0]))
 
 
-def _leave_one_out_entropies(x: np.ndarray, e: np.ndarray | None) -> np.ndarray:
-    """:func:`leave_one_out_entropies` of samples that :func:`as_codes` has prepared."""
+def _leave_one_out_entropies(
+    x: np.ndarray, e: np.ndarray | None, w: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`leave_one_out_entropies` of samples that :func:`as_codes` has prepared
+    (``w``: validated row probabilities or None)."""
     k = x.shape[1]
     weights = column_weights(k + (0 if e is None else e.shape[1]))
     full = _row_hash(x, weights[:k])
@@ -324,8 +401,11 @@ def _leave_one_out_entropies(x: np.ndarray, e: np.ndarray | None) -> np.ndarray:
         for i, column in _iter_columns(x):
             np.multiply(column.astype(np.uint64), weights[i], out=buf)
             np.subtract(full, buf, out=buf)
-            buf.sort()
-            out[i] = _entropy_of_sorted(buf)
+            if w is None:
+                buf.sort()
+                out[i] = _entropy_of_sorted(buf)
+            else:
+                out[i] = _keys_entropy(buf, w)
     return out
 
 

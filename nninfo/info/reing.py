@@ -34,6 +34,9 @@ When C(n, k) exceeds ``max_subsets``, C_k is estimated from ``max_subsets`` dist
 k-subsets drawn uniformly with a seeded generator (C_0 and C_n always use their single
 subset, so the telescoping identity still holds exactly). Sampled C_k need not be
 monotone in k.
+
+With ``weights`` (the probability of each row, e.g. a table from :mod:`nninfo.info.binning`)
+every H(T | S_A) is that of the weighted table.
 """
 
 from __future__ import annotations
@@ -46,11 +49,12 @@ from typing import ClassVar
 import numpy as np
 
 from nninfo.info.entropy import (
+    _keys_entropy,
     as_sources,
     as_target,
+    as_weights,
     check_same_length,
     column_weights,
-    entropy_of_keys,
     ratio_or_nan,
     row_hash,
     small_codes,
@@ -104,12 +108,14 @@ def reing_complexity(
     *,
     max_subsets: int | None = None,
     seed: int = 0,
+    weights: np.ndarray | None = None,
 ) -> ReingComplexity:
     """Reing's C_k, D_k and both C_R forms (see the module docstring) of integer ``sources``
-    (N, n) about ``target`` (N,)."""
+    (N, n) about ``target`` (N,); ``weights`` (N,): row probabilities, None counts rows."""
     s = small_codes(as_sources(sources))  # any integer codes, even >= 2**63, hash safely
     t = small_codes(as_target(target))
     check_same_length(sources=s, target=t)
+    w = as_weights(weights, s.shape[0])
     n = s.shape[1]
     if max_subsets is not None and (not isinstance(max_subsets, int) or max_subsets < 1):
         raise ValueError(f"max_subsets must be a positive int or None; got {max_subsets!r}")
@@ -118,7 +124,7 @@ def reing_complexity(
             f"sources has n={n} columns, so up to C(n, n//2)={math.comb(n, n // 2)} subsets "
             f"per order (> {MAX_EXACT_SUBSETS}); pass max_subsets to sample them"
         )
-    hasher = _SubsetHasher(s, t)
+    hasher = _SubsetHasher(s, t, w)
     rng = np.random.default_rng(seed)
     C, counts = np.empty(n + 1), np.empty(n + 1, dtype=np.int64)
     for k in range(n + 1):
@@ -141,9 +147,9 @@ class _SubsetHasher:
 
     _CACHE_MAX_ELEMENTS = 1 << 24
 
-    def __init__(self, s: np.ndarray, t: np.ndarray) -> None:
+    def __init__(self, s: np.ndarray, t: np.ndarray, w: np.ndarray | None = None) -> None:
         n = s.shape[1]
-        self.s, self.weights = s, column_weights(n + 1)
+        self.s, self.weights, self.w = s, column_weights(n + 1), w
         with np.errstate(over="ignore"):
             self.t_part = t.astype(np.uint64) * self.weights[n]
             small = s.size <= self._CACHE_MAX_ELEMENTS
@@ -158,7 +164,7 @@ class _SubsetHasher:
             else:
                 h = row_hash(self.s[:, cols], self.weights[cols])
             h_t = h + self.t_part
-        return max(entropy_of_keys(h_t) - entropy_of_keys(h), 0.0)
+        return max(_keys_entropy(h_t, self.w) - _keys_entropy(h, self.w), 0.0)
 
 
 _ENUMERATE_MAX = 1 << 20

@@ -20,7 +20,8 @@ target, i.e. I(S; S) = H(S) and I(S; S_i) = H(S_i), so
 
 All quantities are plug-in estimates in bits; the hashing trick of
 :mod:`nninfo.info.entropy` makes the n leave-one-out terms one sort each, so 1,024
-sources x 60,000 samples take seconds.
+sources x 60,000 samples take seconds. With ``weights`` (the probability of each row, e.g.
+a table from :mod:`nninfo.info.binning`) the estimates are those of the weighted table.
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ import numpy as np
 from nninfo.info.entropy import (
     UndefinedRatioWarning,
     _column_entropies,
+    _keys_entropy,
     _leave_one_out_entropies,
     _row_hash,
     as_sources,
     as_target,
+    as_weights,
     check_same_length,
     column_weights,
-    entropy_of_keys,
     ratio_or_nan,
     small_codes,
 )
@@ -114,11 +116,14 @@ class EntropyInvariants(Measure):
         }
 
 
-def shannon_invariants(sources: np.ndarray, target: np.ndarray) -> ShannonInvariants:
+def shannon_invariants(
+    sources: np.ndarray, target: np.ndarray, *, weights: np.ndarray | None = None
+) -> ShannonInvariants:
     """Shannon invariants of integer ``sources`` (N, n) about an integer ``target`` (N,).
 
     Codes may have any integer dtype (also ``uint64`` >= 2**63, negative values, bools);
     only which samples share a code matters (see :func:`nninfo.info.entropy.small_codes`).
+    ``weights`` (N,): the probability of each row (>= 0, summing to 1); None counts rows.
 
     Returns I(T;S), I(T;S_i), I(T;S_-i) and the average degrees of redundancy and
     vulnerability; those are NaN (with an :class:`UndefinedRatioWarning`) when I(T;S) = 0.
@@ -126,13 +131,14 @@ def shannon_invariants(sources: np.ndarray, target: np.ndarray) -> ShannonInvari
     s = small_codes(as_sources(sources))  # any integer codes; hashed and counted once small
     t = small_codes(as_target(target))
     check_same_length(sources=s, target=t)
-    h_t = entropy_of_keys(t)
-    h_s, h_st = _joint_entropies(s, t)
+    w = as_weights(weights, s.shape[0])
+    h_t = _keys_entropy(t, w)
+    h_s, h_st = _joint_entropies(s, t, w)
     mi = max(h_s + h_t - h_st, 0.0)
     t_col = t[:, None]
     # s and t are validated small codes: the private variants skip re-checking them
-    source_mi = _column_entropies(s, None) + h_t - _column_entropies(s, t_col)
-    loo_mi = _leave_one_out_entropies(s, None) + h_t - _leave_one_out_entropies(s, t_col)
+    source_mi = _column_entropies(s, None, w) + h_t - _column_entropies(s, t_col, w)
+    loo_mi = _leave_one_out_entropies(s, None, w) + h_t - _leave_one_out_entropies(s, t_col, w)
     source_mi, loo_mi = np.clip(source_mi, 0.0, None), np.clip(loo_mi, 0.0, None)
     return ShannonInvariants(
         mutual_information=mi,
@@ -144,15 +150,19 @@ def shannon_invariants(sources: np.ndarray, target: np.ndarray) -> ShannonInvari
     )
 
 
-def entropy_invariants(sources: np.ndarray) -> EntropyInvariants:
+def entropy_invariants(
+    sources: np.ndarray, *, weights: np.ndarray | None = None
+) -> EntropyInvariants:
     """Target-free invariants of integer ``sources`` (N, n): H(S), H(S_i), H(S_-i), r_H, v_H.
 
-    The ratios are NaN (with an :class:`UndefinedRatioWarning`) when H(S) = 0.
+    ``weights`` (N,): row probabilities, as for :func:`shannon_invariants`. The ratios are
+    NaN (with an :class:`UndefinedRatioWarning`) when H(S) = 0.
     """
     s = small_codes(as_sources(sources))
-    h = entropy_of_keys(_row_hash(s, column_weights(s.shape[1])))
-    h_i = _column_entropies(s, None)
-    h_loo = _leave_one_out_entropies(s, None)
+    w = as_weights(weights, s.shape[0])
+    h = _keys_entropy(_row_hash(s, column_weights(s.shape[1])), w)
+    h_i = _column_entropies(s, None, w)
+    h_loo = _leave_one_out_entropies(s, None, w)
     return EntropyInvariants(
         joint_entropy=h,
         source_entropies=h_i,
@@ -162,10 +172,12 @@ def entropy_invariants(sources: np.ndarray) -> EntropyInvariants:
     )
 
 
-def _joint_entropies(s: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+def _joint_entropies(
+    s: np.ndarray, t: np.ndarray, w: np.ndarray | None
+) -> tuple[float, float]:
     """H(S) and H(S, T), hashing S once (no (N, n + 1) copy of the samples)."""
     weights = column_weights(s.shape[1] + 1)
     h = _row_hash(s, weights[:-1])
     with np.errstate(over="ignore"):
         h_t = h + weights[-1] * t.astype(np.uint64)
-    return entropy_of_keys(h), entropy_of_keys(h_t)
+    return _keys_entropy(h, w), _keys_entropy(h_t, w)

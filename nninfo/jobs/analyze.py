@@ -3,50 +3,77 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from nninfo.capture import activation_statistics, capture_codes, layer_summary
-from nninfo.config import ExperimentConfig, Grouping
-from nninfo.info.bias import sx_pid_surrogates
+from nninfo.capture import (
+    Capture,
+    activation_statistics,
+    capture_codes,
+    capture_values,
+    derive_seed,
+    layer_summary,
+)
+from nninfo.config import ExperimentConfig
+from nninfo.config.spec import SurrogateSpec
 from nninfo.info.entropy import mutual_information
-from nninfo.info.reing import reing_complexity
-from nninfo.info.shannon import shannon_invariants
-from nninfo.info.sx import MAX_SOURCES, sx_pid
+from nninfo.info.surrogates import mi_surrogates
 from nninfo.jobs.common import Checkpoint, checkpoint_network, load_experiment_task, split
+from nninfo.jobs.measures import (
+    SURROGATE_SUMMARIES,
+    _merge,
+    measure_sources,
+    relabelled_surrogates,
+)
+from nninfo.jobs.tables import LayerTables, Table, hard_table, noisy_table
 
 
 @dataclass
 class CheckpointAnalysis:
     """Per-layer results for one checkpoint: every measured quantity (``measures``), PID
-    atoms and neuron statistics.
+    atoms (``atoms``; per label value in ``class_atoms`` with ``analysis.per_class``) and
+    neuron statistics.
 
     ``measures`` keys: ``<layer>[/<grouping>]/<measure>.<quantity>`` for a measure's result
     (``L3/pid.representational_complexity``, ``L3/pairs/pid.deg_syn_2``,
-    ``L3/shannon.avg_degree_redundancy``, ``L3/reing.C_R_published``, surrogate summaries
-    ``L3/pid.mutual_information_surrogate_mean``), the neurons grouping without a grouping
-    part; plain ``<layer>/<quantity>`` for what does not depend on a measure:
+    ``L3/shannon.avg_degree_redundancy``, ``L3/reing.C_R_published``, PID surrogate summaries
+    ``L3/pid.representational_complexity_surrogate_mean``), the neurons grouping without a
+    grouping part; ``<layer>[/<grouping>]/class_<t>/pid.<quantity>`` per label value ``t``;
+    plain ``<layer>/<quantity>`` for what does not depend on a measure:
     ``L3/mutual_information`` (I(T; layer), also the marker that the (checkpoint, layer) is
-    done), ``L3/distinct_patterns``, ``L3/mean_entropy`` and the other layer summaries."""
+    done), its surrogates ``L3/mutual_information_surrogate_mean`` (``_std``,
+    ``_bias_corrected``, ``_p_value``), ``L3/bias_dominated`` (1.0 or 0.0),
+    ``L3/distinct_patterns``, ``L3/mean_entropy`` and the other layer summaries."""
 
     measures: dict[str, float]
     atoms: pd.DataFrame
     stats: pd.DataFrame
+    class_atoms: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-_last_capture: dict[tuple, Any] = {}
+@dataclass
+class _Captured:
+    """A checkpoint's layer codes, and how to build each layer's table for any labelling."""
+
+    cap: Capture
+    tables: dict[str, LayerTables]
+    seed: int
+    step: int
 
 
-def _capture(cfg: ExperimentConfig, path: str, data_dir: str | None, device: str | None):
-    """Codes of every analysed layer at a checkpoint; the last one is kept, so the per-layer
-    jobs of one checkpoint that land in the same process run the network once. Stochastic
-    rounding (``analysis.rounding``) is seeded from ``analysis.rounding_seed`` and the
-    checkpoint's training seed and step: the same codes whichever worker runs the job."""
+_last_capture: dict[tuple, _Captured] = {}
+
+
+def _capture(cfg: ExperimentConfig, path: str, data_dir: str | None, device: str | None
+             ) -> _Captured:
+    """Codes (and, with a noise binning, tables) of every analysed layer at a checkpoint; the
+    last one is kept, so the per-layer jobs of one checkpoint that land in the same process
+    run the network once. Stochastic rounding (``analysis.rounding``) is seeded from
+    ``analysis.rounding_seed`` and the checkpoint's training seed and step: the same codes
+    whichever worker runs the job."""
     spec = cfg.analysis
     key = (path, json.dumps(cfg.to_dict(), sort_keys=True), data_dir, device)
     if key not in _last_capture:
@@ -54,100 +81,84 @@ def _capture(cfg: ExperimentConfig, path: str, data_dir: str | None, device: str
         ck = Checkpoint.load(path)
         net = checkpoint_network(cfg, ck)
         layers = list(spec.layers) or net.layer_names
-        seed = 0
-        if spec.rounding == "stochastic":
-            from nninfo.capture import derive_seed
-
-            seed = derive_seed(spec.rounding_seed, ck.seed, ck.step)
+        seed = derive_seed(spec.rounding_seed, ck.seed, ck.step)
+        cap = capture_codes(net, data.x, data.labels, layers, n_bins=spec.n_bins,
+                            device=device, rounding=spec.rounding, rounding_seed=seed)
+        if spec.binning == "hard":
+            tables = {layer: hard_table(cap.codes[layer], cap.labels) for layer in layers}
+        else:
+            values = capture_values(net, data.x, layers, device=device)
+            tables = {layer: noisy_table(values[layer], cap.labels, net.layer_limits(layer),
+                                         spec.n_bins, spec.noise_sigma, spec.binning)
+                      for layer in layers}
         _last_capture.clear()
-        _last_capture[key] = capture_codes(net, data.x, data.labels, layers,
-                                           n_bins=spec.n_bins, device=device,
-                                           rounding=spec.rounding, rounding_seed=seed)
+        _last_capture[key] = _Captured(cap, tables, ck.seed or 0, ck.step)
     return _last_capture[key]
 
 
 def analyze_checkpoint(cfg: ExperimentConfig, path: str | Path, layers: list[str], *,
-                       data_dir: str | None = None, device: str | None = None
-                       ) -> CheckpointAnalysis:
-    """All configured measures for ``layers`` at one checkpoint."""
+                       data_dir: str | None = None, device: str | None = None,
+                       pid_surrogates: bool = False) -> CheckpointAnalysis:
+    """All configured measures for ``layers`` at one checkpoint; surrogates of I always (as
+    ``analysis.surrogates.mi`` says), of the PID when ``pid_surrogates``."""
     spec = cfg.analysis
-    cap = _capture(cfg, str(path), data_dir, device)
+    got = _capture(cfg, str(path), data_dir, device)
+    cap = got.cap
     metrics: dict[str, float] = {}
-    atoms, stats = [], []
+    atoms, class_atoms, stats = [], [], []
     for layer in layers:
-        codes = cap.codes[layer]
-        levels = cap.levels[layer]
-        target = cap.labels
-        summary = {"mutual_information": mutual_information(codes, target),
+        codes, levels = cap.codes[layer], cap.levels[layer]
+        tables = got.tables[layer]
+        table = tables.table()
+        seed = derive_seed(spec.surrogates.seed, got.seed, got.step, layer)
+        summary = {**_information(table, tables, spec.surrogates, seed),
                    **layer_summary(codes, levels)}
         _merge(metrics, {f"{layer}/{k}": float(v) for k, v in summary.items()}, layer)
-        table = activation_statistics(codes, levels)
-        stats.append(table.assign(layer=layer))
+        stats.append(activation_statistics(codes, levels).assign(layer=layer))
         for grouping in (g for g in spec.groupings if g.applies_to(layer)):
             prefix = layer if grouping.kind == "neurons" else f"{layer}/{grouping.name}"
-            m, a = _measure_grouping(cap, layer, grouping, spec.measures, spec.surrogates)
+            width = codes.shape[1]
+            found = [measure_sources(table, tables, sources, spec,
+                                     seed + i if pid_surrogates else None)
+                     for i, sources in enumerate(grouping.source_sets(width))]
+            where = f"layer {layer} grouping {grouping.name!r}"
+            m = _mean([f.values for f in found], where)
             _merge(metrics, {f"{prefix}/{k}": v for k, v in m.items()}, prefix)
-            if not a.empty:
-                atoms.append(a.assign(layer=layer, grouping=grouping.name))
-    return CheckpointAnalysis(metrics, _concat(atoms), _concat(stats))
+            for kind, out in (("atoms", atoms), ("class_atoms", class_atoms)):
+                frames = [getattr(f, kind).assign(subset=i) for i, f in enumerate(found)
+                          if not getattr(f, kind).empty]
+                out += [f.assign(layer=layer, grouping=grouping.name) for f in frames]
+    return CheckpointAnalysis(metrics, _concat(atoms), _concat(stats), _concat(class_atoms))
 
 
-def _measure_grouping(cap, layer: str, grouping: Grouping, measures: tuple[str, ...],
-                      surrogates: int = 0) -> tuple[dict[str, float], pd.DataFrame]:
-    """Measures for each source set of a grouping; several sets are averaged. Keys are the
-    measures' namespaced ``to_dict`` keys (``pid.mutual_information``,
-    ``shannon.mutual_information``, ``reing.C_R_published``); a key produced twice raises instead of
-    overwriting. With ``surrogates`` > 0 the PID summaries also get their shuffled-target
-    mean and spread (``pid.mutual_information_surrogate_mean``, ``..._surrogate_std``)."""
-    width = cap.codes[layer].shape[1]
-    results: list[dict[str, float]] = []
-    atoms = []
-    for i, sources in enumerate(grouping.source_sets(width)):
-        samples = cap.samples(layer, groups=sources)
-        src, tgt = samples[:, :-1], samples[:, -1]
-        row: dict[str, float] = {}
-        where = f"layer {layer} grouping {grouping.name!r}"
-        if "pid" in measures:
-            if len(sources) > MAX_SOURCES:
-                raise ValueError(
-                    f"analysis.layers: layer {layer} grouping {grouping.name!r} has "
-                    f"{len(sources)} sources; the I^sx PID allows at most {MAX_SOURCES}. "
-                    "Use a grouping with fewer sources, or the 'shannon' measure.")
-            res = sx_pid(samples)
-            _merge(row, res.to_dict(), where)
-            atoms.append(_atom_rows(res.atoms).assign(subset=i))
-            if surrogates:
-                sur = sx_pid_surrogates(samples, surrogates, seed=i, atoms=False)
-                summaries = [res.key(q) for q in ("mutual_information",
-                                                  "representational_complexity")]
-                _merge(row, {f"{k}_surrogate_{c}": float(sur.at[k, f"surrogate_{c}"])
-                             for k in summaries for c in ("mean", "std")}, where)
-        if "shannon" in measures:
-            _merge(row, shannon_invariants(src, tgt).to_dict(), where)
-        if "reing" in measures:
-            _merge(row, reing_complexity(src, tgt).to_dict(), where)
-        results.append(row)
-    keys = results[0].keys()
-    mean = {k: float(np.nanmean([r[k] for r in results])) for k in keys}
-    return mean, _concat(atoms)
+def _information(table: Table, tables: LayerTables, spec: SurrogateSpec, seed: int
+                 ) -> dict[str, float]:
+    """I(T; layer) and, with ``spec.mi`` shuffles, its surrogate mean and spread, the
+    bias-corrected value, the permutation p-value and the ``bias_dominated`` flag."""
+    whole = [list(range(table.codes.shape[1]))]
+    if not spec.mi:
+        return {"mutual_information": _mi(table, whole)}
+    if table.weights is None:
+        res = mi_surrogates(table.sources(whole), table.labels, spec.mi, seed)
+    else:
+        res = relabelled_surrogates(lambda t: {"mi": _mi(t, whole)}, tables, spec.mi,
+                                    seed).loc["mi"].to_dict()
+    value = res["value"]
+    return {"mutual_information": value,
+            **{f"mutual_information_{k}": res[k] for k in SURROGATE_SUMMARIES},
+            "bias_dominated": float(res["surrogate_mean"] > spec.bias_fraction * value)}
 
 
-def _merge(into: dict[str, float], new: Mapping[str, float], where: str) -> None:
-    """``into.update(new)``, but a key already in ``into`` raises: no result overwrites
-    another."""
-    twice = sorted(into.keys() & new.keys())
-    if twice:
-        raise ValueError(f"{where}: quantities {twice} were produced twice; measure results "
-                         "must have distinct (namespaced) keys")
-    into.update(new)
+def _mi(table: Table, groups: list[list[int]]) -> float:
+    return mutual_information(table.sources(groups), table.labels, weights=table.weights)
 
 
-def _atom_rows(atoms: pd.DataFrame) -> pd.DataFrame:
-    out = atoms.reset_index(names="antichain")
-    out["degree"] = [min(len(a) for a in ac) for ac in out["antichain"]]
-    out["antichain"] = ["".join("{" + ",".join(map(str, a)) + "}" for a in ac)
-                        for ac in out["antichain"]]
-    return out
+def _mean(rows: list[dict[str, float]], where: str) -> dict[str, float]:
+    """Key-wise mean over a grouping's source sets (NaN where a set has no value)."""
+    keys = list(rows[0])
+    if any(list(r) != keys for r in rows):
+        raise ValueError(f"{where}: source sets produced different quantities")
+    return {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -25,13 +25,16 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
         done = {layer: pipeline.done_steps(run, f"{layer}/mutual_information",
                                            f"analysis.{layer}", key, settings.force)
                 for layer in layers}
-        for ck in checkpoints.checkpoint_index(rid):
+        index = sorted(checkpoints.checkpoint_index(rid), key=lambda ck: ck["step"])
+        with_pid_surrogates = cfg.analysis.surrogates.pid_positions(len(index))
+        for position, ck in enumerate(index):
             todo = [layer for layer in layers if ck["step"] not in done[layer]]
             if todo:
                 path = checkpoints.download_checkpoint(rid, ck)  # verified: hash, step
+            kwargs = {"data_dir": settings.data_dir, "device": settings.device,
+                      "pid_surrogates": position in with_pid_surrogates}
             units += [((rid, ck["step"], layer), analysis.analyze_checkpoint, (cfg, path, [layer]),
-                      {"data_dir": settings.data_dir, "device": settings.device})
-                     for layer in todo]
+                      kwargs) for layer in todo]
     pipeline.say_todo("analyze", len(units), len(seeds), "(checkpoint, layer)")
     errors = []
     with pipeline.Logbook(lambda key: key.endswith("/mutual_information")) as book:
@@ -44,7 +47,24 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
                      [(k, v, step) for k, v in curated(out.value.measures).items()])
     pipeline.fail_on(errors, "analysis")
     pipeline.mark_done([r.info.run_id for r in seeds], [f"analysis.{x}" for x in layers], key)
+    for run in seeds:
+        tag_bias(run.info.run_id, layers)
     return len(units)
+
+
+def tag_bias(run_id: str, layers: list[str]) -> str:
+    """Tag ``nninfo.bias_dominated`` on a seed run: the layers whose I(T; layer) is
+    bias-dominated at some checkpoint, with how many (``L1: 3/29 checkpoints``), or ``none``."""
+    c = runs.client()
+    flagged = []
+    for layer in layers:
+        history = {m.step: m.value for m in c.get_metric_history(run_id, f"{layer}/bias_dominated")}
+        hits = sum(v > 0 for v in history.values())
+        if hits:
+            flagged.append(f"{layer}: {hits}/{len(history)} checkpoints")
+    value = "; ".join(flagged) or "none"
+    runs.set_tags(run_id, {"nninfo.bias_dominated": value})
+    return value
 
 
 def _analysis_tables(step: int, result: analysis.CheckpointAnalysis) -> dict[str, pd.DataFrame]:
@@ -52,7 +72,8 @@ def _analysis_tables(step: int, result: analysis.CheckpointAnalysis) -> dict[str
     measures = pd.DataFrame([{"layer": k.split("/", 1)[0], "quantity": k.split("/", 1)[1],
                               "value": v} for k, v in result.measures.items()])
     tables = {}
-    for kind, table in (("pid", result.atoms), ("stats", result.stats), ("measures", measures)):
+    for kind, table in (("pid", result.atoms), ("pid_class", result.class_atoms),
+                        ("stats", result.stats), ("measures", measures)):
         for layer, part in ([] if table.empty else table.groupby("layer")):
             tables[f"analysis/{kind}/{layer}/step_{step:08d}.csv"] = part.drop(columns="layer")
     return tables

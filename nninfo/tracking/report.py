@@ -18,13 +18,15 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
 
     summary = results.load_summary(train_run=parent)
     perf = results.load_performance(train_run=parent)
+    classes = results.load_class_summary(train_run=parent)
     atoms = results.load_pid(train_run=parent)
     stats = results.load_activation_statistics(train_run=parent)
     out = Path(settings.out_dir) / cfg.name
     (out / "figures").mkdir(parents=True, exist_ok=True)
     band = cfg.report.band
+    classes = None if classes.empty else classes
     figures = plotting.standard_figures(summary, perf, stats if not stats.empty else None,
-                                        band=band)
+                                        band=band, classes=classes)
     captions = {name: plotting.figure_caption(fig) for name, fig in figures.items()}
     c = runs.client()
     pngs = {}
@@ -37,6 +39,6 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
     html.write_report(page, f"nninfo: {cfg.name}", cfg.to_dict(), summary, perf,
                       atoms=None if atoms.empty else atoms,
                       stats=None if stats.empty else stats, figures=pngs, band=band,
-                      captions=captions)
+                      captions=captions, classes=classes)
     c.log_artifact(parent, str(page))
     return page

@@ -18,9 +18,13 @@ from nninfo.tracking import runs
 from nninfo.tracking.checkpoints import checkpoint_index, download_checkpoint
 from nninfo.tracking.runs import find_parent, seed_runs
 
-LAYER_KEY = re.compile(r"^(L\d+)/(?:(?P<grouping>[^/]+)/)?(?P<quantity>[^/]+)$")
+LAYER_KEY = re.compile(r"^(L\d+)/(?:(?P<grouping>(?!class_)[^/]+)/)?(?P<quantity>[^/]+)$")
 """Metric keys of the analysis: ``<layer>[/<grouping>]/<quantity>``, the quantity either a
 plain layer quantity (``mutual_information``) or ``<measure>.<quantity>`` (``pid.deg_syn_2``)."""
+CLASS_KEY = re.compile(r"^(L\d+)/(?:(?P<grouping>(?!class_)[^/]+)/)?class_(?P<cls>-?\d+)/"
+                       r"(?P<quantity>[^/]+)$")
+"""Metric keys of the per-class (target-pointwise) PID:
+``<layer>[/<grouping>]/class_<t>/pid.<quantity>``."""
 PERF_KEY = re.compile(r"^(?P<dataset>[^/]+)/(?P<quantity>loss|accuracy)$")
 """Metric keys of the evaluation: ``<dataset>/loss``, ``<dataset>/accuracy`` (``train/loss``
 is the evaluation of a checkpoint on the train split)."""
@@ -76,38 +80,65 @@ def load_summary(experiment: str | None = None, *, train_run: str | None = None)
 
     Columns: ``run_id, seed, chapter, step, epoch, layer, grouping`` (``neurons`` when the
     metric key has no grouping part), then one column per quantity, sorted by name and
-    named as in the metric keys: plain layer quantities (``mutual_information`` = I(T; layer),
-    ``distinct_patterns``, ``pattern_entropy``, ``mean_entropy``, ``mean_saturation``; only
-    on ``neurons`` rows) and measure results ``<measure>.<quantity>``
-    (``pid.mutual_information``, ``pid.representational_complexity``, ``pid.deg_syn_<m>``,
-    ``shannon.mutual_information``, ``shannon.avg_degree_redundancy``,
-    ``shannon.avg_degree_vulnerability``, ``reing.C_R_published`` (the published
-    post-processing's C_R), ``reing.C_R_mean_order`` (the D-weighted mean order), and with
-    surrogates ``pid.<quantity>_surrogate_mean`` / ``_surrogate_std``). Select them with
-    ``df["pid.representational_complexity"]``. NaN where a quantity was not measured."""
+    named as in the metric keys: plain layer quantities (only on ``neurons`` rows):
+    ``mutual_information`` = plug-in I(T; layer) with its shuffled-label surrogates
+    ``mutual_information_surrogate_mean`` / ``_surrogate_std`` (the estimation bias),
+    ``mutual_information_bias_corrected`` (I minus the surrogate mean),
+    ``mutual_information_p_value`` (permutation test of I > 0) and ``bias_dominated`` (1.0
+    when the surrogate mean exceeds ``analysis.surrogates.bias_fraction`` of I),
+    ``distinct_patterns``, ``pattern_entropy``, ``mean_entropy``, ``mean_saturation``; and
+    measure results ``<measure>.<quantity>`` (``pid.mutual_information``,
+    ``pid.representational_complexity``, ``pid.deg_syn_<m>``, their surrogates
+    ``pid.<quantity>_surrogate_mean`` / ``_surrogate_std`` at the checkpoints
+    ``analysis.surrogates.pid_checkpoints`` names, ``shannon.mutual_information``,
+    ``shannon.avg_degree_redundancy``, ``shannon.avg_degree_vulnerability``,
+    ``shannon_entropy.avg_degree_redundancy`` (entropy-only invariants),
+    ``reing.C_R_published`` (the published post-processing's C_R), ``reing.C_R_mean_order``
+    (the D-weighted mean order), ``broja.synergy``, ``broja.representational_complexity``).
+    Select them with ``df["pid.representational_complexity"]``. NaN where a quantity was not
+    measured. Per-class PID results: :func:`load_class_summary`."""
+    return _metric_frame(experiment, train_run, LAYER_KEY, [])
+
+
+def load_class_summary(experiment: str | None = None, *, train_run: str | None = None
+                       ) -> pd.DataFrame:
+    """The target-pointwise PID (``analysis.per_class: true``): one row per (seed, checkpoint,
+    layer, grouping, class). Columns ``run_id, seed, chapter, step, epoch, layer, grouping,
+    class`` (the label value, int), then ``pid.mutual_information`` (the specific information
+    of the class, bits), ``pid.representational_complexity`` (the class's C) and
+    ``pid.deg_syn_<m>``. Per-class atoms: :func:`load_class_pid`."""
+    return _metric_frame(experiment, train_run, CLASS_KEY, ["class"])
+
+
+def _metric_frame(experiment: str | None, train_run: str | None, pattern: re.Pattern,
+                  extra: list[str]) -> pd.DataFrame:
+    """Metrics whose keys match ``pattern`` (layer, grouping, ``extra`` groups, quantity) as
+    one row per (seed, step, layer, grouping, extra...) and one column per quantity."""
     frames = []
     for run in _seeds(experiment, train_run):
         rid, seed = run.info.run_id, int(run.data.tags["seed"])
-        cells: dict[tuple[int, str, str], dict[str, float]] = {}
+        cells: dict[tuple, dict[str, float]] = {}
         for key in run.data.metrics:
-            m = LAYER_KEY.match(key)
+            m = pattern.match(key)
             if not m:
                 continue
             ident = (m.group(1), m.group("grouping") or "neurons")
+            if extra:
+                ident += (int(m.group("cls")),)
             for step, value in _history(rid, key).items():
                 cells.setdefault((step, *ident), {})[m.group("quantity")] = value
         if not cells:
             continue
-        rows = [{"step": s, "layer": layer, "grouping": g, **vals}
-                for (s, layer, g), vals in cells.items()]
+        rows = [{"step": s, "layer": layer, "grouping": g, **dict(zip(extra, more, strict=True)),
+                 **vals} for (s, layer, g, *more), vals in cells.items()]
         frame = pd.DataFrame(rows).merge(_epochs(rid), on="step", how="left")
         frames.append(frame.assign(run_id=rid, seed=seed))
+    lead = [*ID_COLUMNS, "layer", "grouping", *extra]
     if not frames:
-        return pd.DataFrame(columns=[*ID_COLUMNS, "layer", "grouping"])
+        return pd.DataFrame(columns=lead)
     df = pd.concat(frames, ignore_index=True)
-    lead = [*ID_COLUMNS, "layer", "grouping"]
     rest = sorted(c for c in df.columns if c not in lead)
-    return df[lead + rest].sort_values(["seed", "step", "layer", "grouping"],
+    return df[lead + rest].sort_values(["seed", "step", "layer", "grouping", *extra],
                                        ignore_index=True)
 
 
@@ -199,6 +230,14 @@ def load_pid(experiment: str | None = None, *, layer: str | None = None,
              train_run: str | None = None) -> pd.DataFrame:
     """PID atoms: one row per (seed, checkpoint, layer, grouping, subset, antichain)."""
     return _tables(experiment, train_run, "analysis/pid", layer)
+
+
+def load_class_pid(experiment: str | None = None, *, layer: str | None = None,
+                   train_run: str | None = None) -> pd.DataFrame:
+    """Per-class PID atoms (``analysis.per_class: true``): one row per (seed, checkpoint,
+    layer, grouping, subset, class ``t``, antichain) with ``informative``,
+    ``misinformative`` and ``average`` (bits)."""
+    return _tables(experiment, train_run, "analysis/pid_class", layer)
 
 
 def load_measures(experiment: str | None = None, *, layer: str | None = None,

@@ -1,0 +1,381 @@
+"""The machinery under every figure of :mod:`nninfo.plotting`: seed aggregation, bands,
+captions, the epoch axis and the one core plot (a metric over epochs, a line per curve).
+
+The band (``band=``, the config's ``report.band``) is either ``"quantile"``, the 2.5-97.5 %
+quantiles of the per-seed values at each epoch, as in the published figures (Ehrlich et al.
+2023, ``nninfo/plot.py``, ``plot_mean_and_interval``: mean line, ``quantile_level=0.95``),
+or ``"t"``, the 95 % Student-t interval of the seed mean (about half as wide for 10 seeds).
+Every figure says which, and over how many seeds, in its footer (:func:`figure_caption`).
+
+Dashed lines are reserved for shuffled-label surrogate means (the estimation bias): the
+linestyles that tell groupings apart never include ``"--"``.
+
+Figures are built with :class:`matplotlib.figure.Figure` on the Agg canvas, never through
+pyplot, so nothing is shown and no global figure registry grows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import weakref
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter
+from scipy import stats as _stats
+
+__all__ = [
+    "BANDS",
+    "BAND_TEXT",
+    "DEFAULT_BAND",
+    "add_caption_note",
+    "aggregate_over_seeds",
+    "band_caption",
+    "check_band",
+    "figure_caption",
+    "has_values",
+    "natural_key",
+    "plot_metric_over_epochs",
+    "save_figure",
+    "seed_interval",
+]
+
+BANDS = ("quantile", "t")  # the same choices as the config's report.band
+DEFAULT_BAND = "quantile"  # the published figures' band
+QUANTILES = (0.025, 0.975)
+CONFIDENCE = 0.95
+BAND_TEXT = {
+    "quantile": "2.5–97.5 % quantiles over seeds",
+    "t": "95 % t-interval of the mean over seeds",
+}
+DASHED = "--"  # surrogate means only
+_LINESTYLES = ("-", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))  # per grouping; never DASHED
+
+
+# ---------------------------------------------------------------- helpers
+_FIRST = {"train": 0, "validation": 1, "val": 1, "test": 2}
+
+
+def natural_key(value: object) -> tuple:
+    """Sort key: train/validation/test first, then ``L2`` before ``L10`` (digits as numbers)."""
+    parts = re.split(r"(\d+)", str(value))
+    return (_FIRST.get(str(value), 9), *(int(p) if p.isdigit() else p for p in parts))
+
+
+def has_values(df: pd.DataFrame | None, column: str) -> bool:
+    """True when ``df`` has ``column`` with at least one non-NaN value."""
+    return df is not None and column in df.columns and bool(df[column].notna().any())
+
+
+def _require(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{name} lacks column(s) {missing}; present columns: {list(df.columns)}"
+        )
+
+
+def _curve_keys(df: pd.DataFrame, by: str | Sequence[str]) -> list[str]:
+    """Columns identifying one curve; a ``grouping`` column joins ``layer``."""
+    keys = [by] if isinstance(by, str) else list(by)
+    if "layer" in keys and "grouping" in df.columns and "grouping" not in keys:
+        keys.append("grouping")
+    return keys
+
+
+def check_band(band: object) -> str:
+    """``band`` if it is one of :data:`BANDS`; ValueError naming the choices otherwise."""
+    if not isinstance(band, str) or band not in BANDS:
+        raise ValueError(f"band: {band!r} is not valid; allowed: {' or '.join(BANDS)}")
+    return band
+
+
+def seed_interval(values: Sequence[float] | np.ndarray, band: str) -> tuple[float, float]:
+    """``(lo, hi)`` of one point's per-seed values (NaN ignored): the 2.5 % and 97.5 %
+    quantiles (numpy's linear interpolation, as pandas in the published code) for
+    ``band="quantile"``, mean ∓ t_{0.975, n-1}·sd/√n for ``band="t"``; NaN for < 2 seeds."""
+    check_band(band)
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size < 2:
+        return math.nan, math.nan
+    if band == "quantile":
+        lo, hi = np.quantile(v, QUANTILES)
+        return float(lo), float(hi)
+    half = _stats.t.ppf(0.5 + CONFIDENCE / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return float(v.mean() - half), float(v.mean() + half)
+
+
+def aggregate_over_seeds(
+    df: pd.DataFrame, value: str, keys: Sequence[str], band: str = DEFAULT_BAND
+) -> pd.DataFrame:
+    """Mean, std, count and the ``band`` limits of ``value`` over seeds.
+
+    Rows are first averaged within (keys, epoch, seed) (e.g. over neurons), then
+    across seeds. Returns columns ``keys + [epoch, mean, std, n, lo, hi]`` sorted by
+    curve and epoch; ``lo``/``hi`` are the 2.5 % and 97.5 % quantiles of the per-seed
+    values (``band="quantile"``) or the 95 % t-interval of their mean (``band="t"``),
+    NaN where only one seed contributed.
+    """
+    check_band(band)
+    _require(df, [*keys, "epoch", "seed", value], "frame")
+    if not pd.api.types.is_numeric_dtype(df[value]):
+        raise TypeError(f"column {value!r} must be numeric, got dtype {df[value].dtype}")
+    data = df[[*keys, "epoch", "seed", value]].dropna(subset=[value, "epoch"])
+    data = data.fillna({k: "" for k in keys})
+    per_seed = data.groupby([*keys, "epoch", "seed"], sort=False)[value].mean()
+    grouped = per_seed.groupby(level=[*keys, "epoch"], sort=False)
+    out = grouped.agg(["mean", "std", "count"])
+    if band == "quantile":  # aligned on the (keys, epoch) index; linear, as numpy's default
+        out["q_lo"] = grouped.quantile(QUANTILES[0])
+        out["q_hi"] = grouped.quantile(QUANTILES[1])
+    out = out.reset_index().rename(columns={"count": "n"})
+    n = out["n"].to_numpy(dtype=float)
+    if band == "quantile":
+        out["lo"] = np.where(n > 1, out.pop("q_lo"), np.nan)
+        out["hi"] = np.where(n > 1, out.pop("q_hi"), np.nan)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tcrit = _stats.t.ppf(0.5 + CONFIDENCE / 2, np.where(n > 1, n - 1, np.nan))
+            half = tcrit * out["std"].to_numpy() / np.sqrt(n)
+        out["lo"] = out["mean"] - half
+        out["hi"] = out["mean"] + half
+    order = sorted(range(len(out)), key=lambda i: (
+        tuple(natural_key(out.at[i, k]) for k in keys), out.at[i, "epoch"]))
+    return out.iloc[order].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- captions
+_SEEDS_SHOWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_NOTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def band_caption(band: str, n_min: int, n_max: int | None = None) -> str:
+    """What a line and its band show: ``"line: mean over 10 seeds; band: 2.5–97.5 %
+    quantiles over seeds"`` (a range ``2–3 seeds`` where points differ)."""
+    check_band(band)
+    n_max = n_min if n_max is None else n_max
+    if n_max < 2:
+        return "line: one seed (no band)"
+    seeds = f"{n_min}" if n_min == n_max else f"{n_min}–{n_max}"
+    text = f"line: mean over {seeds} seeds; band: {BAND_TEXT[band]}"
+    return text + (" (none at points with one seed)" if n_min < 2 else "")
+
+
+def _write_footer(fig: Figure) -> None:
+    fig.supxlabel(figure_caption(fig), fontsize="small", wrap=True)
+
+
+def _note_seeds(fig: Figure, band: str, counts: np.ndarray) -> None:
+    """Record what a curve on ``fig`` shows and write the figure's footer caption."""
+    shown = _SEEDS_SHOWN.setdefault(fig, {})
+    lo, hi = int(counts.min()), int(counts.max())
+    if band in shown:
+        lo, hi = min(lo, shown[band][0]), max(hi, shown[band][1])
+    shown[band] = (lo, hi)
+    _write_footer(fig)
+
+
+def add_caption_note(fig: Figure, note: str) -> None:
+    """Append ``note`` (e.g. what the dashed lines are) to the figure's footer caption,
+    after the line/band part; a note already there is not repeated."""
+    notes = _NOTES.setdefault(fig, [])
+    if note not in notes:
+        notes.append(note)
+    _write_footer(fig)
+
+
+def figure_caption(fig: Figure) -> str:
+    """The footer of a figure drawn here: what its lines and bands show, over how many
+    seeds, then any notes (:func:`add_caption_note`); ``""`` for a figure without such
+    curves or notes."""
+    shown = _SEEDS_SHOWN.get(fig, {})
+    parts = [band_caption(b, *r) for b, r in shown.items()]
+    return "; ".join(parts + list(_NOTES.get(fig, [])))
+
+
+# ---------------------------------------------------------------- axes and styles
+def _symlog_epochs(ax: Axes, epochs: np.ndarray) -> None:
+    """Symlog x axis whose linear part ends at the smallest positive epoch; 0 visible."""
+    positive = epochs[epochs > 0]
+    linthresh = float(positive.min()) if positive.size else 1.0
+    ax.set_xscale("symlog", linthresh=linthresh, linscale=0.5)
+    ax.xaxis.set_major_locator(FixedLocator(_epoch_ticks(linthresh, float(epochs.max()))))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+    lo, hi = ax.get_xlim()
+    if lo > 0:
+        ax.set_xlim(0, hi)
+    ax.set_xlabel("epoch")
+
+
+def _epoch_ticks(linthresh: float, top: float) -> list[float]:
+    """0, then the powers of ten from ``linthresh`` to ``top`` (so labels never collide)."""
+    lo, hi = math.ceil(math.log10(linthresh)), math.floor(math.log10(max(top, linthresh)))
+    decades = [10.0**k for k in range(lo, hi + 1)]
+    if len(decades) < 2:
+        decades = sorted({linthresh, *decades, max(top, linthresh)})
+    return [0.0, *decades]
+
+
+def _curve_label(keys: Sequence[str], ident: tuple) -> str:
+    parts = [str(v) for v in ident if str(v) != ""]
+    if len(keys) > 1 and keys[-1] == "grouping" and len(parts) > 1:
+        return f"{parts[0]} ({', '.join(parts[1:])})"
+    return ", ".join(parts) if parts else "all"
+
+
+def _new_axes(ax: Axes | None, width: float = 6.0, height: float = 4.0) -> Axes:
+    if ax is not None:
+        return ax
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig.add_subplot()
+
+
+def _styles(keys: Sequence[str], idents: list[tuple]) -> dict[tuple, dict]:
+    """Colour per first key; linestyle per ``grouping`` when that is the last key."""
+    firsts = sorted({i[0] for i in idents}, key=natural_key)
+    colour = {v: f"C{j % 10}" for j, v in enumerate(firsts)}
+    styles = {}
+    if keys[-1] == "grouping" and len(keys) > 1:
+        groups = sorted({i[-1] for i in idents}, key=natural_key)
+        dash = {g: _LINESTYLES[j % len(_LINESTYLES)] for j, g in enumerate(groups)}
+    for ident in idents:
+        style = {"color": colour[ident[0]], "linestyle": "-"}
+        if keys[-1] == "grouping" and len(keys) > 1:
+            style["linestyle"] = dash[ident[-1]]
+        styles[ident] = style
+    return styles
+
+
+def _curves(agg: pd.DataFrame, keys: list[str]) -> Iterator[tuple[tuple, pd.DataFrame]]:
+    for ident, curve in agg.groupby(keys, sort=False):
+        yield (ident if isinstance(ident, tuple) else (ident,)), curve
+
+
+# ---------------------------------------------------------------- core plot
+def plot_metric_over_epochs(
+    df: pd.DataFrame,
+    value: str,
+    *,
+    by: str | Sequence[str] = "layer",
+    ax: Axes | None = None,
+    ylabel: str | None = None,
+    band: str = DEFAULT_BAND,
+    dashed: str | None = None,
+    dashed_label: str = "surrogate mean",
+    dashed_markers: bool = False,
+) -> Figure:
+    """One line per group: mean of ``value`` over seeds vs epoch, with a band.
+
+    The band (absent with one seed) is the 2.5-97.5 % quantiles of the per-seed values
+    (``band="quantile"``, the published figures) or the 95 % Student-t interval of the
+    seed mean (``band="t"``); the figure's footer (its ``supxlabel``, also
+    :func:`figure_caption`) says which and over how many seeds. The
+    epoch axis is symlog with its linear range up to the smallest positive epoch, so
+    epoch 0 is shown. With a ``grouping`` column, (layer, grouping) identifies a curve.
+
+    ``dashed`` names a second column (e.g. a surrogate mean) drawn per curve as a dashed
+    line in the curve's colour: its mean over seeds, no band, markers with
+    ``dashed_markers``; one legend entry ``dashed_label`` explains it. Skipped when that
+    column has no values. The caller says in the caption what it is
+    (:func:`add_caption_note`).
+    """
+    keys = _curve_keys(df, by)
+    agg = aggregate_over_seeds(df, value, keys, band)
+    if agg.empty:
+        raise ValueError(f"column {value!r} has no non-NaN values to plot")
+    extra = (aggregate_over_seeds(df, dashed, keys, band)
+             if dashed is not None and has_values(df, dashed) else None)
+    ax = _new_axes(ax)
+    idents = [i for i, _ in _curves(agg, keys)]
+    if extra is not None:
+        idents += [i for i, _ in _curves(extra, keys) if i not in idents]
+    styles = _styles(keys, idents)
+    for ident, curve in _curves(agg, keys):
+        x = curve["epoch"].to_numpy(dtype=float)
+        ax.plot(x, curve["mean"].to_numpy(), label=_curve_label(keys, ident),
+                marker="." if len(x) < 30 else None, **styles[ident])
+        if curve["lo"].notna().any():
+            ax.fill_between(x, curve["lo"].to_numpy(), curve["hi"].to_numpy(),
+                            color=styles[ident]["color"], alpha=0.2, linewidth=0)
+    handles, _ = ax.get_legend_handles_labels()
+    epochs = agg["epoch"].to_numpy(dtype=float)
+    if extra is not None:
+        marker = "x" if dashed_markers else None
+        for ident, curve in _curves(extra, keys):
+            ax.plot(curve["epoch"].to_numpy(dtype=float), curve["mean"].to_numpy(),
+                    color=styles[ident]["color"], linestyle=DASHED, linewidth=1.2,
+                    marker=marker, label=f"_{dashed_label}: {_curve_label(keys, ident)}",
+                    gid=dashed)
+        handles.append(Line2D([], [], color="0.35", linestyle=DASHED, marker=marker,
+                              label=dashed_label))
+        epochs = np.concatenate([epochs, extra["epoch"].to_numpy(dtype=float)])
+    _symlog_epochs(ax, epochs)
+    ax.set_ylabel(ylabel or value)
+    ax.grid(True, alpha=0.3)
+    ax.legend(handles=handles, fontsize="small", title=" / ".join(keys))
+    _note_seeds(ax.figure, band, agg["n"].to_numpy())
+    return ax.figure
+
+
+def _panels(n: int, *, sharey: bool = False, width: float = 4.5,
+            max_cols: int = 3) -> tuple[Figure, list[Axes]]:
+    """``n`` panels in rows of at most ``max_cols``; unused grid cells are removed."""
+    cols = min(n, max_cols)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(width * cols, 3.8 * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.subplots(rows, cols, sharey=sharey, squeeze=False).ravel()
+    for ax in grid[n:]:
+        fig.delaxes(ax)
+    return fig, list(grid[:n])
+
+
+def _split_panels(df: pd.DataFrame, keys: list[str]
+                  ) -> list[tuple[str, pd.DataFrame]]:
+    """``df`` split by the values of ``keys`` (NaN as ``""``), in natural order, each with
+    its panel title."""
+    data = df.fillna({k: "" for k in keys})
+    idents = sorted({tuple(r) for r in data[keys].itertuples(index=False)},
+                    key=lambda t: tuple(natural_key(v) for v in t))
+    out = []
+    for ident in idents:
+        mask = np.logical_and.reduce([data[k] == v for k, v in zip(keys, ident, strict=True)])
+        out.append((_curve_label(keys, ident), data[mask]))
+    return out
+
+
+def _panel_per_column(df: pd.DataFrame, labels: dict[str, str], name: str,
+                      band: str) -> Figure:
+    """One panel per column of ``labels`` that has values, each over epochs per layer."""
+    present = [c for c in labels if has_values(df, c)]
+    if not present:
+        raise ValueError(f"{name} has none of the columns {list(labels)} with values")
+    fig, axes = _panels(len(present))
+    for ax, col in zip(axes, present, strict=True):
+        plot_metric_over_epochs(df, col, ax=ax, ylabel=labels[col], band=band)
+        ax.set_title(labels[col])
+    return fig
+
+
+# ---------------------------------------------------------------- output
+def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
+    """Write ``<path_stem>.png`` (150 dpi) and ``<path_stem>.pdf``; return both paths."""
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    stem = Path(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+    return paths

@@ -1,0 +1,310 @@
+"""The sections of the HTML report (:mod:`nninfo.report`): each returns the escaped HTML
+body of one section, built from the tables of :mod:`nninfo.report_tables`.
+
+The "Estimation bias" section counts, per layer, the (seed, checkpoint) pairs whose
+plug-in I(T; layer) is dominated by its shuffled-label surrogate mean (the small-sample
+bias), with the largest surrogate-mean / I ratio and the share of significant permutation
+tests; :func:`bias_warning` is its verdict in one sentence.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from nninfo.plotting import (
+    BROJA_COMPLEXITY,
+    COMPLEXITY,
+    DEG_SYN_PREFIX,
+    ENTROPY_INVARIANTS,
+    MI_SURROGATE,
+    REING_C_R,
+    deg_syn_columns,
+    has_values,
+)
+from nninfo.report_tables import (
+    BIAS_FLAG,
+    P_LEVEL,
+    P_VALUE,
+    PID_MI,
+    PID_MI_SURROGATE,
+    TOP_ATOMS,
+    _empty,
+    _layer_keys,
+    _n_seeds,
+    _sort,
+    _spread,
+    _table,
+    bias_table,
+    final_epoch_table,
+    pid_surrogate_table,
+    rows_with,
+    spread_text,
+    top_atoms,
+    value_keys,
+)
+
+__all__ = ["bias_warning", "config_bias_fraction", "section_bodies"]
+
+def config_bias_fraction(config: Mapping) -> float | None:
+    """``analysis.surrogates.bias_fraction`` of the config, if it has one."""
+    try:
+        value = config["analysis"]["surrogates"]["bias_fraction"]
+    except (KeyError, TypeError):
+        return None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+# ---------------------------------------------------------------- sections
+def _max_complexity(summary: pd.DataFrame, keys: list[str], band: str) -> pd.DataFrame:
+    """Per curve: max over epochs of C, mean and spread over seeds."""
+    data = summary.dropna(subset=[COMPLEXITY]).fillna({k: "" for k in keys})
+    per_seed = data.groupby([*keys, "seed"])[COMPLEXITY].max()
+    stats = per_seed.groupby(level=keys).agg(lambda x: _spread(x, band)).rename("max C")
+    return stats.reset_index()
+
+
+def _complexity_section(summary: pd.DataFrame | None, band: str) -> str:
+    if not has_values(summary, COMPLEXITY):
+        return _empty("representational complexity was not computed")
+    keys = _layer_keys(summary)
+    final = final_epoch_table(summary, keys, [COMPLEXITY], band)
+    final = final.rename(columns={COMPLEXITY: "final C"})
+    table = final.merge(_max_complexity(summary, keys, band), on=keys, how="left")
+    caption = spread_text(band, _n_seeds(summary))
+    body = ("<p>final C: at each seed's last epoch; max C: each seed's maximum over "
+            "epochs.</p>" + _table(_sort(table, keys), text_cols=keys, caption=caption))
+    syn = deg_syn_columns(summary)
+    if syn:
+        pi = final_epoch_table(summary, keys, syn, band)
+        pi = pi.rename(columns={c: "Π_" + c.removeprefix(DEG_SYN_PREFIX) for c in syn})
+        body += "<h3>Degree of synergy Π_m [bits] at the final epoch</h3>"
+        body += _table(pi, text_cols=keys, caption=caption)
+    return body
+
+
+def _label(keys: Sequence[str], row: pd.Series) -> str:
+    parts = [str(row[k]) for k in keys if str(row[k]) != ""]
+    return f"{parts[0]} ({', '.join(parts[1:])})" if len(parts) > 1 else "".join(parts)
+
+
+def bias_warning(summary: pd.DataFrame | None, bias_fraction: float | None = None) -> str:
+    """The bias verdict as one sentence: which layers have a bias-dominated (seed,
+    checkpoint) pair, or that none has; ``""`` without surrogates or flags."""
+    if summary is None:
+        return ""
+    table = bias_table(summary, bias_fraction)
+    flagged = table[table["bias-dominated"].fillna(0) > 0]
+    if table.empty or table["bias-dominated"].isna().all():
+        return ""
+    limit = _fraction_text(bias_fraction)
+    if flagged.empty:
+        return (f"No layer is bias-dominated: at every (seed, checkpoint) pair the "
+                f"shuffled-label surrogate mean of I is at most {limit} of I.")
+    keys = [k for k in ("layer", "grouping") if k in table.columns]
+    names = ", ".join(_label(keys, r) for _, r in flagged.iterrows())
+    n, total = int(flagged["bias-dominated"].sum()), int(table["pairs"].sum())
+    return (f"Warning: bias-dominated estimates in {names} ({n} of {total} (seed, checkpoint) "
+            f"pairs): there the shuffled-label surrogate mean of I exceeds {limit} of I, so "
+            "I and the PID measures at those checkpoints mostly reflect the small-sample "
+            "bias of the plug-in estimator.")
+
+
+def _fraction_text(bias_fraction: float | None) -> str:
+    if bias_fraction is None:
+        return "the configured fraction (analysis.surrogates.bias_fraction, default 10 %)"
+    return f"{100 * bias_fraction:g} %"
+
+
+def _verdict(text: str) -> str:
+    cls = "warning" if text.startswith("Warning") else "verdict"
+    return f'<p class="{cls}">{html.escape(text)}</p>' if text else ""
+
+
+def _count(k: object, n: object, share: bool = False) -> str:
+    if pd.isna(k):
+        return "—"
+    text = f"{int(k)} of {int(n)}"
+    return text + (f" ({100 * int(k) / int(n):.0f} %)" if share and int(n) else "")
+
+
+_MI_COLUMNS = {
+    "mutual_information": "I [bits]",
+    MI_SURROGATE: "surrogate mean [bits]",
+    "mutual_information_surrogate_std": "surrogate std [bits]",
+    "mutual_information_bias_corrected": "I − surrogate mean [bits]",
+}
+_PID_SURROGATE_COLUMNS = {
+    PID_MI: "I (PID) [bits]",
+    PID_MI_SURROGATE: "surrogate mean of I [bits]",
+    COMPLEXITY: "C",
+    COMPLEXITY + "_surrogate_mean": "surrogate mean of C",
+}
+
+
+def _bias_section(summary: pd.DataFrame | None, band: str,
+                  bias_fraction: float | None) -> str:
+    """I's bias counts, verdict and final-epoch table; then the PID's surrogate table."""
+    has_mi = summary is not None and any(has_values(summary, c)
+                                         for c in (MI_SURROGATE, BIAS_FLAG, P_VALUE))
+    pid = (pid_surrogate_table(summary, band) if summary is not None
+           else pd.DataFrame())
+    if not has_mi and pid.empty:
+        return _empty("no shuffled-label surrogates were computed, so the estimation bias "
+                      "of these plug-in estimates is unknown")
+    body = _mi_bias(summary, band, bias_fraction) if has_mi else _empty(
+        "no shuffled-label surrogates of I(T; layer) were computed")
+    if not pid.empty:
+        pid_keys = [k for k in ("layer", "grouping") if k in pid.columns]
+        body += ("<h3>I^sx PID next to its surrogate means, at the checkpoints with PID "
+                 "surrogates</h3>"
+                 + _table(pid.rename(columns=_PID_SURROGATE_COLUMNS), text_cols=pid_keys,
+                          caption=spread_text(band) + ", at each checkpoint"))
+    return body
+
+
+def _mi_bias(summary: pd.DataFrame, band: str, bias_fraction: float | None) -> str:
+    table = bias_table(summary, bias_fraction)
+    keys = [k for k in ("layer", "grouping") if k in table.columns]
+    p_col = f"p < {P_LEVEL:g}"
+    shown = table[keys].copy()
+    shown["bias-dominated (seed, checkpoint) pairs"] = [
+        _count(k, n) for k, n in zip(table["bias-dominated"], table["pairs"], strict=True)]
+    shown["max surrogate mean / I"] = table["max surrogate mean / I"]
+    shown[f"pairs with {p_col}"] = [
+        _count(k, n, share=True) if n else "—"
+        for k, n in zip(table[p_col], table["tested"], strict=True)]
+    intro = ("<p>Plug-in estimates of I(T; layer) are biased upward for small samples. "
+             "The labels were shuffled at every checkpoint: the mean I over these surrogates "
+             "is the bias, their distribution the null of a permutation test of I &gt; 0. A "
+             "(seed, checkpoint) pair is bias-dominated when the surrogate mean exceeds "
+             f"{html.escape(_fraction_text(bias_fraction))} of I. Dashed lines in the "
+             "figures are the surrogate means.</p>")
+    body = (intro + _verdict(bias_warning(summary, bias_fraction))
+            + _table(shown, text_cols=keys,
+                     caption="counts over all seeds and checkpoints of each layer"))
+    data = rows_with(summary, [MI_SURROGATE])
+    mi_cols = [c for c in _MI_COLUMNS if has_values(data, c)]
+    if mi_cols:
+        mi_keys = value_keys(data)
+        final = final_epoch_table(data, mi_keys, mi_cols, band).rename(columns=_MI_COLUMNS)
+        body += ("<h3>I(T; layer) and its bias at the final epoch</h3>"
+                 + _table(final, text_cols=mi_keys, caption=spread_text(band, _n_seeds(data))))
+    return body
+
+
+def _classes_section(classes: pd.DataFrame, band: str) -> str:
+    data = rows_with(classes, [COMPLEXITY, PID_MI])
+    keys = [*value_keys(data), "class"]
+    cols = {PID_MI: "specific information [bits]", COMPLEXITY: "C of the class"}
+    table = final_epoch_table(data, keys, list(cols), band).rename(columns=cols)
+    intro = ("<p>Target-pointwise I^sx PID: per class (label value), its specific "
+             "information and representational complexity C, at each seed's final epoch.</p>")
+    return intro + _table(table, text_cols=keys[:-1],
+                          caption=spread_text(band, _n_seeds(data)))
+
+
+def _atoms_section(atoms: pd.DataFrame | None, band: str) -> str:
+    """The PID atoms section's body (the top atoms table, or a note without atoms)."""
+    if atoms is None or not has_values(atoms, "average"):
+        return _empty("no PID atoms were logged")
+    table = top_atoms(atoms, band=band)
+    intro = (f"<p>The {TOP_ATOMS} atoms of largest |mean average| per layer at the final "
+             "epoch, in bits.</p>")
+    return intro + _table(table, text_cols=[*_layer_keys(atoms), "antichain"],
+                          caption=spread_text(band, _n_seeds(atoms)))
+
+
+_INVARIANT_COLS = ["mutual_information", "shannon.avg_degree_redundancy",
+                   "shannon.avg_degree_vulnerability", *REING_C_R]
+
+
+def _invariants_section(summary: pd.DataFrame | None, band: str) -> str:
+    cols = [c for c in _INVARIANT_COLS if has_values(summary, c)]
+    if not cols:
+        return _empty("no Shannon invariants were computed")
+    keys = _layer_keys(summary)
+    body = ""
+    if any(c in REING_C_R for c in cols):
+        body = ("<p>reing.C_R_published: the published post-processing's "
+                "Σ_{k=1}^{n-1} k·C(k‖k+1) / Σ_{k=1}^{n-1} C(k‖k+1), C(k‖k+1) = C_k − C_(k+1); "
+                "reing.C_R_mean_order: Σ_{k=1}^{n} k·(C_(k−1) − C_k) / I(T; S).</p>")
+    return body + _table(final_epoch_table(summary, keys, cols, band), text_cols=keys,
+                         caption=spread_text(band, _n_seeds(summary)))
+
+
+_ENTROPY_COLS = {  # column -> table header
+    "shannon_entropy.joint_entropy": "H(S) [bits]",
+    **{c: label.removesuffix(" (entropy only)") for c, label in ENTROPY_INVARIANTS.items()},
+}
+
+
+def _values_section(summary: pd.DataFrame, cols: Mapping[str, str], intro: str,
+                    band: str) -> str:
+    """A final-epoch table of ``cols`` (column -> header) over the rows that have them,
+    with an intro."""
+    data = rows_with(summary, list(cols))
+    keys = value_keys(data)
+    table = final_epoch_table(data, keys, [c for c in cols if has_values(data, c)], band)
+    table = table.rename(columns=dict(cols))
+    return intro + _table(table, text_cols=keys, caption=spread_text(band, _n_seeds(data)))
+
+
+_ENTROPY_INTRO = ("<p>Target-free Shannon invariants, a layer about itself (no label; e.g. "
+                  "autoencoders): the joint entropy H(S) [bits], the average degree of "
+                  "redundancy Σ_i H(S_i) / H(S) and of vulnerability Σ_i [H(S) − H(S_−i)] / "
+                  "H(S), at each seed's final epoch.</p>")
+_BROJA_COLS = {"broja.mutual_information": "I [bits]", "broja.redundancy": "redundancy",
+               "broja.unique_1": "unique_1", "broja.unique_2": "unique_2",
+               "broja.synergy": "synergy", BROJA_COMPLEXITY: "C"}
+_BROJA_INTRO = ("<p>The BROJA PID (Bertschinger et al. 2014, via dit) of the 2-source "
+                "groupings: redundancy, the unique information of each source and synergy "
+                "[bits], and C = (redundancy + unique_1 + unique_2 + 2·synergy) / I, at each "
+                "seed's final epoch.</p>")
+
+
+def _activations_section(stats: pd.DataFrame | None, band: str) -> str:
+    cols = [c for c in ("entropy", "saturation", "distinct_patterns") if has_values(stats, c)]
+    if not cols:
+        return _empty("no activation statistics were logged")
+    intro = "<p>Averaged over the neurons of a layer, then over seeds.</p>"
+    return intro + _table(final_epoch_table(stats, ["layer"], cols, band), text_cols=["layer"],
+                          caption=spread_text(band, _n_seeds(stats)))
+
+
+def _performance_section(performance: pd.DataFrame | None, band: str) -> str:
+    if performance is None or performance.empty:
+        return _empty("no performance metrics were logged")
+    table = final_epoch_table(performance, ["dataset"], ["loss", "accuracy"], band)
+    note = ("" if has_values(performance, "accuracy")
+            else "<p>No accuracy was logged (e.g. an autoencoder): loss only.</p>")
+    return note + _table(table, text_cols=["dataset"],
+                         caption=spread_text(band, _n_seeds(performance)))
+
+
+def section_bodies(summary: pd.DataFrame | None, performance: pd.DataFrame | None,
+                   atoms: pd.DataFrame | None, stats: pd.DataFrame | None,
+                   classes: pd.DataFrame | None, band: str,
+                   bias_fraction: float | None = None) -> dict[str, str]:
+    """Section id -> HTML body of every section but the configuration and the figures;
+    ``classes``, ``entropy``, ``broja`` and ``activations`` only where their data exist."""
+    bodies = {
+        "performance": _performance_section(performance, band),
+        "bias": _bias_section(summary, band, bias_fraction),
+        "complexity": _complexity_section(summary, band),
+        "atoms": _atoms_section(atoms, band),
+        "invariants": _invariants_section(summary, band),
+        "activations": _activations_section(stats, band),
+    }
+    if has_values(classes, COMPLEXITY) or has_values(classes, PID_MI):
+        bodies["classes"] = _classes_section(classes, band)
+    if any(has_values(summary, c) for c in _ENTROPY_COLS):
+        bodies["entropy"] = _values_section(summary, _ENTROPY_COLS, _ENTROPY_INTRO, band)
+    if any(has_values(summary, c) for c in _BROJA_COLS):
+        bodies["broja"] = _values_section(summary, _BROJA_COLS, _BROJA_INTRO, band)
+    if stats is None:
+        del bodies["activations"]
+    return bodies

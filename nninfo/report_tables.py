@@ -1,0 +1,258 @@
+"""The tables of the HTML report (:mod:`nninfo.report`): formatting, the final-epoch table
+with the spread over seeds, the top PID atoms and the estimation-bias counts.
+
+A cell shows the mean over seeds with the same spread as the figures' band (``band=``):
+``mean [2.5 %, 97.5 %]`` quantiles of the per-seed values (``"quantile"``) or ``mean ± h``,
+h the half-width of the 95 % t-interval of the seed mean (``"t"``).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from nninfo.plotting import (
+    COMPLEXITY,
+    COMPLEXITY_SURROGATE,
+    DEFAULT_BAND,
+    MI_SURROGATE,
+    MUTUAL_INFORMATION,
+    check_band,
+    has_values,
+    natural_key,
+    seed_interval,
+)
+
+__all__ = ["P_LEVEL", "bias_table", "final_epoch_table", "pid_surrogate_table", "spread_text",
+           "top_atoms"]
+
+TOP_ATOMS = 10
+P_LEVEL = 0.05  # the permutation test's level in the bias table
+BIAS_FLAG = "bias_dominated"
+P_VALUE = "mutual_information_p_value"
+PID_MI = "pid.mutual_information"
+PID_MI_SURROGATE = PID_MI + "_surrogate_mean"
+
+
+# ---------------------------------------------------------------- formatting
+def _fmt(x: object) -> str:
+    if isinstance(x, float | np.floating):
+        if math.isinf(x):
+            return "∞" if x > 0 else "−∞"
+        return "—" if math.isnan(x) else f"{x:.4g}"
+    return str(x)
+
+
+_SPREAD = {
+    "quantile": "mean [2.5 %, 97.5 %] over seeds: the mean and the 2.5–97.5 % quantiles "
+                "of the per-seed values",
+    "t": "mean ± h over seeds: h is the half-width of the 95 % t-interval of the mean",
+}
+
+
+def spread_text(band: str, n_seeds: int | None = None) -> str:
+    """What a table cell shows, e.g. ``"mean [2.5 %, 97.5 %] over seeds: ... (3 seeds)"``."""
+    text = _SPREAD[check_band(band)]
+    return text if n_seeds is None else f"{text} ({n_seeds} seed{'s' * (n_seeds != 1)})"
+
+
+def _spread(values: Sequence[float] | np.ndarray | pd.Series, band: str) -> str:
+    """One cell: ``mean [q2.5, q97.5]`` or ``mean ± h`` of the per-seed values (NaN
+    ignored); just the mean for one seed, ``—`` for none."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if not v.size:
+        return "—"
+    mean = float(v.mean())
+    if v.size < 2:
+        return _fmt(mean)
+    lo, hi = seed_interval(v, band)
+    if band == "quantile":
+        return f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]"
+    return f"{_fmt(mean)} ± {_fmt(hi - mean)}"
+
+
+def _n_seeds(df: pd.DataFrame) -> int:
+    return int(df["seed"].nunique())
+
+
+def _table(df: pd.DataFrame, text_cols: Sequence[str] = (), caption: str | None = None) -> str:
+    """An escaped HTML table of ``df`` (all cells rendered with :func:`_fmt`), with an
+    optional ``<caption>``."""
+    if df.empty:
+        return '<p class="empty">no data</p>'
+
+    def cell(tag: str, col: str, value: object) -> str:
+        cls = ' class="text"' if col in text_cols else ""
+        return f"<{tag}{cls}>{html.escape(_fmt(value))}</{tag}>"
+
+    head = "".join(cell("th", c, c) for c in df.columns)
+    rows = "".join(
+        "<tr>" + "".join(cell("td", c, v) for c, v in zip(df.columns, r, strict=True)) + "</tr>"
+        for r in df.itertuples(index=False)
+    )
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _empty(message: str) -> str:
+    return f'<p class="empty">{html.escape(message)}</p>'
+
+
+# ---------------------------------------------------------------- tables
+def _final_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows at each seed's last epoch."""
+    last = df.groupby("seed")["epoch"].transform("max")
+    return df[df["epoch"] == last]
+
+
+def final_epoch_table(
+    df: pd.DataFrame, keys: Sequence[str], values: Sequence[str], band: str = DEFAULT_BAND
+) -> pd.DataFrame:
+    """Mean over seeds with the ``band``'s spread (:func:`spread_text`), at each seed's final
+    epoch, of ``values`` per ``keys``.
+
+    Rows are first averaged within (keys, seed). Columns: keys, ``epoch`` (the final
+    epoch, a range if seeds differ), ``seeds`` and one formatted column per value.
+    """
+    check_band(band)
+    values = [v for v in values if has_values(df, v)]
+    final = _final_rows(df).fillna({k: "" for k in keys})
+    per_seed = final.groupby([*keys, "seed"])[[*values, "epoch"]].mean().reset_index()
+    rows = []
+    for ident, grp in per_seed.groupby(list(keys), sort=False):
+        ident = ident if isinstance(ident, tuple) else (ident,)
+        lo, hi = grp["epoch"].min(), grp["epoch"].max()
+        row = dict(zip(keys, ident, strict=True))
+        row["epoch"] = _fmt(float(lo)) if lo == hi else f"{_fmt(float(lo))}–{_fmt(float(hi))}"
+        row["seeds"] = int(grp["seed"].nunique())
+        for v in values:
+            row[v] = _spread(grp[v], band)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=[*keys, "epoch", "seeds", *values])
+    return _sort(out, keys)
+
+
+def _sort(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    order = sorted(range(len(df)), key=lambda i: tuple(natural_key(df.iloc[i][k]) for k in keys))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def _layer_keys(df: pd.DataFrame) -> list[str]:
+    return ["layer", "grouping"] if "grouping" in df.columns else ["layer"]
+
+
+def top_atoms(atoms: pd.DataFrame, k: int = TOP_ATOMS, band: str = DEFAULT_BAND
+              ) -> pd.DataFrame:
+    """The ``k`` atoms of largest |mean average| per layer at each seed's final epoch, each
+    value as the mean over seeds with the ``band``'s spread (:func:`spread_text`)."""
+    check_band(band)
+    keys = _layer_keys(atoms)
+    final = _final_rows(atoms).fillna({c: "" for c in keys})
+    values = [v for v in ("average", "informative", "misinformative") if v in final.columns]
+    grp = final.groupby([*keys, "antichain", "degree"])
+    mean = grp[values].mean()
+    out = pd.DataFrame(index=mean.index)
+    for v in values:
+        out[v] = grp[v].agg(lambda x: _spread(x, band))
+    out["_abs"] = mean["average"].abs()
+    out = out.reset_index().sort_values("_abs", ascending=False, kind="stable")
+    out = out.groupby(keys, sort=False).head(k)
+    out = _sort(out, keys).drop(columns="_abs")
+    return out
+
+
+
+# ---------------------------------------------------------------- estimation bias
+def rows_with(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``df`` with a value in any of ``columns`` (those present)."""
+    cols = [c for c in columns if c in df.columns]
+    return df[df[cols].notna().any(axis=1)] if cols else df.iloc[:0]
+
+
+def value_keys(df: pd.DataFrame) -> list[str]:
+    """``layer``, and ``grouping`` when ``df`` (e.g. the rows with a value) has several."""
+    several = "grouping" in df.columns and df["grouping"].nunique(dropna=False) > 1
+    return ["layer", "grouping"] if several else ["layer"]
+
+
+def bias_table(summary: pd.DataFrame, bias_fraction: float | None = None) -> pd.DataFrame:
+    """Per layer, over all (seed, checkpoint) pairs with a shuffled-label surrogate of I:
+    ``pairs`` (how many), ``bias-dominated`` (how many have ``bias_dominated`` = 1),
+    ``max surrogate mean / I`` (the largest ratio; ∞ where I = 0 < surrogate mean),
+    ``tested`` (pairs with a permutation p-value) and ``p < 0.05`` (how many of those).
+
+    Where the frame has no ``bias_dominated`` values and ``bias_fraction`` is given, a pair
+    counts as bias-dominated when its surrogate mean exceeds ``bias_fraction`` · I; without
+    either the count is NaN. A layer with several groupings measured gets a row each."""
+    data = rows_with(summary, [MI_SURROGATE, BIAS_FLAG, P_VALUE])
+    cols = ["pairs", "bias-dominated", "max surrogate mean / I", "tested", f"p < {P_LEVEL:g}"]
+    keys = value_keys(data)
+    if data.empty:
+        return pd.DataFrame(columns=[*keys, *cols])
+    data = data.fillna({k: "" for k in keys})
+    mi = _column(data, MUTUAL_INFORMATION)
+    sur = _column(data, MI_SURROGATE)
+    p = _column(data, P_VALUE)
+    if has_values(data, BIAS_FLAG):
+        flag = _column(data, BIAS_FLAG)
+    elif bias_fraction is not None:
+        flag = np.where(np.isnan(sur) | np.isnan(mi), np.nan, (sur > bias_fraction * mi) * 1.0)
+    else:
+        flag = np.full(len(data), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(mi > 0, sur / mi, np.where(sur > 0, np.inf, np.nan))
+    frame = data[keys].assign(_sur=sur, _flag=flag, _ratio=ratio, _p=p)
+    rows = []
+    for ident, grp in frame.groupby(keys, sort=False):
+        ident = ident if isinstance(ident, tuple) else (ident,)
+        flags, ratios, ps = (grp[c].to_numpy(dtype=float) for c in ("_flag", "_ratio", "_p"))
+        known = ~np.isnan(flags)
+        rows.append({
+            **dict(zip(keys, ident, strict=True)),
+            "pairs": int(max(known.sum(), (~np.isnan(grp["_sur"].to_numpy())).sum())),
+            "bias-dominated": int((flags[known] > 0.5).sum()) if known.any() else np.nan,
+            "max surrogate mean / I": (float(np.nanmax(ratios)) if (~np.isnan(ratios)).any()
+                                       else np.nan),
+            "tested": int((~np.isnan(ps)).sum()),
+            f"p < {P_LEVEL:g}": int((ps[~np.isnan(ps)] < P_LEVEL).sum()),
+        })
+    return _sort(pd.DataFrame(rows, columns=[*keys, *cols]), keys)
+
+
+def _column(df: pd.DataFrame, name: str) -> np.ndarray:
+    """``df[name]`` as floats, all NaN when the column is absent."""
+    if name not in df.columns:
+        return np.full(len(df), np.nan)
+    return pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
+
+
+PID_SURROGATE_VALUES = [PID_MI, PID_MI_SURROGATE, COMPLEXITY, COMPLEXITY_SURROGATE]
+
+
+def pid_surrogate_table(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> pd.DataFrame:
+    """At each checkpoint with PID surrogates, per layer (and grouping): I and C of the
+    I^sx PID next to their shuffled-label surrogate means, as the mean over the seeds there
+    with the ``band``'s spread. Columns: keys, ``epoch``, ``seeds``, then those values."""
+    check_band(band)
+    data = rows_with(summary, [COMPLEXITY_SURROGATE, PID_MI_SURROGATE])
+    keys = value_keys(data)
+    values = [v for v in PID_SURROGATE_VALUES if has_values(data, v)]
+    if data.empty:
+        return pd.DataFrame(columns=[*keys, "epoch", "seeds", *values])
+    data = data.fillna({k: "" for k in keys})
+    per_seed = data.groupby([*keys, "epoch", "seed"])[values].mean().reset_index()
+    rows = []
+    for ident, grp in per_seed.groupby([*keys, "epoch"], sort=False):
+        row = dict(zip([*keys, "epoch"], ident, strict=True))
+        row["seeds"] = int(grp["seed"].nunique())
+        row.update({v: _spread(grp[v], band) for v in values})
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=[*keys, "epoch", "seeds", *values])
+    order = sorted(range(len(out)), key=lambda i: (
+        tuple(natural_key(out.iloc[i][k]) for k in keys), float(out.iloc[i]["epoch"])))
+    return out.iloc[order].reset_index(drop=True)
