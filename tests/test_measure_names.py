@@ -17,11 +17,11 @@ from nninfo.info import (
     ShannonInvariants,
     SxPID,
     entropy_invariants,
+    reing,
     reing_complexity,
     shannon_invariants,
     sx_pid,
 )
-from nninfo.info import reing
 from nninfo.jobs import analyze
 from nninfo.jobs.measures import measure_sources
 from nninfo.jobs.tables import hard_table

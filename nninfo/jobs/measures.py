@@ -33,8 +33,9 @@ class Measured:
 def measure_sources(table: Table, tables: LayerTables, sources: Sequence[Sequence[int]],
                     spec: AnalysisSpec, pid_seed: int | None = None) -> Measured:
     """Every measure of ``spec.measures`` with ``sources`` (groups of neuron indices) as the
-    sources (``table`` is ``tables.table()``, built once per layer); with ``pid_seed`` also ``spec.surrogates.pid`` shuffles of the PID's summaries.
-    A key produced twice raises instead of overwriting."""
+    sources (``table`` is ``tables.table()``, built once per layer); with ``pid_seed`` also
+    ``spec.surrogates.pid`` shuffles of the PID's summaries. A key produced twice raises
+    instead of overwriting."""
     from nninfo.info.broja import broja_pid
     from nninfo.info.reing import reing_complexity
     from nninfo.info.shannon import entropy_invariants, shannon_invariants
