@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nninfo.info.binning import MIN_BINS, bin_edges
+from nninfo.info.binning import bin_edges
 
 Coder = Callable[[torch.Tensor], torch.Tensor]
 #: ``analysis.rounding``: how quantized layers are rounded when their codes are captured.
