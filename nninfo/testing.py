@@ -8,6 +8,7 @@ output with the arrays. Formats:
   big-endian uint32 sizes, then the big-endian data (type 0x08 uint8, 0x0C int32).
 * CIFAR-10 python batches: pickled dicts with ``data`` (N, 3072) uint8 in CHW order and
   ``labels`` (list of ints); ``batches.meta`` holds ``label_names``.
+* LFW: torchvision's ImageFolder layout ``lfw-deepfunneled/<person>/<person>_NNNN.jpg``.
 """
 
 from __future__ import annotations
@@ -125,3 +126,19 @@ def write_cifar10(
         "train": (np.concatenate([i for i, _ in train]), np.concatenate([y for _, y in train])),
         "test": written[5],
     }
+
+
+def write_lfw(root: Path, people: int = 3, images: int = 4, seed: int = 0) -> Path:
+    """A tiny ``lfw-deepfunneled`` ImageFolder under ``root``: ``people`` x ``images`` random
+    RGB JPEGs of 40x40 (every person's last image 50x44, to exercise the resize)."""
+    from PIL import Image  # Pillow comes with torchvision
+
+    rng = np.random.default_rng(seed)
+    for p in range(people):
+        folder = root / "lfw-deepfunneled" / f"Person_{p}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(images):
+            shape = (44, 50, 3) if i == images - 1 else (40, 40, 3)
+            pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"Person_{p}_{i + 1:04d}.jpg")
+    return root

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from nninfo import results
 from nninfo.config import load_config
-from nninfo.testing import write_cifar10, write_mnist, write_qmnist_test
+from nninfo.testing import write_cifar10, write_lfw, write_mnist, write_qmnist_test
 from nninfo.tracking import runs
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
@@ -34,6 +34,7 @@ def data_dir(tmp_path) -> Path:
     write_mnist(root, n_train=192, n_test=64, seed=0)
     write_qmnist_test(root, n_extra=64, seed=0)  # the MNIST projects test on MNIST + QMNIST
     write_cifar10(root, n_per_batch=16, n_test=32, seed=0)
+    write_lfw(root)  # 3 people x 4 images: 120 augmented faces
     return root
 
 
@@ -41,7 +42,8 @@ def test_every_project_has_config_readme_and_entry_points():
     from mlflow.projects import _project_spec
 
     assert {"tishby_demo", "mnist_8levels_onehot", "mnist_8levels_binary",
-            "mnist_4levels_onehot", "cifar10", "shannon_invariants_mnist"} <= set(NAMES)
+            "mnist_4levels_onehot", "cifar10", "shannon_invariants_mnist",
+            "shannon_invariants_autoencoder"} <= set(NAMES)
     for name in NAMES:
         project = _project_spec.load_project(str(PROJECTS / name))
         assert ENTRY_POINTS <= set(project._entry_points), name
@@ -91,6 +93,8 @@ def test_quick_setting_runs_end_to_end(name, data_dir, mlflow_store):
         assert pid_rows["pid.representational_complexity"].between(1, 5).all()
     if "shannon" in cfg.analysis.measures:
         assert summary["shannon.avg_degree_redundancy"].notna().any()
+    if "shannon_entropy_only" in cfg.analysis.measures:
+        assert summary["shannon_entropy.avg_degree_redundancy"].notna().any()
     perf = results.load_performance(name)
     assert set(perf.dataset) == set(cfg.performance.datasets)
     assert Path("outputs", name, "report.html").is_file()

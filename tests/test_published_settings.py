@@ -340,7 +340,7 @@ def test_analysis_job_rounding_depends_on_seed_and_checkpoint_only(tmp_path):
 
     def codes(c, path):
         analyze._last_capture.clear()
-        return analyze._capture(c, path, None, None).codes
+        return analyze._capture(c, path, None, None).cap.codes
 
     first = codes(cfg, paths[0])
     again = codes(cfg, paths[0])

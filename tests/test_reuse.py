@@ -50,7 +50,7 @@ def test_main_with_changed_analysis_settings_reanalyses_without_retraining(mlflo
     second = _main({"training.lr": 0.05})
     assert _trained_by(second) == second, "other training settings: trained again"
 
-    third = _main({"analysis.surrogates": 2})  # analysis settings only
+    third = _main({"analysis.surrogates.mi": 7})  # analysis settings only
     assert _trained_by(third) == first and _training_runs() == sorted({first, second})
     assert runs.client().get_run(third).info.status == "FINISHED"
     history = runs.client().get_metric_history(seed_runs(first)[0].info.run_id,

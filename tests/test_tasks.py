@@ -33,7 +33,7 @@ def _as_ints(bits: torch.Tensor) -> np.ndarray:
 
 
 def test_registry_lists_all_tasks():
-    expected = {"tishby", "mnist", "fashion_mnist", "mnist_fashion", "cifar10", "xor",
+    expected = {"tishby", "mnist", "fashion_mnist", "mnist_fashion", "cifar10", "lfw", "xor",
                 "parity", "checkerboard"}
     assert set(available_tasks()) == expected
 

@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from nninfo.training import TrainConfig
 
 
-if TYPE_CHECKING:
-    from nninfo.training import TrainConfig
 def load_config(path: str | Path, *, quick: bool = False,
                 overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     """Read a YAML experiment file, apply ``quick`` and dotted overrides, validate."""

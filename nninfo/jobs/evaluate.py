@@ -1,4 +1,8 @@
-"""Evaluate one checkpoint: loss and accuracy per dataset, overall and per class."""
+"""Evaluate one checkpoint: loss and accuracy per dataset, overall and per class.
+
+A reconstruction task (an autoencoder, label encoding ``reconstruction``) predicts no class:
+its rows hold the reconstruction loss only, overall (no ``accuracy`` column, no per-class
+rows: LFW has 5,749 people)."""
 
 from __future__ import annotations
 
@@ -11,13 +15,14 @@ import torch
 from nninfo.config import ExperimentConfig
 from nninfo.jobs.common import load_checkpoint_network, load_experiment_task, split
 from nninfo.nn.network import Network
-from nninfo.tasks import Task
+from nninfo.tasks import RECONSTRUCTION, Task
 from nninfo.training.losses import OutputLoss
 
 
 def evaluate_checkpoint(cfg: ExperimentConfig, path: str | Path, datasets: tuple[str, ...], *,
                         data_dir: str | None = None, device: str | None = None) -> pd.DataFrame:
-    """Loss and accuracy per dataset, overall (``class == -1``) and per class."""
+    """Loss and accuracy per dataset, overall (``class == -1``) and per class; the loss
+    alone, overall, for a reconstruction task."""
     task = load_experiment_task(cfg, data_dir)
     net = load_checkpoint_network(cfg, path)
     loss_name = cfg.training.loss
@@ -28,6 +33,10 @@ def evaluate_checkpoint(cfg: ExperimentConfig, path: str | Path, datasets: tuple
                              f"{sorted(task.splits)} or 'all'")
         data = split(task, name)
         losses, pred = _per_sample(net, data, loss_name, task)
+        if task.reconstruction:
+            rows.append({"dataset": name, "class": -1, "loss": float(losses.mean()),
+                         "n": len(losses)})
+            continue
         labels = data.labels.cpu().numpy()
         correct = (pred == labels)
         rows.append({"dataset": name, "class": -1, "loss": float(losses.mean()),
@@ -39,9 +48,10 @@ def evaluate_checkpoint(cfg: ExperimentConfig, path: str | Path, datasets: tuple
     return pd.DataFrame(rows)
 
 
-def _per_sample(net: Network, data, loss_name: str, task: Task) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample loss and predicted class index, with the training loss's definitions
-    (:class:`~nninfo.training.losses.OutputLoss`)."""
+def _per_sample(net: Network, data, loss_name: str, task: Task
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-sample loss and predicted class index (None for a reconstruction task), with the
+    training loss's definitions (:class:`~nninfo.training.losses.OutputLoss`)."""
     loss = OutputLoss.of(net, loss_name)
     x = data.x if data.x.is_floating_point() else data.x.float()
     t = loss.targets(data.y)[0]
@@ -50,5 +60,7 @@ def _per_sample(net: Network, data, loss_name: str, task: Task) -> tuple[np.ndar
         for xb, tb in zip(torch.split(x, 8192), torch.split(t, 8192), strict=True):
             out, pre, _ = net.forward_parts(xb)
             losses.append(loss.per_sample(out, pre, tb))
-            pred.append(loss.predict(out, pre, task.label_encoding, task.n_classes))
-    return torch.cat(losses).cpu().numpy(), torch.cat(pred).cpu().numpy()
+            if task.label_encoding != RECONSTRUCTION:
+                pred.append(loss.predict(out, pre, task.label_encoding, task.n_classes))
+    return (torch.cat(losses).cpu().numpy(),
+            torch.cat(pred).cpu().numpy() if pred else None)

@@ -19,13 +19,15 @@ class Table:
     weights: np.ndarray | None = None
 
     def sources(self, groups: Sequence[Sequence[int]]) -> np.ndarray:
-        """(R, len(groups)) int64: one source per group of neuron indices (mixed radix)."""
+        """(R, len(groups)) int64: one source per group of neuron indices (mixed radix while
+        the codes fit int64, else the index of each row's distinct pattern)."""
         radix = int(self.codes.max()) + 1 if self.codes.size else 1
         out = np.zeros((len(self.codes), len(groups)), dtype=np.int64)
         for j, group in enumerate(groups):
-            if radix ** len(group) > np.iinfo(np.int64).max:
-                raise ValueError(f"groups: {len(group)} neurons of {radix} levels overflow "
-                                 "int64 codes")
+            if radix ** len(group) > np.iinfo(np.int64).max:  # e.g. a whole conv layer
+                patterns = np.ascontiguousarray(self.codes[:, list(group)])
+                out[:, j] = np.unique(patterns, axis=0, return_inverse=True)[1].ravel()
+                continue
             for i in reversed(group):
                 out[:, j] = out[:, j] * radix + self.codes[:, i]
         return out

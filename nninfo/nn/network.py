@@ -60,6 +60,8 @@ _LAYER_KEYS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "batchnorm2d": (("num_features",), {}),
 }
 _COMMON_KEYS = ("type", "activation", "init", "quantizer")
+#: Layer types whose outputs are some of their inputs' values (so keep a quantizer's levels).
+_KEEPS_LEVELS = ("maxpool2d", "flatten", "reshape")
 _INT_KEYS = {"in_features", "out_features", "in_channels", "out_channels", "num_features"}
 _SIZE_KEYS = {"kernel_size", "stride", "padding", "output_padding"}
 
@@ -268,6 +270,21 @@ class OutputHeadMixin:
         return self.layer_specs[-1]["quantizer"] is not None
 
     @property
+    def output_ndim(self) -> int:
+        """Number of axes of one sample's output: 1 for a flat output, 3 for an image
+        (channels, height, width), e.g. an autoencoder's reconstruction."""
+        for spec in reversed(self.layer_specs):
+            kind = spec["type"]
+            if kind in ("linear", "flatten", "batchnorm1d"):
+                return 1
+            if kind == "reshape":
+                return len(spec["shape"])
+            if kind != "dropout":  # convolutions, pooling, batchnorm2d
+                return 3
+        shape = getattr(self, "input_shape", None)  # only dropout layers: the input's axes
+        return 1 if shape is None else len(shape)
+
+    @property
     def output_width(self) -> int:
         """Number of units of the last layer."""
         spec = self.layer_specs[-1]
@@ -418,17 +435,30 @@ class Network(OutputHeadMixin, nn.Module):
             raise ValueError(f"layer: {name!r} is not one of {self.layer_names}")
 
     def layer_limits(self, name: str) -> tuple[float, float] | None:
-        """Value range of a layer's output: quantizer limits, else the activation's, else None."""
-        self._check_name(name)
-        layer = self.layers[name]
-        if layer.quantizer is not None:
-            return (layer.quantizer.lo, layer.quantizer.hi)
-        return ACTIVATION_LIMITS.get(layer.activation)
+        """Value range of a layer's output: the limits of :meth:`layer_quantizer`, else the
+        activation's, else None."""
+        q = self.layer_quantizer(name)
+        if q is not None:
+            return (q.lo, q.hi)
+        return ACTIVATION_LIMITS.get(self.layers[name].activation)
 
     def layer_quantizer(self, name: str) -> Quantizer | None:
-        """The layer's quantizer, or None."""
+        """The quantizer whose levels the layer's outputs lie on, or None: the layer's own,
+        else, for a layer that only picks or moves its input's values (max-pooling, flatten,
+        reshape, with an activation that leaves those levels as they are: identity, hardtanh
+        on levels inside [-1, 1], relu on levels >= 0), its input layer's. The published
+        autoencoder quantizes its convolutions and analyses the max-pooled maps after them."""
         self._check_name(name)
-        return self.layers[name].quantizer
+        i = self.layer_names.index(name)
+        layer = self._layer_list[i]
+        if layer.quantizer is not None or i == 0 or layer.spec["type"] not in _KEEPS_LEVELS:
+            return layer.quantizer
+        q = self.layer_quantizer(self.layer_names[i - 1])
+        act = layer.activation
+        if q is None or act == "identity" or (act == "hardtanh" and -1 <= q.lo and q.hi <= 1) \
+                or (act == "relu" and q.lo >= 0):
+            return q
+        return None
 
     def layer_width(self, name: str) -> int:
         """Number of units in the layer's output (flattened over all but the batch axis).

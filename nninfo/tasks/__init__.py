@@ -4,13 +4,15 @@
 >>> task["train"].x.shape, task["train"].y.shape, task["train"].labels.dtype
 (torch.Size([2796, 12]), torch.Size([2796, 1]), torch.int64)
 
-Names: ``tishby``, ``mnist``, ``fashion_mnist``, ``mnist_fashion``, ``cifar10``, ``xor``,
-``parity``, ``checkerboard`` (see :func:`available_tasks`, :func:`task_options`).
+Names: ``tishby``, ``mnist``, ``fashion_mnist``, ``mnist_fashion``, ``cifar10``, ``lfw``
+(faces, an autoencoder task: ``y`` is ``x``), ``xor``, ``parity``, ``checkerboard`` (see
+:func:`available_tasks`, :func:`task_options`).
 Real datasets live under the data directory (argument ``data_dir``, else ``$NNINFO_DATA_DIR``,
-else ``~/.cache/nninfo/data``) in torchvision's layout; see :mod:`nninfo.tasks.vision`.
+else ``~/.cache/nninfo/data``) in torchvision's layout; see :mod:`nninfo.tasks.vision` and
+:mod:`nninfo.tasks.faces`.
 """
 
-from . import synthetic, tishby, vision  # noqa: F401  (register the tasks)
+from . import faces, synthetic, tishby, vision  # noqa: F401  (register the tasks)
 from .base import (
     DATA_DIR_ENV,
     DatasetMissingError,
@@ -26,11 +28,12 @@ from .base import (
     task_options,
     task_splits,
 )
-from .labels import ENCODINGS, code_width, decode_labels, encode_labels
+from .labels import ENCODINGS, RECONSTRUCTION, code_width, decode_labels, encode_labels
 
 __all__ = [
     "DATA_DIR_ENV",
     "ENCODINGS",
+    "RECONSTRUCTION",
     "DatasetMissingError",
     "RawTask",
     "Split",

@@ -8,6 +8,7 @@ indices per split); :func:`load_task` validates the options, encodes the labels 
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .labels import check_encoding, code_width, encode_labels
+from .labels import RECONSTRUCTION, check_encoding, code_width, encode_labels
 
 #: Environment variable naming the data directory when ``data_dir`` is not given.
 DATA_DIR_ENV = "NNINFO_DATA_DIR"
@@ -41,8 +42,8 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
 class Split:
     """One split of a task.
 
-    ``x``: float32 inputs; ``y``: the loss target (see :mod:`nninfo.tasks.labels`);
-    ``labels``: long class indices, the analysis target Y.
+    ``x``: float32 inputs; ``y``: the loss target (see :mod:`nninfo.tasks.labels`; ``x``
+    itself for ``reconstruction``); ``labels``: long class indices, the analysis target Y.
     """
 
     x: torch.Tensor
@@ -61,8 +62,9 @@ class Split:
         return len(self.x)
 
     def to(self, device: torch.device | str) -> Split:
-        """A copy with all tensors on ``device``."""
-        return Split(self.x.to(device), self.y.to(device), self.labels.to(device))
+        """A copy with all tensors on ``device`` (``y`` stays ``x`` for a reconstruction)."""
+        x = self.x.to(device)
+        return Split(x, x if self.y is self.x else self.y.to(device), self.labels.to(device))
 
 
 @dataclass
@@ -77,13 +79,23 @@ class Task:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def reconstruction(self) -> bool:
+        """Whether the loss target is the input itself (an autoencoder task): the loss is a
+        reconstruction error and there is no class prediction, so no accuracy."""
+        return self.label_encoding == RECONSTRUCTION
+
+    @property
     def output_dim(self) -> int:
-        """Number of network outputs the label encoding needs."""
+        """Number of network outputs the label encoding needs (the input's size for
+        ``reconstruction``)."""
+        if self.reconstruction:
+            return math.prod(self.input_shape)
         return code_width(self.label_encoding, self.n_classes)
 
     @property
     def loss(self) -> str:
-        """Suggested loss: ``cross_entropy`` (index), ``bce`` (one 0/1 output) or ``mse``."""
+        """Suggested loss: ``cross_entropy`` (index), ``bce`` (one 0/1 output) or ``mse``
+        (also for ``reconstruction``)."""
         if self.label_encoding == "index":
             return "cross_entropy"
         if self.label_encoding == "binary" and self.output_dim == 1:
@@ -203,8 +215,9 @@ def load_task(
     """Load task ``name`` with its splits, labels encoded by ``label_encoding``.
 
     ``label_encoding=None`` takes the task's default (``index``; ``binary`` for ``tishby``,
-    i.e. one 0/1 float target for BCE). ``data_dir`` defaults to :func:`default_data_dir`.
-    ``options`` are task specific, see :func:`task_options`.
+    i.e. one 0/1 float target for BCE; ``reconstruction`` for ``lfw``: ``y`` is ``x``, for
+    an autoencoder). ``data_dir`` defaults to :func:`default_data_dir`. ``options`` are
+    task specific, see :func:`task_options`.
     """
     loader = _get_loader(name)
     allowed = task_options(name)
@@ -216,7 +229,8 @@ def load_task(
     raw = loader(resolve_data_dir(data_dir), seed, **options)
     encoding = check_encoding(label_encoding or raw.default_encoding)
     splits = {
-        key: Split(x, encode_labels(labels, encoding, raw.n_classes), labels)
+        key: Split(x, x if encoding == RECONSTRUCTION
+                   else encode_labels(labels, encoding, raw.n_classes), labels)
         for key, (x, labels) in raw.splits.items()
     }
     input_shape = tuple(next(iter(splits.values())).x.shape[1:])

@@ -6,6 +6,10 @@ Encodings (``label_encoding``):
     ``y`` is the long class index (for ``cross_entropy`` on ``n_classes`` logits).
 ``onehot``
     ``y`` is a float32 one-hot vector of width ``n_classes`` (for MSE on sigmoid outputs).
+``reconstruction``
+    ``y`` is the input ``x`` itself (an autoencoder's target; set by
+    :func:`~nninfo.tasks.load_task`, not by :func:`encode_labels`). The class indices stay
+    the analysis target Y; there is no class prediction, so no accuracy.
 ``binary``, ``quaternary``, ``octal``
     ``y`` is the class index written in base 2, 4 or 8 with
     ``n_digits = ceil(log_base(n_classes))`` digits, least significant digit first, one
@@ -26,8 +30,10 @@ import torch
 
 #: Base of each positional encoding.
 BASES: dict[str, int] = {"binary": 2, "quaternary": 4, "octal": 8}
+#: The loss target is the input itself (autoencoders).
+RECONSTRUCTION = "reconstruction"
 #: All supported encodings.
-ENCODINGS: tuple[str, ...] = ("index", "onehot", *BASES)
+ENCODINGS: tuple[str, ...] = ("index", "onehot", *BASES, RECONSTRUCTION)
 
 
 def check_encoding(label_encoding: str) -> str:
@@ -49,9 +55,16 @@ def n_digits(n_classes: int, base: int) -> int:
     return digits
 
 
+def _not_a_code(label_encoding: str) -> None:
+    if label_encoding == RECONSTRUCTION:
+        raise ValueError(f"label_encoding={RECONSTRUCTION!r} has no label code: the loss target "
+                         "is the input itself (load_task sets y = x)")
+
+
 def code_width(label_encoding: str, n_classes: int) -> int:
     """Number of network outputs the encoding needs (``n_classes`` for index/one-hot)."""
     check_encoding(label_encoding)
+    _not_a_code(label_encoding)
     if label_encoding in BASES:
         return n_digits(n_classes, BASES[label_encoding])
     return n_classes
@@ -60,6 +73,7 @@ def code_width(label_encoding: str, n_classes: int) -> int:
 def encode_labels(labels: torch.Tensor, label_encoding: str, n_classes: int) -> torch.Tensor:
     """Encode a 1-D long tensor of class indices as the loss target ``y``."""
     check_encoding(label_encoding)
+    _not_a_code(label_encoding)
     labels = torch.as_tensor(labels).long()
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {tuple(labels.shape)}")
@@ -77,6 +91,7 @@ def encode_labels(labels: torch.Tensor, label_encoding: str, n_classes: int) -> 
 def decode_labels(y: torch.Tensor, label_encoding: str, n_classes: int) -> torch.Tensor:
     """Map targets or network outputs back to long class indices (inverse of encode)."""
     check_encoding(label_encoding)
+    _not_a_code(label_encoding)
     y = torch.as_tensor(y)
     if label_encoding == "index":
         return y.argmax(dim=1) if y.ndim == 2 else y.long()

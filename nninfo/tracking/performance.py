@@ -1,5 +1,6 @@
 """The ``performance`` entry point: loss and accuracy per dataset and class for every
-checkpoint of every finished seed, logged into the seed's run."""
+checkpoint of every finished seed, logged into the seed's run (the loss alone, overall, for a
+reconstruction task: see :mod:`nninfo.jobs.evaluate`)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,12 @@ def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
 
 
 def _performance_rows(step: int, table: pd.DataFrame) -> list[tuple[str, float, int]]:
+    """Metrics ``<dataset>[/class_<c>]/loss`` and ``.../accuracy``; a table without an
+    ``accuracy`` column (a reconstruction task) gives the losses only."""
     rows = []
-    for r in table.itertuples(index=False):
-        prefix = r.dataset if r[1] == -1 else f"{r.dataset}/class_{r[1]}"
-        rows += [(f"{prefix}/loss", r.loss, step), (f"{prefix}/accuracy", r.accuracy, step)]
+    for r in table.to_dict("records"):
+        prefix = r["dataset"] if r["class"] == -1 else f"{r['dataset']}/class_{r['class']}"
+        rows.append((f"{prefix}/loss", r["loss"], step))
+        if "accuracy" in r:
+            rows.append((f"{prefix}/accuracy", r["accuracy"], step))
     return rows

@@ -15,6 +15,11 @@ pair
 * ``mse``: mean squared error over the outputs of ``out``, of the softmax probabilities for a
   softmax head. Correct: the argmax of output and target agree.
 
+A head whose output has several axes per sample (``sample_dims`` > 1: an image, e.g. an
+autoencoder's reconstruction, label encoding ``reconstruction``) has no class: its per-sample
+loss is the mean over all of the sample's axes (so the batch mean is the mean over every
+element, as ``nn.MSELoss``) and no accuracy is defined.
+
 The training loops (:mod:`~nninfo.training.loop`, :mod:`~nninfo.training.batched`) and the
 evaluation (:mod:`nninfo.jobs.evaluate`) both use it; the numpy step of
 :mod:`~nninfo.training.mlp_step` computes the same numbers by hand for the pairs it covers.
@@ -58,9 +63,11 @@ class OutputLoss:
     """The loss ``loss`` on a head with ``activation`` (``quantized``: it has a quantizer).
 
     ``width``: the number of outputs, or a function giving it; needed only to one-hot class
-    labels for MSE. :meth:`of` builds one for a network. Calling it on ``(out, pre, t)``
-    gives the per-sample loss and correctness (shape ``out.shape[:-1]``; leading axes, such
-    as the seed axis of a :class:`~nninfo.training.stacked.BatchedMLP`, are kept).
+    labels for MSE. ``sample_dims``: the number of axes of one sample's output (1; 3 for an
+    image: the loss is then averaged over all three and there is no accuracy). :meth:`of`
+    builds one for a network. Calling it on ``(out, pre, t)`` gives the per-sample loss and
+    correctness (shape ``out.shape[:-sample_dims]``; leading axes, such as the seed axis of a
+    :class:`~nninfo.training.stacked.BatchedMLP`, are kept).
     """
 
     def __init__(
@@ -69,6 +76,7 @@ class OutputLoss:
         activation: str,
         quantized: bool = False,
         width: int | Callable[[], int] | None = None,
+        sample_dims: int = 1,
     ) -> None:
         if loss not in LOSSES:
             raise ValueError(f"loss: {loss!r} is not one of {list(LOSSES)}")
@@ -79,12 +87,14 @@ class OutputLoss:
                 f"loss: 'bce' needs a sigmoid or identity output layer, not {activation!r}"
             )
         self._width = width
+        self.sample_dims = sample_dims
         self._fn = {"cross_entropy": self._cross_entropy, "bce": self._bce, "mse": self._mse}[loss]
 
     @classmethod
     def of(cls, net: torch.nn.Module, loss: str) -> OutputLoss:
         """The loss ``loss`` on ``net``'s output layer (a :class:`~nninfo.nn.OutputHeadMixin`)."""
-        return cls(loss, net.output_activation, net.output_quantized, lambda: net.output_width)
+        return cls(loss, net.output_activation, net.output_quantized, lambda: net.output_width,
+                   getattr(net, "output_ndim", 1))
 
     def __repr__(self) -> str:
         q = ", quantized" if self.quantized else ""
@@ -97,8 +107,11 @@ class OutputLoss:
 
         Cross-entropy: class indices (long) or soft targets (float, no accuracy). BCE, MSE:
         float ``(N, outputs)``; class labels (integer ``y``) of a multi-output MSE head are
-        one-hot encoded. Accuracy: for BCE, and for MSE on class labels.
+        one-hot encoded. Accuracy: for BCE, and for MSE on class labels; never for image
+        outputs (``sample_dims`` > 1, e.g. an autoencoder's).
         """
+        if self.sample_dims > 1 and self.loss != "cross_entropy":
+            return y.float(), False
         if self.loss == "cross_entropy":
             if y.is_floating_point():
                 return y.float(), False
@@ -117,6 +130,12 @@ class OutputLoss:
         return self._width if isinstance(self._width, int) else self._width()
 
     # --- loss and accuracy ----------------------------------------------------------------
+
+    def _sample_mean(self, v: Tensor) -> Tensor:
+        """Mean over the axes of one sample's output (the last ``sample_dims`` axes)."""
+        if self.sample_dims == 1:
+            return _last_mean(v)
+        return v.mean(dim=tuple(range(-self.sample_dims, 0)))
 
     def __call__(self, out: Tensor, pre: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         """Per-sample loss and correctness (in [0, 1]) of outputs ``(out, pre)``, targets ``t``."""
@@ -140,19 +159,22 @@ class OutputLoss:
     def _bce(self, out: Tensor, pre: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         if self.logits:
             z = pre if self.activation == "sigmoid" else out
-            loss = _last_mean(F.binary_cross_entropy_with_logits(z, t, reduction="none"))
-            return loss, _last_mean(((z > 0) == (t > 0.5)).to(z.dtype))
+            loss = self._sample_mean(F.binary_cross_entropy_with_logits(z, t, reduction="none"))
+            return loss, self._sample_mean(((z > 0) == (t > 0.5)).to(z.dtype))
         p = out.clamp(_BCE_CLAMP, 1 - _BCE_CLAMP)
-        loss = _last_mean(F.binary_cross_entropy(p, t, reduction="none"))
-        return loss, _last_mean(((out > 0.5) == (t > 0.5)).to(out.dtype))
+        loss = self._sample_mean(F.binary_cross_entropy(p, t, reduction="none"))
+        return loss, self._sample_mean(((out > 0.5) == (t > 0.5)).to(out.dtype))
 
     def _mse(self, out: Tensor, pre: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         p = self.scores(out, pre)
+        loss = self._sample_mean(F.mse_loss(p, t, reduction="none"))
+        if self.sample_dims > 1:  # no class: no correctness (targets() says no accuracy)
+            return loss, torch.zeros_like(loss, dtype=torch.bool)
         if p.shape[-1] == 1:  # one output: right when on the target's side of 0.5
             correct = ((p > 0.5) == (t > 0.5)).squeeze(-1)
         else:
             correct = p.argmax(-1) == t.argmax(-1)
-        return _last_mean(F.mse_loss(p, t, reduction="none")), correct
+        return loss, correct
 
     # --- predictions ----------------------------------------------------------------------
 
