@@ -1,4 +1,5 @@
-"""The ``nninfo`` command line: the MLflow entry points, one command each.
+"""The ``nninfo`` command line: the MLflow entry points, one command each, each with only the
+options it uses.
 
 User mistakes (bad config values, missing data, unknown runs) print one clear line and exit
 with status 2; set ``NNINFO_DEBUG=1`` to see the traceback.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +22,17 @@ DEFAULT_CONFIG = Path("projects/tishby_demo/config.yaml")
 USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
 
 
+def _cli_words() -> dict[str, str]:
+    """How a "no run found" error (:class:`nninfo.tracking.runs.RunNotFound`) tells a user of
+    the command line, or of ``mlflow run`` (``MLFLOW_RUN_ID`` set), to choose a run."""
+    if os.environ.get("MLFLOW_RUN_ID"):
+        return {"train_run": "-P train_run", "pass_run": "pass -P train_run=RUN_ID",
+                "train": "run the train entry point first (mlflow run ... -e train)",
+                "list": "`nninfo runs` lists them"}
+    return {"train_run": "--train-run", "pass_run": "pass --train-run RUN_ID",
+            "train": "run `nninfo train` first", "list": "`nninfo runs` lists them"}
+
+
 def _user_errors(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -29,58 +42,86 @@ def _user_errors(fn: Callable) -> Callable:
             if os.environ.get("NNINFO_DEBUG"):
                 raise
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            click.echo(f"Error: {message}", err=True)
+            worded = getattr(exc, "worded", None)  # RunNotFound: say it in the CLI's words
+            click.echo(f"Error: {worded(_cli_words()) if worded else message}", err=True)
             sys.exit(2)
     return wrapper
 
 
-def _config_options(fn: Callable) -> Callable:
-    options = [
-        click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                     default=str(DEFAULT_CONFIG), show_default=True,
-                     help="Experiment YAML file."),
-        click.option("--seeds", default="", help="Seed count ('10') or list ('0,3,7'); "
-                     "empty: from the config."),
-        click.option("--epochs", type=float, default=0.0,
-                     help="Training epochs (fractions allowed); 0: from the config."),
-        click.option("--checkpoints", type=click.IntRange(min=0), default=0,
-                     help="Most checkpoints, counting the one at epoch 0 and the last "
-                          "step (a run may get fewer: rounding to whole epochs or steps can "
-                          "merge neighbours); at least 2; 0: from the config. 'log' with N: "
-                          "epoch 0 and N-1 log-spaced whole epochs 1..E (the published "
-                          "create_log_spaced_chapters(E, N-2))."),
-        click.option("--quick", type=click.BOOL, is_flag=False, flag_value=True, default=False,
-                     help="Apply the config's 'quick' section (a run of a few minutes); "
-                          "'--quick' or '--quick true'."),
-        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                     help="Override any config field, e.g. --set training.lr=0.1; repeat it "
-                          "or separate several with ';' (--set 'analysis.n_bins=30;"
-                          "training.lr=0.1'); values are YAML ([L2,L3]); empty: ignored."),
-        click.option("--experiment", default=None,
-                     help="MLflow experiment name; default: the config's name."),
-        click.option("--data-dir", envvar="NNINFO_DATA_DIR", default=None,
-                     help="Directory with the datasets (env NNINFO_DATA_DIR)."),
-        click.option("--device", default=None, help="torch device; default cuda if present."),
-        click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
-                     show_default=True, help="Where jobs run."),
-        click.option("--workers", type=click.IntRange(min=0), default=0,
-                     help="Parallel workers; 0: number of CPU cores."),
-        click.option("--scheduler", default=None,
-                     help="Dask scheduler address (tcp://host:port); default: LocalCluster."),
-        click.option("--out-dir", default="outputs", show_default=True,
-                     help="Where figures and reports are written locally."),
-        click.option("--progress/--no-progress", default=True, help="Show progress bars."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+_BOOL = {"type": click.BOOL, "is_flag": False, "flag_value": True, "default": False}
+OPTIONS: dict[str, Callable] = {
+    "config": click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                           default=str(DEFAULT_CONFIG), show_default=True,
+                           help="Experiment YAML file."),
+    "experiment": click.option("--experiment", default=None,
+                               help="MLflow experiment name; default: the config's name."),
+    "quick": click.option("--quick", **_BOOL,
+                          help="Apply the config's 'quick' section (a run of a few minutes); "
+                               "'--quick' or '--quick true'."),
+    "set": click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                        help="Override any config field, e.g. --set training.lr=0.1; repeat "
+                             "it or separate several with ';' (--set 'analysis.n_bins=30;"
+                             "training.lr=0.1'); values are YAML ([L2,L3]); empty: ignored."),
+    "seeds": click.option("--seeds", default="", help="Seed count ('10') or list ('0,3,7'); "
+                          "empty: from the config."),
+    "epochs": click.option("--epochs", type=float, default=0.0,
+                           help="Training epochs (fractions allowed); 0: from the config."),
+    "checkpoints": click.option(
+        "--checkpoints", type=click.IntRange(min=0), default=0,
+        help="Most checkpoints, counting the one at epoch 0 and the last step (a run may get "
+             "fewer: rounding to whole epochs or steps can merge neighbours); at least 2; 0: "
+             "from the config. 'log' with N: epoch 0 and N-1 log-spaced whole epochs 1..E "
+             "(the published create_log_spaced_chapters(E, N-2))."),
+    "train_run": click.option("--train-run", default=None,
+                              help="Parent training run id; default: the newest."),
+    "force": click.option("--force", **_BOOL,
+                          help="Recompute results that are already logged."),
+    "data_dir": click.option("--data-dir", envvar="NNINFO_DATA_DIR", default=None,
+                             help="Directory with the datasets (env NNINFO_DATA_DIR)."),
+    "device": click.option("--device", default=None,
+                           help="torch device; default cuda if present."),
+    "executor": click.option("--executor", type=click.Choice(["local", "dask"]),
+                             default="local", show_default=True, help="Where jobs run."),
+    "workers": click.option("--workers", type=click.IntRange(min=0), default=0,
+                            help="Parallel workers; 0: number of CPU cores."),
+    "scheduler": click.option("--scheduler", default=None, help="Dask scheduler address "
+                              "(tcp://host:port); default: a LocalCluster."),
+    "progress": click.option("--progress/--no-progress", default=True,
+                             help="Show progress bars."),
+    "compare": click.option("--compare", "compare", multiple=True, metavar="EXPERIMENT",
+                            help="Compare experiments instead (overlay figures and an HTML "
+                                 "report, logged to a run of experiment compare/<a>+<b>): "
+                                 "repeat it or separate names with commas, e.g. "
+                                 "--compare q8,q4; --config is then not used."),
+    "out_dir": click.option("--out-dir", default=None,
+                            help="Where figures and the HTML report are written locally; "
+                                 "default: outputs/ beside the SQLite store (./outputs for a "
+                                 "tracking server)."),
+}
+WHAT = ("config", "experiment", "quick", "set")       # every entry point
+TRAINING = ("seeds", "epochs", "checkpoints")
+COMPUTE = ("data_dir", "device", "executor", "workers", "scheduler", "progress")
+ENTRY_POINTS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
+    "main": (("train", "analyze", "performance", "report"),
+             "Train, analyse, evaluate and report, in one run.",
+             WHAT + TRAINING + ("force",) + COMPUTE + ("out_dir",)),
+    "train": (("train",), "Train every seed (one child run per seed).",
+              WHAT + TRAINING + COMPUTE),
+    "analyze": (("analyze",), "PID / Shannon invariants / Reing for every checkpoint.",
+                WHAT + ("train_run", "force") + COMPUTE),
+    "performance": (("performance",), "Loss and accuracy per dataset and class.",
+                    WHAT + ("train_run", "force") + COMPUTE),
+    "report": (("report",), "Figures (PNG+PDF) and a self-contained HTML report.",
+               WHAT + ("train_run", "out_dir", "compare")),
+}
+"""name -> (steps, help, options): what each command runs and the only options it takes."""
 
 
-def _prepare(config_path, seeds, epochs, checkpoints, quick, sets, experiment, data_dir,
-             device, executor, workers, scheduler, out_dir, progress, force=False):
+def _prepare(config_path, quick=False, sets=(), experiment=None, seeds="", epochs=0.0,
+             checkpoints=0, data_dir=None, device=None, executor="local", workers=0,
+             scheduler=None, progress=True, out_dir=None, force=False):
     from nninfo.config import load_config
-    from nninfo.tracking.pipeline import Settings
-    from nninfo.training.common import check_device
+    from nninfo.tracking.pipeline import Settings, default_out_dir
 
     overrides: dict[str, object] = {}
     if seeds:
@@ -97,11 +138,14 @@ def _prepare(config_path, seeds, epochs, checkpoints, quick, sets, experiment, d
             raise ValueError(f"--set: {item!r} is not of the form KEY=VALUE")
         overrides[key.strip()] = value.strip()
     cfg = load_config(config_path, quick=quick, overrides=overrides)
-    check_device(device)
+    if device:
+        from nninfo.training.common import check_device
+
+        check_device(device)
     data_dir = data_dir or os.environ.get("NNINFO_DATA_DIR") or None
     settings = Settings(data_dir=data_dir, device=device, executor=executor,
                         workers=workers or None, scheduler=scheduler or None,
-                        progress=progress, force=force, out_dir=out_dir)
+                        progress=progress, force=force, out_dir=out_dir or default_out_dir())
     return cfg, settings, experiment or cfg.name
 
 
@@ -111,52 +155,69 @@ def main() -> None:
     """Information-theoretic analysis of neural networks, tracked with MLflow.
 
     Layers are named X (input), L1..Lk (the network's layers in order), Y (label).
+    Results go to the MLflow tracking URI (MLFLOW_TRACKING_URI, default sqlite:///mlflow.db
+    in this folder); every command says on stderr where, and how to see them.
     """
 
 
-def _entry(name: str, steps: tuple[str, ...], doc: str, with_force: bool = False,
-           with_train_run: bool = False) -> None:
-    @_config_options
+def _compare(names: tuple[str, ...], out_dir: str | None) -> None:
+    """``report --compare``: the comparison report of the named experiments."""
+    from nninfo.tracking import processes
+    from nninfo.tracking.compare import compare
+    from nninfo.tracking.pipeline import Settings, default_out_dir
+
+    experiments = [n.strip() for arg in names for n in arg.split(",") if n.strip()]
+    processes.sigterm_as_interrupt()
+    page = compare(experiments, Settings(out_dir=out_dir or default_out_dir()))
+    print(f"report: {page}")
+
+
+def _entry(name: str) -> None:
+    steps, doc, names = ENTRY_POINTS[name]
+
     @_user_errors
-    def command(**kwargs):
+    def command(train_run=None, compare=(), **kwargs):
         from nninfo.tracking import entry, processes
 
-        train_run = kwargs.pop("train_run", None) or None
+        if any(name.strip() for name in compare):  # MLproject passes --compare ''
+            return _compare(compare, kwargs.get("out_dir"))
         cfg, settings, experiment = _prepare(**kwargs)
         processes.sigterm_as_interrupt()  # runs end KILLED on SIGTERM, as on Ctrl-C
-        entry.run_entry(name, steps, cfg, settings, experiment, train_run=train_run)
+        entry.run_entry(name, steps, cfg, settings, experiment, train_run=train_run or None)
 
     command.__doc__ = doc
-    if with_force:
-        command = click.option("--force", type=click.BOOL, is_flag=False, flag_value=True,
-                               default=False,
-                               help="Recompute results that are already logged.")(command)
-    if with_train_run:
-        command = click.option("--train-run", default=None,
-                               help="Parent training run id; default: the newest.")(command)
+    for option in reversed(names):
+        command = OPTIONS[option](command)
     main.command(name)(command)
 
 
-_entry("train", ("train",), "Train every seed (one child run per seed).")
-_entry("analyze", ("analyze",), "PID / Shannon invariants / Reing for every checkpoint.",
-       with_force=True, with_train_run=True)
-_entry("performance", ("performance",), "Loss and accuracy per dataset and class.",
-       with_force=True, with_train_run=True)
-_entry("report", ("report",), "Figures (PNG+PDF) and a self-contained HTML report.",
-       with_train_run=True)
-_entry("main", ("train", "analyze", "performance", "report"),
-       "Train, analyse, evaluate and report, in one run.", with_force=True)
+for _name in ENTRY_POINTS:
+    _entry(_name)
 
 
 @main.command("runs")
 @click.argument("experiment", required=False)
 @_user_errors
 def runs_command(experiment: str | None) -> None:
-    """List experiments, or the runs of EXPERIMENT."""
-    from nninfo import results
+    """List experiments, or the runs of EXPERIMENT (newest first)."""
+    from nninfo.tracking import runs
 
-    table = results.list_runs(experiment) if experiment else results.list_experiments()
-    click.echo(table.to_string(index=False) if not table.empty else "(none)")
+    rows = runs.run_rows(experiment) if experiment else runs.experiment_rows()
+    for row in rows:
+        if "start_time" in row:
+            row["start_time"] = time.strftime("%Y-%m-%d %H:%M:%S",
+                                              time.localtime(row["start_time"] / 1000))
+    click.echo(f"tracking URI {runs.shown_uri()}", err=True)
+    click.echo(_table(rows) if rows else "(none)")
+
+
+def _table(rows: list[dict[str, object]]) -> str:
+    """Rows as left-aligned text columns; missing values are empty cells."""
+    columns = list(rows[0])
+    cells = [["" if row.get(c) is None else str(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
+                     for line in [columns, *cells])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ or ``"t"``, the 95 % Student-t interval of the seed mean (about half as wide for
 Every figure says which, and over how many seeds, in its footer (:func:`figure_caption`).
 
 Dashed lines are reserved for shuffled-label surrogate means (the estimation bias): the
-linestyles that tell groupings apart never include ``"--"``.
+linestyles that tell groupings apart never include ``"--"``. A frame whose ``experiment``
+column holds several experiments is drawn as an overlay, a colour per experiment
+(:mod:`nninfo.plot_style`); with one experiment the column is ignored.
 
 Figures are built with :class:`matplotlib.figure.Figure` on the Agg canvas, never through
 pyplot, so nothing is shown and no global figure registry grows.
@@ -17,7 +19,6 @@ pyplot, so nothing is shown and no global figure registry grows.
 from __future__ import annotations
 
 import math
-import re
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,6 +31,20 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter
 from scipy import stats as _stats
+
+from nninfo import plot_style
+from nninfo.plot_style import (
+    DASHED,
+    EXPERIMENT,
+    curve_keys,
+    curve_label,
+    curve_order,
+    curve_styles,
+    experiment_names,
+    natural_key,
+    several_experiments,
+)
+from nninfo.plot_style import LINESTYLES as _LINESTYLES  # noqa: F401  (tests import it here)
 
 __all__ = [
     "BANDS",
@@ -55,20 +70,6 @@ BAND_TEXT = {
     "quantile": "2.5–97.5 % quantiles over seeds",
     "t": "95 % t-interval of the mean over seeds",
 }
-DASHED = "--"  # surrogate means only
-_LINESTYLES = ("-", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))  # per grouping; never DASHED
-
-
-# ---------------------------------------------------------------- helpers
-_FIRST = {"train": 0, "validation": 1, "val": 1, "test": 2}
-
-
-def natural_key(value: object) -> tuple:
-    """Sort key: train/validation/test first, then ``L2`` before ``L10`` (digits as numbers)."""
-    parts = re.split(r"(\d+)", str(value))
-    return (_FIRST.get(str(value), 9), *(int(p) if p.isdigit() else p for p in parts))
-
-
 def has_values(df: pd.DataFrame | None, column: str) -> bool:
     """True when ``df`` has ``column`` with at least one non-NaN value."""
     return df is not None and column in df.columns and bool(df[column].notna().any())
@@ -82,14 +83,6 @@ def _require(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
         raise ValueError(
             f"{name} lacks column(s) {missing}; present columns: {list(df.columns)}"
         )
-
-
-def _curve_keys(df: pd.DataFrame, by: str | Sequence[str]) -> list[str]:
-    """Columns identifying one curve; a ``grouping`` column joins ``layer``."""
-    keys = [by] if isinstance(by, str) else list(by)
-    if "layer" in keys and "grouping" in df.columns and "grouping" not in keys:
-        keys.append("grouping")
-    return keys
 
 
 def check_band(band: object) -> str:
@@ -121,10 +114,11 @@ def aggregate_over_seeds(
     """Mean, std, count and the ``band`` limits of ``value`` over seeds.
 
     Rows are first averaged within (keys, epoch, seed) (e.g. over neurons), then
-    across seeds. Returns columns ``keys + [epoch, mean, std, n, lo, hi]`` sorted by
-    curve and epoch; ``lo``/``hi`` are the 2.5 % and 97.5 % quantiles of the per-seed
-    values (``band="quantile"``) or the 95 % t-interval of their mean (``band="t"``),
-    NaN where only one seed contributed.
+    across seeds (``experiment`` belongs in ``keys`` when the frame holds several).
+    Returns columns ``keys + [epoch, mean, std, n, lo, hi]`` sorted by curve and epoch;
+    ``lo``/``hi`` are the 2.5 % and 97.5 % quantiles of the per-seed values
+    (``band="quantile"``) or the 95 % t-interval of their mean (``band="t"``), NaN where
+    only one seed contributed.
     """
     check_band(band)
     _require(df, [*keys, "epoch", "seed", value], "frame")
@@ -149,8 +143,9 @@ def aggregate_over_seeds(
             half = tcrit * out["std"].to_numpy() / np.sqrt(n)
         out["lo"] = out["mean"] - half
         out["hi"] = out["mean"] + half
+    ident = curve_order(keys, experiment_names(df))
     order = sorted(range(len(out)), key=lambda i: (
-        tuple(natural_key(out.at[i, k]) for k in keys), out.at[i, "epoch"]))
+        ident(tuple(out.at[i, k] for k in keys)), out.at[i, "epoch"]))
     return out.iloc[order].reset_index(drop=True)
 
 
@@ -185,22 +180,25 @@ def _note_seeds(fig: Figure, band: str, counts: np.ndarray) -> None:
     _write_footer(fig)
 
 
-def add_caption_note(fig: Figure, note: str) -> None:
-    """Append ``note`` (e.g. what the dashed lines are) to the figure's footer caption,
-    after the line/band part; a note already there is not repeated."""
+def add_caption_note(fig: Figure, note: str, *, lead: bool = False) -> None:
+    """Add ``note`` to the figure's footer caption: after the line/band part (e.g. what the
+    dashed lines are), or before it with ``lead`` (what the plotted symbols mean). A note
+    already there is not repeated. Mathtext (``$\\Pi_m$``) must hold no spaces: the footer
+    wraps at spaces."""
     notes = _NOTES.setdefault(fig, [])
-    if note not in notes:
-        notes.append(note)
+    if (lead, note) not in notes:
+        notes.append((lead, note))
     _write_footer(fig)
 
 
 def figure_caption(fig: Figure) -> str:
-    """The footer of a figure drawn here: what its lines and bands show, over how many
-    seeds, then any notes (:func:`add_caption_note`); ``""`` for a figure without such
-    curves or notes."""
+    """The footer of a figure drawn here: the leading notes (symbols), what its lines and
+    bands show and over how many seeds, then the other notes (:func:`add_caption_note`);
+    ``""`` for a figure without such curves or notes."""
     shown = _SEEDS_SHOWN.get(fig, {})
-    parts = [band_caption(b, *r) for b, r in shown.items()]
-    return "; ".join(parts + list(_NOTES.get(fig, [])))
+    notes = _NOTES.get(fig, [])
+    parts = [n for lead, n in notes if lead] + [band_caption(b, *r) for b, r in shown.items()]
+    return "; ".join(parts + [n for lead, n in notes if not lead])
 
 
 # ---------------------------------------------------------------- axes and styles
@@ -226,35 +224,12 @@ def _epoch_ticks(linthresh: float, top: float) -> list[float]:
     return [0.0, *decades]
 
 
-def _curve_label(keys: Sequence[str], ident: tuple) -> str:
-    parts = [str(v) for v in ident if str(v) != ""]
-    if len(keys) > 1 and keys[-1] == "grouping" and len(parts) > 1:
-        return f"{parts[0]} ({', '.join(parts[1:])})"
-    return ", ".join(parts) if parts else "all"
-
-
 def _new_axes(ax: Axes | None, width: float = 6.0, height: float = 4.0) -> Axes:
     if ax is not None:
         return ax
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig.add_subplot()
-
-
-def _styles(keys: Sequence[str], idents: list[tuple]) -> dict[tuple, dict]:
-    """Colour per first key; linestyle per ``grouping`` when that is the last key."""
-    firsts = sorted({i[0] for i in idents}, key=natural_key)
-    colour = {v: f"C{j % 10}" for j, v in enumerate(firsts)}
-    styles = {}
-    if keys[-1] == "grouping" and len(keys) > 1:
-        groups = sorted({i[-1] for i in idents}, key=natural_key)
-        dash = {g: _LINESTYLES[j % len(_LINESTYLES)] for j, g in enumerate(groups)}
-    for ident in idents:
-        style = {"color": colour[ident[0]], "linestyle": "-"}
-        if keys[-1] == "grouping" and len(keys) > 1:
-            style["linestyle"] = dash[ident[-1]]
-        styles[ident] = style
-    return styles
 
 
 def _curves(agg: pd.DataFrame, keys: list[str]) -> Iterator[tuple[tuple, pd.DataFrame]]:
@@ -274,15 +249,20 @@ def plot_metric_over_epochs(
     dashed: str | None = None,
     dashed_label: str = "surrogate mean",
     dashed_markers: bool = False,
+    legend_title: str | None = None,
 ) -> Figure:
-    """One line per group: mean of ``value`` over seeds vs epoch, with a band.
+    """One line per curve: mean of ``value`` over seeds vs epoch, with a band.
 
     The band (absent with one seed) is the 2.5-97.5 % quantiles of the per-seed values
     (``band="quantile"``, the published figures) or the 95 % Student-t interval of the
     seed mean (``band="t"``); the figure's footer (its ``supxlabel``, also
-    :func:`figure_caption`) says which and over how many seeds. The
-    epoch axis is symlog with its linear range up to the smallest positive epoch, so
-    epoch 0 is shown. With a ``grouping`` column, (layer, grouping) identifies a curve.
+    :func:`figure_caption`) says which and over how many seeds. The epoch axis is symlog
+    with its linear range up to the smallest positive epoch, so epoch 0 is shown.
+
+    A curve is a value of ``by``, with ``grouping`` after ``layer`` and, for a frame with
+    several values in ``experiment``, the experiment first: then colours tell experiments
+    apart and line styles and markers the rest (:mod:`nninfo.plot_style`). ``legend_title``
+    replaces the automatic one (``""``: none).
 
     ``dashed`` names a second column (e.g. a surrogate mean) drawn per curve as a dashed
     line in the curve's colour: its mean over seeds, no band, markers with
@@ -290,7 +270,7 @@ def plot_metric_over_epochs(
     column has no values. The caller says in the caption what it is
     (:func:`add_caption_note`).
     """
-    keys = _curve_keys(df, by)
+    keys = curve_keys(df, by)
     agg = aggregate_over_seeds(df, value, keys, band)
     if agg.empty:
         raise ValueError(f"column {value!r} has no non-NaN values to plot")
@@ -300,14 +280,20 @@ def plot_metric_over_epochs(
     idents = [i for i, _ in _curves(agg, keys)]
     if extra is not None:
         idents += [i for i, _ in _curves(extra, keys) if i not in idents]
-    styles = _styles(keys, idents)
+    styles = curve_styles(keys, idents, experiment_names(df))
+    overlay = keys[0] == EXPERIMENT
     for ident, curve in _curves(agg, keys):
         x = curve["epoch"].to_numpy(dtype=float)
-        ax.plot(x, curve["mean"].to_numpy(), label=_curve_label(keys, ident),
-                marker="." if len(x) < 30 else None, **styles[ident])
+        style = dict(styles[ident])
+        if "marker" not in style:
+            style["marker"] = "." if len(x) < 30 else None
+        else:
+            style.update(markersize=4, markevery=max(1, len(x) // 12))
+        ax.plot(x, curve["mean"].to_numpy(), label=curve_label(keys, ident), **style)
         if curve["lo"].notna().any():
             ax.fill_between(x, curve["lo"].to_numpy(), curve["hi"].to_numpy(),
-                            color=styles[ident]["color"], alpha=0.2, linewidth=0)
+                            color=style["color"], alpha=0.12 if overlay else 0.2,
+                            linewidth=0)
     handles, _ = ax.get_legend_handles_labels()
     epochs = agg["epoch"].to_numpy(dtype=float)
     if extra is not None:
@@ -315,16 +301,22 @@ def plot_metric_over_epochs(
         for ident, curve in _curves(extra, keys):
             ax.plot(curve["epoch"].to_numpy(dtype=float), curve["mean"].to_numpy(),
                     color=styles[ident]["color"], linestyle=DASHED, linewidth=1.2,
-                    marker=marker, label=f"_{dashed_label}: {_curve_label(keys, ident)}",
-                    gid=dashed)
-        handles.append(Line2D([], [], color="0.35", linestyle=DASHED, marker=marker,
-                              label=dashed_label))
+                    marker=styles[ident].get("marker", marker), markersize=4 if overlay else None,
+                    markevery=max(1, len(curve) // 12),
+                    label=f"_{dashed_label}: {curve_label(keys, ident)}", gid=dashed)
+        handles.append(Line2D([], [], color="0.35", linestyle=DASHED,
+                              marker=None if overlay else marker, label=dashed_label))
         epochs = np.concatenate([epochs, extra["epoch"].to_numpy(dtype=float)])
     _symlog_epochs(ax, epochs)
     ax.set_ylabel(ylabel or value)
     ax.grid(True, alpha=0.3)
-    ax.legend(handles=handles, fontsize="small", title=" / ".join(keys))
+    title = plot_style.legend_title(keys, idents) if legend_title is None else legend_title
+    place = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if overlay else {}
+    ax.legend(handles=handles, fontsize="small", title=title or None, **place)
     _note_seeds(ax.figure, band, agg["n"].to_numpy())
+    if overlay:
+        rest = plot_style.legend_title(keys[1:], [i[1:] for i in idents]) or "curve"
+        add_caption_note(ax.figure, f"colours: experiments; line styles and markers: {rest}")
     return ax.figure
 
 
@@ -343,28 +335,33 @@ def _panels(n: int, *, sharey: bool = False, width: float = 4.5,
 
 def _split_panels(df: pd.DataFrame, keys: list[str]
                   ) -> list[tuple[str, pd.DataFrame]]:
-    """``df`` split by the values of ``keys`` (NaN as ``""``), in natural order, each with
-    its panel title."""
+    """``df`` split by the values of ``keys`` (NaN as ``""``; ``experiment`` first when
+    the frame holds several), in order, each with its panel title (``L2``, ``L2 (pairs)``,
+    ``8 levels: L2``)."""
+    if several_experiments(df) and EXPERIMENT not in keys:
+        keys = [EXPERIMENT, *keys]
     data = df.fillna({k: "" for k in keys})
     idents = sorted({tuple(r) for r in data[keys].itertuples(index=False)},
-                    key=lambda t: tuple(natural_key(v) for v in t))
+                    key=curve_order(keys, experiment_names(df)))
     out = []
     for ident in idents:
         mask = np.logical_and.reduce([data[k] == v for k, v in zip(keys, ident, strict=True)])
-        out.append((_curve_label(keys, ident), data[mask]))
+        out.append((curve_label(keys, ident), data[mask]))
     return out
 
 
-def _panel_per_column(df: pd.DataFrame, labels: dict[str, str], name: str,
+def _panel_per_column(df: pd.DataFrame, labels: dict[str, tuple[str, str]], name: str,
                       band: str) -> Figure:
-    """One panel per column of ``labels`` that has values, each over epochs per layer."""
+    """One panel per column of ``labels`` (column -> (title, y label)) that has values,
+    each over epochs per layer."""
     present = [c for c in labels if has_values(df, c)]
     if not present:
         raise ValueError(f"{name} has none of the columns {list(labels)} with values")
-    fig, axes = _panels(len(present))
+    fig, axes = _panels(len(present), width=5.0 if several_experiments(df) else 4.5)
     for ax, col in zip(axes, present, strict=True):
-        plot_metric_over_epochs(df, col, ax=ax, ylabel=labels[col], band=band)
-        ax.set_title(labels[col])
+        title, ylabel = labels[col]
+        plot_metric_over_epochs(df, col, ax=ax, ylabel=ylabel, band=band)
+        ax.set_title(title)
     return fig
 
 

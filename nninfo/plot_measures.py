@@ -1,8 +1,9 @@
 """Figures of the information measures over training, from the results API's frames.
 
 Quantity columns are named as in :func:`nninfo.results.load_summary`:
-``mutual_information`` (I(T; layer), with ``mutual_information_surrogate_mean``, the mean
-over shuffled-label surrogates: its estimation bias), the I^sx PID's
+``mutual_information`` (I(Y; L) of the label Y and a layer L, with
+``mutual_information_surrogate_mean``, the mean over shuffled-label surrogates: its
+estimation bias), the I^sx PID's
 ``pid.representational_complexity`` (``..._surrogate_mean`` at the few checkpoints with PID
 surrogates) and ``pid.deg_syn_<m>``, the Shannon invariants ``shannon.avg_degree_*``, the
 target-free ``shannon_entropy.avg_degree_*`` (autoencoders), Reing's ``reing.C_R_*`` and the
@@ -11,6 +12,9 @@ has a ``class`` column and ``pid.representational_complexity`` per class.
 
 Solid lines and bands are the mean and spread over seeds (:mod:`nninfo.plot_core`);
 dashed lines, in the colour of their curve, are always shuffled-label surrogate means.
+Labels and titles are matplotlib mathtext (``$\\Pi_2$``, ``$C_R$``); each figure's caption
+(:func:`nninfo.plot_core.figure_caption`) first defines its symbols. A frame with several
+experiments (``experiment`` column) is drawn as an overlay (:mod:`nninfo.plot_style`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from nninfo.plot_core import (
     has_values,
     plot_metric_over_epochs,
 )
+from nninfo.plot_style import EXPERIMENT, experiment_names
 
 __all__ = [
     "deg_syn_columns",
@@ -41,6 +46,7 @@ __all__ = [
     "plot_mutual_information",
     "plot_reing",
     "plot_shannon_invariants",
+    "pi_label",
 ]
 
 MUTUAL_INFORMATION = "mutual_information"
@@ -52,24 +58,55 @@ DEG_SYN_PREFIX = "pid.deg_syn_"
 BROJA_COMPLEXITY = "broja.representational_complexity"
 REING_C_R_PUBLISHED = "reing.C_R_published"
 REING_C_R_MEAN_ORDER = "reing.C_R_mean_order"
+# column -> (panel title, y label); labels are matplotlib mathtext
 REING_C_R = {
-    REING_C_R_PUBLISHED: "C_R, published post-processing",
-    REING_C_R_MEAN_ORDER: "C_R, D-weighted mean order",
+    REING_C_R_PUBLISHED: (r"Reing's $C_R$, published post-processing", r"$C_R$ (published)"),
+    REING_C_R_MEAN_ORDER: (r"Reing's $C_R$, D-weighted mean order", r"$C_R$ (mean order)"),
 }
 INVARIANTS = {
-    "shannon.avg_degree_redundancy": "average degree of redundancy",
-    "shannon.avg_degree_vulnerability": "average degree of vulnerability",
+    "shannon.avg_degree_redundancy": ("Average degree of redundancy",
+                                      r"$\Sigma_i I(Y;S_i)\,/\,I(Y;S)$"),
+    "shannon.avg_degree_vulnerability": ("Average degree of vulnerability",
+                                         r"$\Sigma_i [I(Y;S)-I(Y;S_{-i})]\,/\,I(Y;S)$"),
 }
 ENTROPY_INVARIANTS = {
-    "shannon_entropy.avg_degree_redundancy": "average degree of redundancy (entropy only)",
-    "shannon_entropy.avg_degree_vulnerability": "average degree of vulnerability (entropy only)",
+    "shannon_entropy.avg_degree_redundancy": ("Average degree of redundancy",
+                                              r"$\Sigma_i H(S_i)\,/\,H(S)$"),
+    "shannon_entropy.avg_degree_vulnerability": ("Average degree of vulnerability",
+                                                 r"$\Sigma_i [H(S)-H(S_{-i})]\,/\,H(S)$"),
 }
-MI_DASHED_NOTE = ("dashed: shuffled-label surrogate mean of I(T; layer), the estimation bias "
-                  "(mean over seeds), in its layer's colour")
-C_DASHED_NOTE = ("dashed with crosses: shuffled-label surrogate mean of C (mean over seeds), "
-                 "only at the checkpoints with PID surrogates, in its curve's colour")
-PI_DASHED_NOTE = ("dashed with crosses: shuffled-label surrogate mean of Π_m (mean over "
+MI_LABEL = r"$I(Y;L)$ [bits]"
+PI_LABEL = r"$\Pi_m$ [bits]"
+# caption notes: mathtext without spaces (the footer wraps at spaces)
+_ISX = r"$I^{\mathrm{sx}}$"
+MI_NOTE = (r"$I(Y;L)$: plug-in mutual information between the label Y and the quantised "
+           "layer L")
+MI_DASHED_NOTE = (r"dashed: shuffled-label surrogate mean of $I(Y;L)$, the estimation bias "
+                  "(mean over seeds), in its curve's colour")
+C_NOTE = (r"$C=\Sigma_m\,m\,\Pi_m/I(Y;L)$: representational complexity, the mean degree of "
+          rf"synergy of the {_ISX} PID, $\Pi_m$ its information in atoms of degree of "
+          "synergy $m$")
+C_DASHED_NOTE = (r"dashed with crosses: shuffled-label surrogate mean of $C$ (mean over "
+                 "seeds), only at the checkpoints with PID surrogates, in its curve's colour")
+PI_NOTE = (rf"$\Pi_m$: sum of the {_ISX} PID atoms of degree of synergy $m$ (the size of the "
+           r"smallest source set in the atom's antichain), in bits; $\Sigma_m\Pi_m=I(Y;L)$")
+PI_DASHED_NOTE = (r"dashed with crosses: shuffled-label surrogate mean of $\Pi_m$ (mean over "
                   "seeds), only at the checkpoints with PID surrogates, in its line's colour")
+CLASS_NOTE = (r"$C$ of class y: representational complexity of the target-pointwise "
+              rf"{_ISX} PID at $Y=y$")
+BROJA_NOTE = (r"$C=1+\mathrm{synergy}/I(Y;S)$: representational complexity of the BROJA PID "
+              r"(Bertschinger et al. 2014) of two sources $S=(S_1,S_2)$")
+REING_NOTES = {
+    "": r"$C_k$: mean of $H(Y|S_A)$ over the k-subsets A of a layer's n sources",
+    REING_C_R_PUBLISHED: r"published: $C_R=\Sigma_{k=1}^{n-1}k\,(C_k-C_{k+1})/(C_1-C_n)$",
+    REING_C_R_MEAN_ORDER: r"D-weighted mean order: $C_R=\Sigma_{k=1}^{n}k\,(C_{k-1}-C_k)/I(Y;S)$",
+}
+_SOURCES = (r"S: a layer's sources (its neurons, or groups of them), $S_i$ one source, "
+            r"$S_{-i}$ all but $S_i$")
+INVARIANTS_NOTE = (rf"{_SOURCES}; degree of redundancy $\Sigma_iI(Y;S_i)/I(Y;S)$, degree of "
+                   r"vulnerability $\Sigma_i[I(Y;S)-I(Y;S_{-i})]/I(Y;S)$ (Gutknecht et al. 2025)")
+ENTROPY_NOTE = (rf"{_SOURCES}; no label: degree of redundancy $\Sigma_iH(S_i)/H(S)$, degree of "
+                r"vulnerability $\Sigma_i[H(S)-H(S_{-i})]/H(S)$ of the entropies")
 _DEG_SYN = re.compile("^" + re.escape(DEG_SYN_PREFIX) + r"(\d+)$")
 
 
@@ -79,15 +116,22 @@ def deg_syn_columns(df: pd.DataFrame) -> list[str]:
     return sorted(cols, key=lambda c: int(_DEG_SYN.match(c).group(1)))
 
 
+def pi_label(m: int | str) -> str:
+    """``$\\Pi_2$`` (``$\\Pi_{12}$``): mathtext name of the information at synergy degree m."""
+    m = str(m)
+    return rf"$\Pi_{m}$" if len(m) == 1 else rf"$\Pi_{{{m}}}$"
+
+
 def plot_mutual_information(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
-    """I(T; layer) per layer over epochs (mean over seeds, with the band) and, dashed in
+    """I(Y; L) per layer over epochs (mean over seeds, with the band) and, dashed in
     the same colour, the mean over seeds of its shuffled-label surrogate mean (the
     estimation bias) where ``mutual_information_surrogate_mean`` has values."""
     _require(summary, ["seed", "epoch", "layer", MUTUAL_INFORMATION], "summary")
-    fig = plot_metric_over_epochs(summary, MUTUAL_INFORMATION, ylabel="I(T; layer) [bits]",
+    fig = plot_metric_over_epochs(summary, MUTUAL_INFORMATION, ylabel=MI_LABEL,
                                   band=band, dashed=MI_SURROGATE,
                                   dashed_label="surrogate mean (bias)")
-    fig.axes[0].set_title("mutual information I(T; layer)")
+    fig.axes[0].set_title(r"Information $I(Y;L)$ of each layer about the label over training")
+    add_caption_note(fig, MI_NOTE, lead=True)
     if has_values(summary, MI_SURROGATE):
         add_caption_note(fig, MI_DASHED_NOTE)
     return fig
@@ -97,10 +141,11 @@ def plot_complexity(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
     """Representational complexity C (I^sx PID) per layer over epochs; where
     ``pid.representational_complexity_surrogate_mean`` has values, its mean over seeds
     dashed with markers in the same colour (it exists at a few checkpoints only)."""
-    fig = plot_metric_over_epochs(summary, COMPLEXITY, ylabel="representational complexity C",
+    fig = plot_metric_over_epochs(summary, COMPLEXITY, ylabel="representational complexity $C$",
                                   band=band, dashed=COMPLEXITY_SURROGATE,
                                   dashed_label="surrogate mean", dashed_markers=True)
-    fig.axes[0].set_title("representational complexity C (I^sx PID)")
+    fig.axes[0].set_title("Representational complexity $C$ of each layer over training")
+    add_caption_note(fig, C_NOTE, lead=True)
     if has_values(summary, COMPLEXITY_SURROGATE):
         add_caption_note(fig, C_DASHED_NOTE)
     return fig
@@ -108,9 +153,10 @@ def plot_complexity(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
 
 def plot_broja_complexity(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
     """Representational complexity C of the BROJA PID (2-source groupings) over epochs."""
-    fig = plot_metric_over_epochs(summary, BROJA_COMPLEXITY,
-                                  ylabel="representational complexity C (BROJA)", band=band)
-    fig.axes[0].set_title("representational complexity C (BROJA PID)")
+    fig = plot_metric_over_epochs(summary, BROJA_COMPLEXITY, ylabel="$C$ (BROJA PID)",
+                                  band=band)
+    fig.axes[0].set_title("Representational complexity $C$ of the BROJA PID over training")
+    add_caption_note(fig, BROJA_NOTE, lead=True)
     return fig
 
 
@@ -120,28 +166,38 @@ def _panel_keys(df: pd.DataFrame) -> list[str]:
     return ["layer", "grouping"] if several else ["layer"]
 
 
+def _max_cols(panels: list[tuple[str, pd.DataFrame]]) -> int:
+    """A row per experiment when an overlay has at most 4 panels each; else 3 columns."""
+    n_exp = len(experiment_names(pd.concat([p for _, p in panels])))
+    per = len(panels) // n_exp if n_exp > 1 and len(panels) % n_exp == 0 else 3
+    return per if per <= 4 else 3
+
+
 def plot_class_complexity(classes: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
     """C of each class (target-pointwise I^sx PID) over epochs: a panel per layer (and
-    grouping, if several), a colour per class."""
+    grouping, if several; and experiment, if several), a colour per class."""
     _require(classes, ["seed", "epoch", "layer", "class", COMPLEXITY], "classes")
     data = classes.dropna(subset=[COMPLEXITY])
     if data.empty:
         raise ValueError(f"classes: column {COMPLEXITY!r} has no non-NaN values to plot")
     panels = _split_panels(data, _panel_keys(data))
-    fig, axes = _panels(len(panels), sharey=True, width=4.0)
+    fig, axes = _panels(len(panels), sharey=True, width=4.0, max_cols=_max_cols(panels))
     class_sets = {frozenset(part["class"].unique()) for _, part in panels}
     for j, (ax, (title, part)) in enumerate(zip(axes, panels, strict=True)):
         plot_metric_over_epochs(part, COMPLEXITY, by="class", ax=ax,
-                                ylabel="C of the class", band=band)
+                                ylabel="$C$ of the class", band=band)
         ax.set_title(title)
         if j and len(class_sets) == 1:  # the same colours in every panel: one legend
             ax.get_legend().remove()
-    fig.suptitle("representational complexity per class (target-pointwise I^sx PID)")
+    fig.suptitle("Representational complexity $C$ of each class over training")
+    add_caption_note(fig, CLASS_NOTE, lead=True)
     return fig
 
 
 def _synergy_long(summary: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    ids = [c for c in ("seed", "epoch", "layer", "grouping") if c in summary.columns]
+    """One row per (seed, epoch, layer, grouping, m), ``m`` the mathtext ``$\\Pi_{m}$``."""
+    ids = [c for c in (EXPERIMENT, "seed", "epoch", "layer", "grouping")
+           if c in summary.columns]
     long = summary[ids + cols].melt(id_vars=ids, var_name="m", value_name="Pi_m")
     long["m"] = long["m"].str.removeprefix(DEG_SYN_PREFIX).astype(int)
     sur = [c + SURROGATE_MEAN for c in cols if has_values(summary, c + SURROGATE_MEAN)]
@@ -150,12 +206,14 @@ def _synergy_long(summary: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
         extra["m"] = (extra["m"].str.removeprefix(DEG_SYN_PREFIX)
                       .str.removesuffix(SURROGATE_MEAN).astype(int))
         long = long.merge(extra.dropna(subset=["Pi_m_surrogate"]), on=[*ids, "m"], how="left")
-    return long.dropna(subset=["Pi_m"])
+    long = long.dropna(subset=["Pi_m"])
+    return long.assign(m=long["m"].map(pi_label))
 
 
 def plot_degree_of_synergy(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
-    """Pi_m (sum of atoms of synergy degree m) over epochs: a panel per layer, a line per m;
-    dashed with markers, the surrogate means ``pid.deg_syn_<m>_surrogate_mean`` if any."""
+    """Π_m (sum of atoms of synergy degree m) over epochs: a panel per layer (a row per
+    experiment, if several), a line per m; dashed with markers, the surrogate means
+    ``pid.deg_syn_<m>_surrogate_mean`` if any."""
     _require(summary, ["seed", "epoch", "layer"], "summary")
     cols = deg_syn_columns(summary)
     if not cols:
@@ -164,12 +222,15 @@ def plot_degree_of_synergy(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> F
     long = _synergy_long(summary, cols)
     panel_keys = [k for k in ("layer", "grouping") if k in long.columns]
     panels = _split_panels(long, panel_keys)
-    fig, axes = _panels(len(panels), sharey=True, width=4.0)
+    fig, axes = _panels(len(panels), sharey=True, width=4.0, max_cols=_max_cols(panels))
     for ax, (title, part) in zip(axes, panels, strict=True):
-        plot_metric_over_epochs(part, "Pi_m", by="m", ax=ax, ylabel="Π_m [bits]", band=band,
+        plot_metric_over_epochs(part, "Pi_m", by="m", ax=ax, ylabel=PI_LABEL, band=band,
                                 dashed="Pi_m_surrogate" if "Pi_m_surrogate" in part else None,
-                                dashed_label="surrogate mean", dashed_markers=True)
+                                dashed_label="surrogate mean", dashed_markers=True,
+                                legend_title="")
         ax.set_title(title)
+    fig.suptitle(r"Information $\Pi_m$ at each degree of synergy $m$ over training")
+    add_caption_note(fig, PI_NOTE, lead=True)
     if "Pi_m_surrogate" in long.columns:
         add_caption_note(fig, PI_DASHED_NOTE)
     return fig
@@ -183,25 +244,27 @@ def plot_reing(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
     present = [c for c in REING_C_R if has_values(summary, c)]
     if not present:
         raise ValueError(f"summary has none of the columns {list(REING_C_R)} with values")
-    fig, axes = _panels(len(present))
-    for ax, col in zip(axes, present, strict=True):
-        plot_metric_over_epochs(summary, col, ax=ax, ylabel=f"Reing {REING_C_R[col]}",
-                                band=band)
-        ax.set_title(f"Reing {REING_C_R[col]}")
+    fig = _panel_per_column(summary, {c: REING_C_R[c] for c in present}, "summary", band)
+    fig.suptitle("Reing's complexity of each layer over training")
+    add_caption_note(fig, "; ".join(REING_NOTES[c] for c in ["", *present]), lead=True)
     return fig
 
 
 def plot_shannon_invariants(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
     """The average degrees of redundancy and vulnerability about the label, a panel each
-    (I(T; layer) itself, with its bias, is :func:`plot_mutual_information`)."""
-    return _panel_per_column(summary, INVARIANTS, "summary", band)
+    (I(Y; L) itself, with its bias, is :func:`plot_mutual_information`); the caption
+    defines them."""
+    fig = _panel_per_column(summary, INVARIANTS, "summary", band)
+    fig.suptitle("Shannon invariants of each layer about the label, over training")
+    add_caption_note(fig, INVARIANTS_NOTE, lead=True)
+    return fig
 
 
 def plot_entropy_invariants(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
     """The target-free (entropy-only) average degrees of redundancy and vulnerability per
-    layer, a panel each (a layer about itself, e.g. in autoencoders)."""
+    layer, a panel each (a layer about itself, e.g. in autoencoders); the caption defines
+    them."""
     fig = _panel_per_column(summary, ENTROPY_INVARIANTS, "summary", band)
-    for ax in fig.axes:
-        ax.set_ylabel(ax.get_ylabel().removesuffix(" (entropy only)"))
-    fig.suptitle("Shannon invariants of a layer about itself (no label)")
+    fig.suptitle("Shannon invariants of each layer about itself (no label), over training")
+    add_caption_note(fig, ENTROPY_NOTE, lead=True)
     return fig

@@ -12,10 +12,13 @@ Works on the tidy pandas frames of the results API (no MLflow import). Figures a
 built with :class:`matplotlib.figure.Figure` on the Agg canvas, never through pyplot,
 so nothing is shown and no global figure registry grows.
 
-This module is the public face: the machinery lives in :mod:`nninfo.plot_core`, the
-information-measure figures in :mod:`nninfo.plot_measures`; here are performance and
-activation figures and :func:`standard_figures`. Layer naming follows the package:
-``L1`` .. ``Lk`` in network order.
+This module is the public face: the machinery lives in :mod:`nninfo.plot_core`, styles and
+legend names in :mod:`nninfo.plot_style`, the information-measure figures in
+:mod:`nninfo.plot_measures`; here are performance and activation figures and
+:func:`standard_figures`. Naming follows the package: X the input, ``L1`` .. ``Lk`` the
+layers in network order, Y the label; legends say ``L3`` and ``L3 (pairs)`` (the default
+grouping, every neuron a source, is not named) and ``8 levels: L3`` in an overlay of
+several experiments (an ``experiment`` column).
 """
 
 from __future__ import annotations
@@ -103,17 +106,21 @@ __all__ = [
     "standard_figures",
 ]
 
-PERFORMANCE = ("loss", "accuracy")
-_ACTIVATIONS = {
-    "entropy": "mean neuron entropy [bits]",
-    "saturation": "mean saturation",
-    "distinct_patterns": "distinct activation patterns",
+PERFORMANCE = {"loss": "Loss over training", "accuracy": "Accuracy over training"}
+_ACTIVATIONS = {  # column -> (panel title, y label)
+    "entropy": ("Mean entropy of a neuron", "entropy [bits]"),
+    "saturation": ("Mean saturation of a neuron", "saturation"),
+    "distinct_patterns": ("Distinct activation patterns", "patterns"),
 }
+ACTIVATIONS_NOTE = ("entropy: plug-in entropy of a neuron's quantisation levels; saturation: "
+                    "the fraction of samples at its lowest or highest level; both averaged "
+                    "over the layer's neurons")
 
 
 def plot_performance(performance: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
-    """Loss and accuracy vs epoch, one line per dataset: a panel for each that has values
-    (loss only for models without an accuracy, e.g. autoencoders)."""
+    """Loss and accuracy vs epoch, one line per dataset (and experiment, if several): a panel
+    for each that has values (loss only for models without an accuracy, e.g.
+    autoencoders)."""
     _require(performance, ["seed", "epoch", "dataset"], "performance")
     present = [c for c in PERFORMANCE if has_values(performance, c)]
     if not present:
@@ -122,14 +129,18 @@ def plot_performance(performance: pd.DataFrame, band: str = DEFAULT_BAND) -> Fig
     fig, axes = _panels(len(present))
     for ax, col in zip(axes, present, strict=True):
         plot_metric_over_epochs(performance, col, by="dataset", ax=ax, ylabel=col, band=band)
-        ax.set_title(col)
+        ax.set_title(PERFORMANCE[col])
     return fig
 
 
 def plot_activation_statistics(stats: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
     """Mean (over neurons, then seeds) entropy and saturation per layer over epochs."""
     _require(stats, ["seed", "epoch", "layer"], "stats")
-    return _panel_per_column(stats, _ACTIVATIONS, "stats", band)
+    fig = _panel_per_column(stats, _ACTIVATIONS, "stats", band)
+    fig.suptitle("Quantised activations of each layer over training")
+    if any(has_values(stats, c) for c in ("entropy", "saturation")):
+        add_caption_note(fig, ACTIVATIONS_NOTE, lead=True)
+    return fig
 
 
 def standard_figures(
@@ -142,8 +153,10 @@ def standard_figures(
 ) -> dict[str, Figure]:
     """All standard figures whose data exist (columns present and not all NaN), each with
     the ``band`` over seeds (``"quantile"``: 2.5-97.5 % quantiles, the published figures;
-    ``"t"``: 95 % t-interval of the mean) and a footer saying so, and what any dashed
-    (surrogate) lines are (:func:`figure_caption`).
+    ``"t"``: 95 % t-interval of the mean) and a footer defining its symbols, saying what
+    line and band are over how many seeds, and what any dashed (surrogate) lines are
+    (:func:`figure_caption`). Frames with several experiments in an ``experiment`` column
+    give overlays: a colour per experiment (:mod:`nninfo.plot_style`).
 
     Names, in order: ``performance``, ``mutual_information``, ``complexity``,
     ``degree_of_synergy``, ``class_complexity`` (from ``classes``, the per-class frame),

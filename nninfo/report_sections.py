@@ -2,7 +2,7 @@
 body of one section, built from the tables of :mod:`nninfo.report_tables`.
 
 The "Estimation bias" section counts, per layer, the (seed, checkpoint) pairs whose
-plug-in I(T; layer) is dominated by its shuffled-label surrogate mean (the small-sample
+plug-in I(Y; L) is dominated by its shuffled-label surrogate mean (the small-sample
 bias), with the largest surrogate-mean / I ratio and the share of significant permutation
 tests; :func:`bias_warning` is its verdict in one sentence.
 """
@@ -14,16 +14,27 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from nninfo.plot_measures import (
+    C_NOTE,
+    ENTROPY_NOTE,
+    INVARIANTS_NOTE,
+    PI_NOTE,
+    REING_NOTES,
+    pi_label,
+)
 from nninfo.plotting import (
     BROJA_COMPLEXITY,
     COMPLEXITY,
     DEG_SYN_PREFIX,
-    ENTROPY_INVARIANTS,
+    INVARIANTS,
     MI_SURROGATE,
     REING_C_R,
+    REING_C_R_MEAN_ORDER,
+    REING_C_R_PUBLISHED,
     deg_syn_columns,
     has_values,
 )
+from nninfo.report_format import mathtext_html
 from nninfo.report_tables import (
     BIAS_FLAG,
     P_LEVEL,
@@ -75,13 +86,15 @@ def _complexity_section(summary: pd.DataFrame | None, band: str) -> str:
     final = final.rename(columns={COMPLEXITY: "final C"})
     table = final.merge(_max_complexity(summary, keys, band), on=keys, how="left")
     caption = spread_text(band, _n_seeds(summary))
-    body = ("<p>final C: at each seed's last epoch; max C: each seed's maximum over "
-            "epochs.</p>" + _table(_sort(table, keys), text_cols=keys, caption=caption))
+    body = ("<p>" + mathtext_html(C_NOTE) + ". final C: at each seed's last epoch; "
+            "max C: each seed's maximum over epochs.</p>"
+            + _table(_sort(table, keys), text_cols=keys, caption=caption))
     syn = deg_syn_columns(summary)
     if syn:
         pi = final_epoch_table(summary, keys, syn, band)
-        pi = pi.rename(columns={c: "Π_" + c.removeprefix(DEG_SYN_PREFIX) for c in syn})
-        body += "<h3>Degree of synergy Π_m [bits] at the final epoch</h3>"
+        pi = pi.rename(columns={c: pi_label(c.removeprefix(DEG_SYN_PREFIX)) for c in syn})
+        body += ("<h3>Information Π<sub>m</sub> [bits] at each degree of synergy m, at the "
+                 "final epoch</h3><p>" + mathtext_html(PI_NOTE) + ".</p>")
         body += _table(pi, text_cols=keys, caption=caption)
     return body
 
@@ -156,10 +169,10 @@ def _bias_section(summary: pd.DataFrame | None, band: str,
         return _empty("no shuffled-label surrogates were computed, so the estimation bias "
                       "of these plug-in estimates is unknown")
     body = _mi_bias(summary, band, bias_fraction) if has_mi else _empty(
-        "no shuffled-label surrogates of I(T; layer) were computed")
+        "no shuffled-label surrogates of I(Y; L) were computed")
     if not pid.empty:
         pid_keys = [k for k in ("layer", "grouping") if k in pid.columns]
-        body += ("<h3>I^sx PID next to its surrogate means, at the checkpoints with PID "
+        body += ("<h3>I<sup>sx</sup> PID next to its surrogate means, at the checkpoints with PID "
                  "surrogates</h3>"
                  + _table(pid.rename(columns=_PID_SURROGATE_COLUMNS), text_cols=pid_keys,
                           caption=spread_text(band) + ", at each checkpoint"))
@@ -177,7 +190,7 @@ def _mi_bias(summary: pd.DataFrame, band: str, bias_fraction: float | None) -> s
     shown[f"pairs with {p_col}"] = [
         _count(k, n, share=True) if n else "—"
         for k, n in zip(table[p_col], table["tested"], strict=True)]
-    intro = ("<p>Plug-in estimates of I(T; layer) are biased upward for small samples. "
+    intro = ("<p>Plug-in estimates of I(Y; L) are biased upward for small samples. "
              "The labels were shuffled at every checkpoint: the mean I over these surrogates "
              "is the bias, their distribution the null of a permutation test of I &gt; 0. A "
              "(seed, checkpoint) pair is bias-dominated when the surrogate mean exceeds "
@@ -191,7 +204,7 @@ def _mi_bias(summary: pd.DataFrame, band: str, bias_fraction: float | None) -> s
     if mi_cols:
         mi_keys = value_keys(data)
         final = final_epoch_table(data, mi_keys, mi_cols, band).rename(columns=_MI_COLUMNS)
-        body += ("<h3>I(T; layer) and its bias at the final epoch</h3>"
+        body += ("<h3>I(Y; L) and its bias at the final epoch</h3>"
                  + _table(final, text_cols=mi_keys, caption=spread_text(band, _n_seeds(data))))
     return body
 
@@ -201,7 +214,7 @@ def _classes_section(classes: pd.DataFrame, band: str) -> str:
     keys = [*value_keys(data), "class"]
     cols = {PID_MI: "specific information [bits]", COMPLEXITY: "C of the class"}
     table = final_epoch_table(data, keys, list(cols), band).rename(columns=cols)
-    intro = ("<p>Target-pointwise I^sx PID: per class (label value), its specific "
+    intro = ("<p>Target-pointwise I<sup>sx</sup> PID: per class (label value), its specific "
              "information and representational complexity C, at each seed's final epoch.</p>")
     return intro + _table(table, text_cols=keys[:-1],
                           caption=spread_text(band, _n_seeds(data)))
@@ -218,8 +231,13 @@ def _atoms_section(atoms: pd.DataFrame | None, band: str) -> str:
                           caption=spread_text(band, _n_seeds(atoms)))
 
 
-_INVARIANT_COLS = ["mutual_information", "shannon.avg_degree_redundancy",
-                   "shannon.avg_degree_vulnerability", *REING_C_R]
+_INVARIANT_COLS = {  # column -> table header (mathtext)
+    "mutual_information": "$I(Y;L)$ [bits]",
+    "shannon.avg_degree_redundancy": "degree of redundancy",
+    "shannon.avg_degree_vulnerability": "degree of vulnerability",
+    REING_C_R_PUBLISHED: "$C_R$ (published)",
+    REING_C_R_MEAN_ORDER: "$C_R$ (mean order)",
+}
 
 
 def _invariants_section(summary: pd.DataFrame | None, band: str) -> str:
@@ -227,18 +245,21 @@ def _invariants_section(summary: pd.DataFrame | None, band: str) -> str:
     if not cols:
         return _empty("no Shannon invariants were computed")
     keys = _layer_keys(summary)
-    body = ""
-    if any(c in REING_C_R for c in cols):
-        body = ("<p>reing.C_R_published: the published post-processing's "
-                "Σ_{k=1}^{n-1} k·C(k‖k+1) / Σ_{k=1}^{n-1} C(k‖k+1), C(k‖k+1) = C_k − C_(k+1); "
-                "reing.C_R_mean_order: Σ_{k=1}^{n} k·(C_(k−1) − C_k) / I(T; S).</p>")
-    return body + _table(final_epoch_table(summary, keys, cols, band), text_cols=keys,
-                         caption=spread_text(band, _n_seeds(summary)))
+    notes = []
+    if any(c in INVARIANTS for c in cols):
+        notes.append(INVARIANTS_NOTE)
+    reing = [c for c in REING_C_R if c in cols]
+    if reing:
+        notes.append("Reing et al.: " + "; ".join(REING_NOTES[c] for c in ["", *reing]))
+    body = "".join(f"<p>{mathtext_html(n)}.</p>" for n in notes)
+    table = final_epoch_table(summary, keys, cols, band).rename(columns=_INVARIANT_COLS)
+    return body + _table(table, text_cols=keys, caption=spread_text(band, _n_seeds(summary)))
 
 
 _ENTROPY_COLS = {  # column -> table header
     "shannon_entropy.joint_entropy": "H(S) [bits]",
-    **{c: label.removesuffix(" (entropy only)") for c, label in ENTROPY_INVARIANTS.items()},
+    "shannon_entropy.avg_degree_redundancy": "degree of redundancy",
+    "shannon_entropy.avg_degree_vulnerability": "degree of vulnerability",
 }
 
 
@@ -254,15 +275,15 @@ def _values_section(summary: pd.DataFrame, cols: Mapping[str, str], intro: str,
 
 
 _ENTROPY_INTRO = ("<p>Target-free Shannon invariants, a layer about itself (no label; e.g. "
-                  "autoencoders): the joint entropy H(S) [bits], the average degree of "
-                  "redundancy Σ_i H(S_i) / H(S) and of vulnerability Σ_i [H(S) − H(S_−i)] / "
-                  "H(S), at each seed's final epoch.</p>")
+                  "autoencoders): the joint entropy H(S) [bits] and the average degrees of "
+                  "redundancy and vulnerability, at each seed's final epoch. "
+                  + mathtext_html(ENTROPY_NOTE) + ".</p>")
 _BROJA_COLS = {"broja.mutual_information": "I [bits]", "broja.redundancy": "redundancy",
-               "broja.unique_1": "unique_1", "broja.unique_2": "unique_2",
+               "broja.unique_1": "unique 1", "broja.unique_2": "unique 2",
                "broja.synergy": "synergy", BROJA_COMPLEXITY: "C"}
 _BROJA_INTRO = ("<p>The BROJA PID (Bertschinger et al. 2014, via dit) of the 2-source "
                 "groupings: redundancy, the unique information of each source and synergy "
-                "[bits], and C = (redundancy + unique_1 + unique_2 + 2·synergy) / I, at each "
+                "[bits], and C = (redundancy + unique 1 + unique 2 + 2·synergy) / I, at each "
                 "seed's final epoch.</p>")
 
 

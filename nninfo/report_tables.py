@@ -1,9 +1,10 @@
 """The tables of the HTML report (:mod:`nninfo.report`): formatting, the final-epoch table
 with the spread over seeds, the top PID atoms and the estimation-bias counts.
 
-A cell shows the mean over seeds with the same spread as the figures' band (``band=``):
-``mean [2.5 %, 97.5 %]`` quantiles of the per-seed values (``"quantile"``) or ``mean ± h``,
-h the half-width of the 95 % t-interval of the seed mean (``"t"``).
+A cell shows ``mean ± h`` over seeds, h from the same band as the figures' (``band=``):
+half the distance between the 2.5 % and 97.5 % quantiles of the per-seed values
+(``"quantile"``) or the half-width of the 95 % t-interval of the seed mean (``"t"``); h has
+2 significant digits and the mean the same decimal places (:mod:`nninfo.report_format`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from nninfo.plot_style import EXPERIMENT, curve_order, experiment_names
 from nninfo.plotting import (
     COMPLEXITY,
     COMPLEXITY_SURROGATE,
@@ -26,9 +28,10 @@ from nninfo.plotting import (
     natural_key,
     seed_interval,
 )
+from nninfo.report_format import format_mean_spread, format_number, mathtext_html
 
-__all__ = ["P_LEVEL", "bias_table", "final_epoch_table", "pid_surrogate_table", "spread_text",
-           "top_atoms"]
+__all__ = ["P_LEVEL", "bias_table", "final_epoch_table", "is_integer_quantity",
+           "pid_surrogate_table", "spread_text", "top_atoms"]
 
 TOP_ATOMS = 10
 P_LEVEL = 0.05  # the permutation test's level in the bias table
@@ -40,49 +43,65 @@ PID_MI_SURROGATE = PID_MI + "_surrogate_mean"
 
 # ---------------------------------------------------------------- formatting
 def _fmt(x: object) -> str:
-    if isinstance(x, float | np.floating):
-        if math.isinf(x):
-            return "∞" if x > 0 else "−∞"
-        return "—" if math.isnan(x) else f"{x:.4g}"
-    return str(x)
+    return format_number(x)
 
 
 _SPREAD = {
-    "quantile": "mean [2.5 %, 97.5 %] over seeds: the mean and the 2.5–97.5 % quantiles "
-                "of the per-seed values",
-    "t": "mean ± h over seeds: h is the half-width of the 95 % t-interval of the mean",
+    "quantile": "mean ± h over seeds: h is half the distance between the 2.5 % and 97.5 % "
+                "quantiles of the per-seed values",
+    "t": "mean ± h over seeds: h is the half-width of the 95 % t-interval of the mean of "
+         "the per-seed values",
 }
+INTEGER_QUANTITIES = frozenset({"distinct_patterns", "n_samples", "n_neurons"})
 
 
-def spread_text(band: str, n_seeds: int | None = None) -> str:
-    """What a table cell shows, e.g. ``"mean [2.5 %, 97.5 %] over seeds: ... (3 seeds)"``."""
+def spread_text(band: str, n_seeds: int | tuple[int, int] | None = None) -> str:
+    """What a table cell shows, e.g. ``"mean ± h over seeds: h is half the distance between
+    the 2.5 % and 97.5 % quantiles of the per-seed values (10 seeds)"``; ``n_seeds`` a
+    count or a ``(fewest, most)`` range."""
     text = _SPREAD[check_band(band)]
-    return text if n_seeds is None else f"{text} ({n_seeds} seed{'s' * (n_seeds != 1)})"
+    if n_seeds is None:
+        return text
+    lo, hi = n_seeds if isinstance(n_seeds, tuple) else (n_seeds, n_seeds)
+    count = f"{lo}" if lo == hi else f"{lo}–{hi}"
+    return f"{text} ({count} seed{'s' * (hi != 1)})"
 
 
-def _spread(values: Sequence[float] | np.ndarray | pd.Series, band: str) -> str:
-    """One cell: ``mean [q2.5, q97.5]`` or ``mean ± h`` of the per-seed values (NaN
-    ignored); just the mean for one seed, ``—`` for none."""
-    v = np.asarray(values, dtype=float)
+def _spread(values: Sequence[float] | np.ndarray | pd.Series, band: str,
+            integer: bool = False) -> str:
+    """One cell: ``mean ± h`` of the per-seed values (NaN ignored; :func:`spread_text`),
+    h to 2 significant digits (:func:`~nninfo.report_format.format_mean_spread`); just the
+    mean for one seed, ``—`` for none."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float,
+                                                                   na_value=np.nan)
     v = v[~np.isnan(v)]
     if not v.size:
         return "—"
     mean = float(v.mean())
     if v.size < 2:
-        return _fmt(mean)
+        return format_mean_spread(mean, math.nan, integer=integer)
     lo, hi = seed_interval(v, band)
-    if band == "quantile":
-        return f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]"
-    return f"{_fmt(mean)} ± {_fmt(hi - mean)}"
+    half = (hi - lo) / 2 if band == "quantile" else hi - mean
+    return format_mean_spread(mean, half, integer=integer)
 
 
-def _n_seeds(df: pd.DataFrame) -> int:
-    return int(df["seed"].nunique())
+def is_integer_quantity(df: pd.DataFrame, column: str) -> bool:
+    """True for integer columns (int dtype) and counts such as ``distinct_patterns``."""
+    return column in INTEGER_QUANTITIES or pd.api.types.is_integer_dtype(df[column])
+
+
+def _n_seeds(df: pd.DataFrame) -> int | tuple[int, int]:
+    """Seeds in ``df``: a count, or the (fewest, most) of its experiments."""
+    if EXPERIMENT not in df.columns or df[EXPERIMENT].nunique() < 2:
+        return int(df["seed"].nunique())
+    counts = df.groupby(EXPERIMENT)["seed"].nunique()
+    return int(counts.min()), int(counts.max())
 
 
 def _table(df: pd.DataFrame, text_cols: Sequence[str] = (), caption: str | None = None) -> str:
-    """An escaped HTML table of ``df`` (all cells rendered with :func:`_fmt`), with an
-    optional ``<caption>``."""
+    """An escaped HTML table of ``df`` (cells rendered with
+    :func:`~nninfo.report_format.format_number`, headers as mathtext), with an optional
+    ``<caption>``."""
     if df.empty:
         return '<p class="empty">no data</p>'
 
@@ -90,7 +109,11 @@ def _table(df: pd.DataFrame, text_cols: Sequence[str] = (), caption: str | None 
         cls = ' class="text"' if col in text_cols else ""
         return f"<{tag}{cls}>{html.escape(_fmt(value))}</{tag}>"
 
-    head = "".join(cell("th", c, c) for c in df.columns)
+    def header(col: str) -> str:
+        cls = ' class="text"' if col in text_cols else ""
+        return f"<th{cls}>{mathtext_html(col)}</th>"
+
+    head = "".join(header(c) for c in df.columns)
     rows = "".join(
         "<tr>" + "".join(cell("td", c, v) for c, v in zip(df.columns, r, strict=True)) + "</tr>"
         for r in df.itertuples(index=False)
@@ -105,8 +128,10 @@ def _empty(message: str) -> str:
 
 # ---------------------------------------------------------------- tables
 def _final_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows at each seed's last epoch."""
-    last = df.groupby("seed")["epoch"].transform("max")
+    """Rows at each seed's last epoch (a seed of each experiment, if there are several)."""
+    seed = [EXPERIMENT, "seed"] if EXPERIMENT in df.columns else ["seed"]
+    last = df.fillna({EXPERIMENT: ""} if len(seed) > 1 else {}).groupby(seed)[
+        "epoch"].transform("max")
     return df[df["epoch"] == last]
 
 
@@ -117,10 +142,13 @@ def final_epoch_table(
     epoch, of ``values`` per ``keys``.
 
     Rows are first averaged within (keys, seed). Columns: keys, ``epoch`` (the final
-    epoch, a range if seeds differ), ``seeds`` and one formatted column per value.
+    epoch, a range if seeds differ), ``seeds`` and one formatted column per value; integer
+    quantities (:func:`is_integer_quantity`) without decimals. Put ``experiment`` in
+    ``keys`` for a frame of several experiments.
     """
     check_band(band)
     values = [v for v in values if has_values(df, v)]
+    integer = {v: is_integer_quantity(df, v) for v in values}
     final = _final_rows(df).fillna({k: "" for k in keys})
     per_seed = final.groupby([*keys, "seed"])[[*values, "epoch"]].mean().reset_index()
     rows = []
@@ -131,14 +159,17 @@ def final_epoch_table(
         row["epoch"] = _fmt(float(lo)) if lo == hi else f"{_fmt(float(lo))}–{_fmt(float(hi))}"
         row["seeds"] = int(grp["seed"].nunique())
         for v in values:
-            row[v] = _spread(grp[v], band)
+            row[v] = _spread(grp[v], band, integer[v])
         rows.append(row)
     out = pd.DataFrame(rows, columns=[*keys, "epoch", "seeds", *values])
-    return _sort(out, keys)
+    return _sort(out, keys, experiment_names(df))
 
 
-def _sort(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    order = sorted(range(len(df)), key=lambda i: tuple(natural_key(df.iloc[i][k]) for k in keys))
+def _sort(df: pd.DataFrame, keys: Sequence[str], experiments: Sequence[str] = ()
+          ) -> pd.DataFrame:
+    """Rows in natural order of ``keys`` (experiments in the order given)."""
+    ident = curve_order(keys, experiments)
+    order = sorted(range(len(df)), key=lambda i: ident(tuple(df.iloc[i][k] for k in keys)))
     return df.iloc[order].reset_index(drop=True)
 
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.mathtext import MathTextParser
 from scipy import stats as sps
 
 from nninfo import plotting
@@ -157,10 +158,11 @@ def test_every_standard_figure_says_which_band_over_how_many_seeds(band):
                          "reing", "shannon_invariants", "activation_statistics"}
     seeds = {"performance": 4, "activation_statistics": 2}
     for name, fig in figs.items():
-        caption = f"line: mean over {seeds.get(name, 3)} seeds; {words}"
-        assert plotting.figure_caption(fig) == caption, name
-        assert fig.get_children() and any(
-            getattr(t, "get_text", lambda: "")() == caption for t in fig.get_children()), name
+        caption = plotting.figure_caption(fig)
+        assert f"line: mean over {seeds.get(name, 3)} seeds; {words}" in caption, name
+        assert caption.count("line: ") == 1, name
+        assert any(getattr(t, "get_text", lambda: "")() == caption
+                   for t in fig.get_children()), name  # the footer shows it
 
 
 def test_captions_for_one_seed_and_uneven_seeds():
@@ -200,7 +202,9 @@ def test_layers_in_natural_order_and_grouping_splits_curves():
     df = make_summary(groupings=["neurons", "pairs"])
     ax = plotting.plot_metric_over_epochs(df, "mutual_information").axes[0]
     labels = [ln.get_label() for ln in lines(ax)]
-    assert labels == [f"{la} ({g})" for la in LAYERS for g in ("neurons", "pairs")]
+    assert labels == [la if g == "neurons" else f"{la} ({g})"  # the default is not named
+                      for la in LAYERS for g in ("neurons", "pairs")]
+    assert ax.get_legend().get_title().get_text() == "layer (grouping)"
     by_label = {ln.get_label(): ln for ln in lines(ax)}
     ref = df[(df.layer == "L2") & (df.grouping == "pairs")].groupby("epoch")[
         "mutual_information"].mean()
@@ -239,8 +243,10 @@ def test_degree_of_synergy_panel_per_layer_line_per_m():
     df = make_summary()
     fig = plotting.plot_degree_of_synergy(df)
     assert [ax.get_title() for ax in fig.axes] == LAYERS
-    assert [ln.get_label() for ln in lines(fig.axes[0])] == ["1", "2", "3"]
-    assert [ln.get_label() for ln in lines(fig.axes[2])] == ["1", "2"]  # pid.deg_syn_3 is NaN
+    assert [ln.get_label() for ln in lines(fig.axes[0])] == [r"$\Pi_1$", r"$\Pi_2$",
+                                                              r"$\Pi_3$"]
+    assert [ln.get_label() for ln in lines(fig.axes[2])] == [r"$\Pi_1$", r"$\Pi_2$"]
+    assert fig.axes[0].get_ylabel() == r"$\Pi_m$ [bits]"
     ref = df[df.layer == "L2"].groupby("epoch")["pid.deg_syn_2"].mean()
     np.testing.assert_allclose(lines(fig.axes[1])[1].get_ydata(), ref.to_numpy())
 
@@ -249,8 +255,10 @@ def test_complexity_invariants_activation_figures():
     df = make_summary()
     assert len(lines(plotting.plot_complexity(df).axes[0])) == len(LAYERS)
     inv = plotting.plot_shannon_invariants(df)
-    assert [ax.get_ylabel() for ax in inv.axes] == [  # I(T; layer): plot_mutual_information
-        "average degree of redundancy", "average degree of vulnerability"]
+    assert [ax.get_title() for ax in inv.axes] == [  # I(Y; L): plot_mutual_information
+        "Average degree of redundancy", "Average degree of vulnerability"]
+    assert [ax.get_ylabel() for ax in inv.axes] == [
+        r"$\Sigma_i I(Y;S_i)\,/\,I(Y;S)$", r"$\Sigma_i [I(Y;S)-I(Y;S_{-i})]\,/\,I(Y;S)$"]
     st = make_stats()
     act = plotting.plot_activation_statistics(st)
     assert len(act.axes) == 2
@@ -276,14 +284,18 @@ def test_reing_figure_shows_the_published_form_first():
     df = make_summary()
     df["reing.C_R_published"] = 1.0 + 0.1 * df["seed"]
     fig = plotting.plot_reing(df)
-    assert [ax.get_title() for ax in fig.axes] == ["Reing C_R, published post-processing"]
+    assert [ax.get_title() for ax in fig.axes] == [r"Reing's $C_R$, published post-processing"]
+    assert fig.axes[0].get_ylabel() == r"$C_R$ (published)"
     ref = df[df.layer == "L2"].groupby("epoch")["reing.C_R_published"].mean()
     got = {ln.get_label(): ln.get_ydata() for ln in lines(fig.axes[0])}
     np.testing.assert_allclose(got["L2"], ref.to_numpy())
     df["reing.C_R_mean_order"] = 2.0
     fig = plotting.plot_reing(df)
     assert [ax.get_title() for ax in fig.axes] == [
-        "Reing C_R, published post-processing", "Reing C_R, D-weighted mean order"]
+        r"Reing's $C_R$, published post-processing", r"Reing's $C_R$, D-weighted mean order"]
+    caption = plotting.figure_caption(fig)
+    assert r"$C_R=\Sigma_{k=1}^{n-1}k\,(C_k-C_{k+1})/(C_1-C_n)$" in caption
+    assert r"$C_R=\Sigma_{k=1}^{n}k\,(C_{k-1}-C_k)/I(Y;S)$" in caption
 
 
 def test_bad_input_messages_name_the_field():
@@ -376,11 +388,14 @@ def test_mutual_information_dashed_surrogate_mean_per_layer_in_its_colour():
     ref = df.groupby(["layer", "epoch"])["mutual_information"].mean()
     np.testing.assert_allclose(solid["L2"].get_ydata(), ref.loc["L2"].to_numpy())
     caption = plotting.figure_caption(fig)
-    assert caption.startswith("line: mean over 3 seeds; band: 2.5–97.5 % quantiles over seeds")
-    assert "dashed: shuffled-label surrogate mean of I(T; layer)" in caption
+    assert caption.startswith(r"$I(Y;L)$: plug-in mutual information between the label Y")
+    assert "; line: mean over 3 seeds; band: 2.5–97.5 % quantiles over seeds; " in caption
+    assert "dashed: shuffled-label surrogate mean of $I(Y;L)$" in caption
     assert "estimation bias" in caption
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == [*LAYERS, "surrogate mean (bias)"]
+    assert ax.get_ylabel() == "$I(Y;L)$ [bits]"
+    assert ax.get_legend().get_title().get_text() == "layer"
 
 
 def test_mutual_information_without_surrogates_has_no_dashed_line():
@@ -396,7 +411,10 @@ def test_complexity_surrogate_dashed_with_markers_at_few_checkpoints():
     df = with_surrogates(make_summary())
     fig = plotting.plot_complexity(df)
     ax = fig.axes[0]
-    assert "I^sx" in ax.get_title()
+    assert ax.get_title() == "Representational complexity $C$ of each layer over training"
+    assert ax.get_ylabel() == "representational complexity $C$"
+    caption = plotting.figure_caption(fig)
+    assert r"the mean degree of synergy of the $I^{\mathrm{sx}}$ PID" in caption
     solid = {ln.get_label(): ln for ln in lines(ax)}
     got = dashed(ax)
     assert sorted(curve_of(ln) for ln in got) == sorted(LAYERS)
@@ -408,7 +426,7 @@ def test_complexity_surrogate_dashed_with_markers_at_few_checkpoints():
         np.testing.assert_allclose(ln.get_ydata(), sur.loc[layer].to_numpy())
         assert ln.get_color() == solid[layer].get_color()
     caption = plotting.figure_caption(fig)
-    assert "dashed with crosses: shuffled-label surrogate mean of C" in caption
+    assert "dashed with crosses: shuffled-label surrogate mean of $C$" in caption
     # without the column: no dashed line, no note
     plain = plotting.plot_complexity(make_summary())
     assert dashed(plain.axes[0]) == [] and "dashed" not in plotting.figure_caption(plain)
@@ -429,13 +447,14 @@ def test_degree_of_synergy_shows_surrogate_means_dashed():
     df = with_surrogates(make_summary())
     fig = plotting.plot_degree_of_synergy(df)
     ax = fig.axes[1]  # L2
-    assert sorted(curve_of(ln) for ln in dashed(ax)) == ["1", "2"]
+    assert sorted(curve_of(ln) for ln in dashed(ax)) == [r"$\Pi_1$", r"$\Pi_2$"]
     ref = df[df.layer == "L2"].dropna(subset=["pid.deg_syn_2_surrogate_mean"]).groupby(
         "epoch")["pid.deg_syn_2_surrogate_mean"].mean()
     by_m = {curve_of(ln): ln for ln in dashed(ax)}
-    np.testing.assert_allclose(by_m["2"].get_ydata(), ref.to_numpy())
-    assert by_m["2"].get_color() == {ln.get_label(): ln for ln in lines(ax)}["2"].get_color()
-    assert "surrogate mean of Π_m" in plotting.figure_caption(fig)
+    pi2 = r"$\Pi_2$"
+    np.testing.assert_allclose(by_m[pi2].get_ydata(), ref.to_numpy())
+    assert by_m[pi2].get_color() == {ln.get_label(): ln for ln in lines(ax)}[pi2].get_color()
+    assert r"surrogate mean of $\Pi_m$" in plotting.figure_caption(fig)
 
 
 def test_class_complexity_panel_per_layer_colour_per_class():
@@ -453,11 +472,10 @@ def test_class_complexity_panel_per_layer_colour_per_class():
     colours = [{ln.get_label(): ln.get_color() for ln in lines(ax)} for ax in fig.axes]
     assert colours[0] == colours[1] and len(set(colours[0].values())) == 3
     assert fig.axes[0].get_legend() is not None and fig.axes[1].get_legend() is None
-    assert plotting.figure_caption(fig) == (
-        "line: mean over 3 seeds; band: 95 % t-interval of the mean over seeds")
+    assert plotting.figure_caption(fig).endswith(
+        "; line: mean over 3 seeds; band: 95 % t-interval of the mean over seeds")
     two = plotting.plot_class_complexity(make_classes(groupings=("neurons", "pairs")))
-    assert [ax.get_title() for ax in two.axes] == [
-        "L1 (neurons)", "L1 (pairs)", "L2 (neurons)", "L2 (pairs)"]
+    assert [ax.get_title() for ax in two.axes] == ["L1", "L1 (pairs)", "L2", "L2 (pairs)"]
     with pytest.raises(ValueError, match="class"):
         plotting.plot_class_complexity(cl.drop(columns="class"))
     with pytest.raises(ValueError, match="no non-NaN"):
@@ -471,10 +489,11 @@ def test_entropy_invariants_two_panels_per_layer():
     df["shannon_entropy.joint_entropy"] = 3.0
     fig = plotting.plot_entropy_invariants(df)
     assert [ax.get_title() for ax in fig.axes] == [
-        "average degree of redundancy (entropy only)",
-        "average degree of vulnerability (entropy only)"]
+        "Average degree of redundancy", "Average degree of vulnerability"]
     assert [ax.get_ylabel() for ax in fig.axes] == [
-        "average degree of redundancy", "average degree of vulnerability"]
+        r"$\Sigma_i H(S_i)\,/\,H(S)$", r"$\Sigma_i [H(S)-H(S_{-i})]\,/\,H(S)$"]
+    assert "about itself (no label)" in fig.get_suptitle()
+    assert r"$\Sigma_iH(S_i)/H(S)$" in plotting.figure_caption(fig)
     for ax in fig.axes:
         assert sorted(ln.get_label() for ln in lines(ax)) == sorted(LAYERS)
     got = {ln.get_label(): ln.get_ydata() for ln in lines(fig.axes[0])}
@@ -510,8 +529,8 @@ def test_standard_figures_add_the_new_figures_when_their_data_exist():
     assert list(figs) == ["performance", "mutual_information", "complexity",
                           "degree_of_synergy", "class_complexity", "broja_complexity", "reing",
                           "shannon_invariants", "entropy_invariants", "activation_statistics"]
-    dashed_words = {"mutual_information": "dashed: shuffled-label surrogate mean of I",
-                    "complexity": "dashed with crosses: shuffled-label surrogate mean of C",
+    dashed_words = {"mutual_information": "dashed: shuffled-label surrogate mean of $I(Y;L)$",
+                    "complexity": "dashed with crosses: shuffled-label surrogate mean of $C$",
                     "degree_of_synergy": "dashed with crosses: shuffled-label surrogate mean"}
     for name, fig in figs.items():
         caption = plotting.figure_caption(fig)
@@ -545,8 +564,169 @@ def test_performance_without_accuracy_shows_loss_only(drop):
     if drop:
         perf = perf.drop(columns="accuracy")
     fig = plotting.plot_performance(perf)
-    assert [ax.get_title() for ax in fig.axes] == ["loss"]
+    assert [ax.get_title() for ax in fig.axes] == ["Loss over training"]
     assert sorted(ln.get_label() for ln in lines(fig.axes[0])) == ["test", "train"]
     assert "performance" in plotting.standard_figures(None, perf)
     with pytest.raises(ValueError, match="loss"):
         plotting.plot_performance(perf.assign(loss=np.nan))
+
+
+# ---------------------------------------------------------------- legible labels
+def label_texts(fig) -> list[str]:
+    """Every title, axis label and legend text (and legend title) of a figure."""
+    out = [fig.get_suptitle()] if fig.get_suptitle() else []
+    for ax in fig.axes:
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        legend = ax.get_legend()
+        if legend is not None:
+            out += [t.get_text() for t in legend.get_texts()]
+            out.append(legend.get_title().get_text())
+    return [t for t in out if t]
+
+
+MATH = MathTextParser("path")
+
+
+def outside_math(text: str) -> str:
+    return "".join(text.split("$")[0::2])
+
+
+def math_parts(text: str) -> list[str]:
+    return text.split("$")[1::2]
+
+
+def grouped_summary() -> pd.DataFrame:
+    df = full_summary()
+    pairs = df.assign(grouping="pairs")
+    return pd.concat([df.assign(grouping="neurons"), pairs], ignore_index=True)
+
+
+@pytest.mark.parametrize("overlay", [False, True])
+def test_labels_are_mathtext_without_literal_underscores(overlay):
+    frames = (grouped_summary(), make_performance(), make_stats(), make_classes())
+    if overlay:
+        frames = tuple(two_experiments(f) for f in frames)
+    summary, perf, stats, classes = frames
+    figs = plotting.standard_figures(summary, perf, stats, classes=classes)
+    assert len(figs) == 10
+    for name, fig in figs.items():
+        texts = label_texts(fig)
+        for text in texts:
+            assert "_" not in outside_math(text), (name, text)
+            assert "I(T" not in text and "layer /" not in text, (name, text)
+            assert not text.endswith("(neurons)"), (name, text)
+        caption = plotting.figure_caption(fig)
+        assert "_" not in outside_math(caption), (name, caption)
+        assert all(" " not in m for m in math_parts(caption)), name  # the footer wraps at spaces
+        for math in [m for t in [*texts, caption] for m in math_parts(t)]:
+            MATH.parse(f"${math}$")  # every mathtext parses (raises ValueError otherwise)
+    assert r"$\Pi_2$" in label_texts(figs["degree_of_synergy"])
+    assert "$I(Y;L)$ [bits]" in label_texts(figs["mutual_information"])
+    assert "representational complexity $C$" in label_texts(figs["complexity"])
+    assert "$C_R$ (published)" in label_texts(figs["reing"])
+
+
+def test_legends_name_no_default_grouping_and_titles_say_what_is_shown():
+    df = make_summary()  # no grouping column
+    one = make_summary(groupings=["neurons"])
+    for frame in (df, one):
+        ax = plotting.plot_complexity(frame).axes[0]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == LAYERS
+        assert ax.get_legend().get_title().get_text() == "layer"
+    two = plotting.plot_mutual_information(make_summary(groupings=["neurons", "pairs"]))
+    legend = [t.get_text() for t in two.axes[0].get_legend().get_texts()]
+    assert legend == ["L1", "L1 (pairs)", "L2", "L2 (pairs)", "L10", "L10 (pairs)"]
+    assert not any(t.endswith("(neurons)") for t in legend)
+    syn = plotting.plot_degree_of_synergy(make_summary(groupings=["neurons"]))
+    assert [ax.get_title() for ax in syn.axes] == LAYERS
+    assert syn.get_suptitle() == r"Information $\Pi_m$ at each degree of synergy $m$ over training"
+
+
+def test_captions_define_the_symbols():
+    df = full_summary()
+    inv = plotting.figure_caption(plotting.plot_shannon_invariants(df))
+    assert r"degree of redundancy $\Sigma_iI(Y;S_i)/I(Y;S)$" in inv
+    assert r"degree of vulnerability $\Sigma_i[I(Y;S)-I(Y;S_{-i})]/I(Y;S)$" in inv
+    assert r"$S_i$ one source, $S_{-i}$ all but $S_i$" in inv
+    assert inv.index("degree of redundancy") < inv.index("line: mean over 3 seeds")
+    ent = plotting.figure_caption(plotting.plot_entropy_invariants(df))
+    assert r"degree of redundancy $\Sigma_iH(S_i)/H(S)$" in ent
+    c = plotting.figure_caption(plotting.plot_complexity(df))
+    assert c.startswith(r"$C=\Sigma_m\,m\,\Pi_m/I(Y;L)$: representational complexity")
+    pi = plotting.figure_caption(plotting.plot_degree_of_synergy(df))
+    assert pi.startswith(r"$\Pi_m$: sum of the $I^{\mathrm{sx}}$ PID atoms of degree of synergy")
+    broja = plotting.figure_caption(plotting.plot_broja_complexity(df))
+    assert r"$C=1+\mathrm{synergy}/I(Y;S)$" in broja
+
+
+# ---------------------------------------------------------------- overlays
+NAMES = ("8 levels", "4 levels")
+
+
+def two_experiments(df: pd.DataFrame, shift: float = 1.0) -> pd.DataFrame:
+    """The frame as experiment "8 levels" and, with the same seeds and every value column
+    raised by ``shift``, as "4 levels"."""
+    second = df.copy()
+    skip = {"seed", "epoch", "chapter", "step", "neuron", "class", "run_id"}
+    for col in second.columns:
+        if col not in skip and pd.api.types.is_float_dtype(second[col]):
+            second[col] = second[col] + shift
+    return pd.concat([df.assign(experiment=NAMES[0]), second.assign(experiment=NAMES[1])],
+                     ignore_index=True)
+
+
+def test_overlay_has_a_line_per_experiment_and_layer_coloured_by_experiment():
+    df = make_summary()
+    both = two_experiments(df)
+    fig = plotting.plot_complexity(both)
+    ax = fig.axes[0]
+    got = {ln.get_label(): ln for ln in lines(ax)}
+    assert list(got) == [f"{e}: {la}" for e in NAMES for la in LAYERS]
+    colour = {e: {got[f"{e}: {la}"].get_color() for la in LAYERS} for e in NAMES}
+    assert all(len(c) == 1 for c in colour.values())  # one colour per experiment
+    assert colour[NAMES[0]] != colour[NAMES[1]]
+    for la in LAYERS:  # one line style (and marker) per layer, the same in each experiment
+        looks = {(got[f"{e}: {la}"].get_linestyle(), got[f"{e}: {la}"].get_marker())
+                 for e in NAMES}
+        assert len(looks) == 1
+    assert len({got[f"{NAMES[0]}: {la}"].get_linestyle() for la in LAYERS}) == len(LAYERS)
+    # the same seed numbers in both experiments are not mixed
+    value = "pid.representational_complexity"
+    ref = df[df.layer == "L2"].groupby("epoch")[value].mean().to_numpy()
+    np.testing.assert_allclose(got["8 levels: L2"].get_ydata(), ref)
+    np.testing.assert_allclose(got["4 levels: L2"].get_ydata(), ref + 1.0)
+    assert ax.get_legend().get_title().get_text() == "experiment: layer"
+    assert "colours: experiments; line styles and markers: layer" in plotting.figure_caption(fig)
+
+
+def test_single_experiment_column_looks_as_without_it():
+    df = with_surrogates(make_summary(groupings=["neurons", "pairs"]))
+    plain = plotting.standard_figures(df, make_performance())
+    tagged = plotting.standard_figures(df.assign(experiment="only"),
+                                       make_performance().assign(experiment="only"))
+    assert list(plain) == list(tagged)
+    for name in plain:
+        assert plotting.figure_caption(plain[name]) == plotting.figure_caption(tagged[name])
+        assert label_texts(plain[name]) == label_texts(tagged[name]), name
+        for a, b in zip(plain[name].axes, tagged[name].axes, strict=True):
+            assert [(ln.get_label(), ln.get_color(), ln.get_linestyle()) for ln in a.get_lines()] \
+                == [(ln.get_label(), ln.get_color(), ln.get_linestyle()) for ln in b.get_lines()]
+            for la, lb in zip(a.get_lines(), b.get_lines(), strict=True):
+                np.testing.assert_allclose(la.get_ydata(), lb.get_ydata())
+
+
+def test_overlay_of_panels_performance_and_groupings():
+    summary = two_experiments(make_summary(groupings=["neurons", "pairs"]))
+    fig = plotting.plot_mutual_information(summary)
+    labels = [ln.get_label() for ln in lines(fig.axes[0])]
+    assert labels[:2] == ["8 levels: L1", "8 levels: L1 (pairs)"] and len(labels) == 12
+    syn = plotting.plot_degree_of_synergy(two_experiments(make_summary()))
+    assert [ax.get_title() for ax in syn.axes] == [f"{e}: {la}" for e in NAMES for la in LAYERS]
+    perf = plotting.plot_performance(two_experiments(make_performance()))
+    assert sorted(ln.get_label() for ln in lines(perf.axes[0])) == sorted(
+        f"{e}: {d}" for e in NAMES for d in ("train", "test"))
+    cls = plotting.plot_class_complexity(two_experiments(make_classes()))
+    assert [ax.get_title() for ax in cls.axes] == [f"{e}: {la}" for e in NAMES
+                                                   for la in ("L1", "L2")]
+    order = plotting.plot_complexity(two_experiments(make_summary()).iloc[::-1])
+    assert lines(order.axes[0])[0].get_label() == "4 levels: L1"  # order of appearance

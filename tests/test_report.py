@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from scipy import stats as sps
 
 from nninfo import plotting, report
+from nninfo.report_format import format_mean_spread, format_number, mathtext_html
 
 SEEDS = (0, 1, 2)
 EPOCHS = [0.0, 1.0, 3.0, 10.0]
@@ -113,14 +114,15 @@ def table_dict(rows: list[list[str]], key: str) -> dict[str, dict[str, str]]:
 
 
 def pm(values: pd.Series, band: str = "quantile") -> str:
-    """The expected cell, from numpy/scipy: ``mean [q2.5, q97.5]`` of the per-seed values
-    (quantile band) or ``mean ± t_{0.975, n-1} * sd / sqrt(n)`` (t band)."""
+    """The expected cell, from numpy/scipy: ``mean ± h`` of the per-seed values, h half the
+    distance between their 2.5 % and 97.5 % quantiles (quantile band) or
+    ``t_{0.975, n-1} * sd / sqrt(n)`` (t band); the rounding is tested on its own."""
     v = np.asarray(values, dtype=float)
     if band == "quantile":
         lo, hi = np.quantile(v, [0.025, 0.975])
-        return f"{v.mean():.4g} [{lo:.4g}, {hi:.4g}]"
+        return format_mean_spread(v.mean(), (hi - lo) / 2)
     half = sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return f"{v.mean():.4g} ± {half:.4g}"
+    return format_mean_spread(v.mean(), half)
 
 
 @pytest.fixture(scope="module")
@@ -194,10 +196,10 @@ def test_t_band_tables_show_mean_pm_t_half_width(t_page, frames):
 def test_every_table_and_figure_caption_says_which_spread_over_how_many_seeds(
         band, page, t_page):
     parsed = parse(page if band == "quantile" else t_page)
-    table_words = {"quantile": "mean [2.5 %, 97.5 %] over seeds: the mean and the 2.5–97.5 % "
-                               "quantiles of the per-seed values (3 seeds)",
+    table_words = {"quantile": "mean ± h over seeds: h is half the distance between the 2.5 % "
+                               "and 97.5 % quantiles of the per-seed values (3 seeds)",
                    "t": "mean ± h over seeds: h is the half-width of the 95 % t-interval of "
-                        "the mean (3 seeds)"}[band]
+                        "the mean of the per-seed values (3 seeds)"}[band]
     for section in ("performance", "complexity", "atoms", "invariants"):
         assert len(parsed.captions[section]) == len(parsed.tables[section]) >= 1, section
         assert all(c == table_words for c in parsed.captions[section]), section
@@ -207,7 +209,7 @@ def test_every_table_and_figure_caption_says_which_spread_over_how_many_seeds(
                     "t": "line: mean over 3 seeds; band: 95 % t-interval of the mean over "
                          "seeds"}[band]
     assert parsed.figcaptions and len(parsed.figcaptions) == len(parsed.imgs)
-    assert all(c.endswith(figure_words) for c in parsed.figcaptions), parsed.figcaptions
+    assert all(c.count(figure_words) == 1 for c in parsed.figcaptions), parsed.figcaptions
 
 
 def test_bad_band_is_refused(frames):
@@ -227,13 +229,14 @@ def test_complexity_final_and_max_per_layer(page, frames):
         assert c_table[layer]["max C"] == pm(per_seed_max)
     pi_table = table_dict(tables[1], "layer")
     final_l2 = summary[(summary.layer == "L2") & (summary.epoch == max(EPOCHS))]
-    assert pi_table["L2"]["Π_2"] == pm(final_l2["pid.deg_syn_2"])
+    assert pi_table["L2"]["Π2"] == pm(final_l2["pid.deg_syn_2"])  # Π<sub>2</sub>
+    assert "<th>Π<sub>2</sub></th>" in page
 
 
 def test_invariants_skip_all_nan_columns(page):
     head = parse(page).tables["invariants"][0][0]
-    assert "shannon.avg_degree_redundancy" in head and "mutual_information" in head
-    assert "shannon.avg_degree_vulnerability" not in head
+    assert "degree of redundancy" in head and "I(Y;L) [bits]" in head
+    assert "degree of vulnerability" not in head
 
 
 def test_invariants_show_both_reing_forms_and_their_formulas(frames):
@@ -243,9 +246,12 @@ def test_invariants_show_both_reing_forms_and_their_formulas(frames):
     page = report.render_report("reing", {}, summary, perf, figures={})
     table = table_dict(parse(page).tables["invariants"][0], "layer")
     # per seed 1.0, 1.1, 1.2 at the final epoch
-    assert table["L1"]["reing.C_R_published"] == pm(pd.Series([1.0, 1.1, 1.2]))
-    assert table["L2"]["reing.C_R_mean_order"] == pm(pd.Series([2.0, 1.9, 1.8]))
-    assert "Σ_{k=1}^{n-1} k·C(k‖k+1)" in page and "Σ_{k=1}^{n} k·(C_(k−1) − C_k)" in page
+    assert table["L1"]["CR (published)"] == pm(pd.Series([1.0, 1.1, 1.2]))
+    assert table["L1"]["CR (published)"] == "1.100 ± 0.095"
+    assert table["L2"]["CR (mean order)"] == pm(pd.Series([2.0, 1.9, 1.8]))
+    assert ("C<sub>R</sub>=Σ<sub>k=1</sub><sup>n−1</sup>k\u2009(C<sub>k</sub>−C<sub>k+1</sub>)"
+            "/(C<sub>1</sub>−C<sub>n</sub>)") in page
+    assert "C<sub>R</sub>=Σ<sub>k=1</sub><sup>n</sup>k\u2009(C<sub>k−1</sub>−C<sub>k</sub>)" in page
 
 
 def test_top_atoms_order_by_mean_absolute_average(page, frames):
@@ -536,3 +542,158 @@ def test_performance_without_accuracy_renders_loss_only(frames, drop):
     assert "loss" in head and "accuracy" not in head
     assert "No accuracy was logged" in page
     assert 'id="fig-performance"' in page
+
+
+# ---------------------------------------------------------------- numbers and symbols
+@pytest.mark.parametrize(("mean", "spread", "integer", "expected"), [
+    (0.0006674, 0.0005255, False, "0.00067 ± 0.00053"),
+    (1.8312, 0.1203, False, "1.83 ± 0.12"),
+    (12.3, 3.04, True, "12 ± 3"),
+    (12.3, 3.04, False, "12.3 ± 3.0"),
+    (0.9594, 0.00996, False, "0.959 ± 0.010"),  # 0.00996 rounds up to 0.010: 2 digits
+    (1234.5, 123.0, False, "1230 ± 120"),
+    (-0.00001, 0.5, False, "0.00 ± 0.50"),  # never "-0.00"
+    (1.25, 0.0, False, "1.25 ± 0"),
+    (0.5, np.nan, False, "0.5"),  # one seed: no spread
+    (12.4, np.nan, True, "12"),
+    (3.2e-9, 1.1e-9, False, "(3.2 ± 1.1)e-09"),
+])
+def test_mean_and_spread_with_two_significant_digits(mean, spread, integer, expected):
+    assert format_mean_spread(mean, spread, integer=integer) == expected
+
+
+def test_single_numbers_and_integers():
+    assert [format_number(x) for x in (1000.0, 10000.0, 0.95263, 0.5, 3, np.inf, np.nan,
+                                       pd.NA, "L3")] == [
+        "1000", "10000", "0.953", "0.5", "3", "∞", "—", "—", "L3"]
+
+
+def hand_picked(epoch: float = 10000.0) -> pd.DataFrame:
+    """Three seeds at epoch 0 and ``epoch``; at the last: accuracy 0.95, 0.96, 0.97,
+    distinct patterns 9, 12, 15 (Int64, as the results API loads them), I 0.0001, 0.0006,
+    0.0013."""
+    rows = []
+    for s, (acc, pat, mi) in enumerate([(0.95, 9, 0.0001), (0.96, 12, 0.0006),
+                                        (0.97, 15, 0.0013)]):
+        rows.append({"seed": s, "epoch": 0.0, "layer": "L1", "accuracy": 0.5,
+                     "distinct_patterns": 1, "mutual_information": 0.0})
+        rows.append({"seed": s, "epoch": epoch, "layer": "L1", "accuracy": acc,
+                     "distinct_patterns": pat, "mutual_information": mi})
+    return pd.DataFrame(rows).astype({"distinct_patterns": "Int64"})
+
+
+def test_final_epoch_cells_on_hand_picked_numbers():
+    df = hand_picked()
+    values = ["accuracy", "distinct_patterns", "mutual_information"]
+    q = report.final_epoch_table(df, ["layer"], values).iloc[0].to_dict()
+    assert q == {"layer": "L1", "epoch": "10000", "seeds": 3, "accuracy": "0.9600 ± 0.0095",
+                 "distinct_patterns": "12 ± 3", "mutual_information": "0.00067 ± 0.00057"}
+    t = report.final_epoch_table(df, ["layer"], values, band="t").iloc[0].to_dict()
+    assert t["accuracy"] == "0.960 ± 0.025" and t["distinct_patterns"] == "12 ± 7"
+    one = report.final_epoch_table(df[df.seed == 1], ["layer"], values).iloc[0].to_dict()
+    assert (one["accuracy"], one["distinct_patterns"]) == ("0.96", "12")
+
+
+def test_integer_columns_render_as_integers(frames):
+    summary, perf, atoms = frames
+    stats = hand_picked().assign(entropy=1.5)
+    page = report.render_report("ints", {}, summary, perf, atoms=atoms, stats=stats,
+                                figures={})
+    parsed = parse(page)
+    act = table_dict(parsed.tables["activations"][0], "layer")["L1"]
+    assert act["distinct_patterns"] == "12 ± 3" and act["seeds"] == "3"
+    assert act["epoch"] == "10000"
+    atoms_rows = parsed.tables["atoms"][0]
+    degree = atoms_rows[0].index("degree")
+    assert {r[degree] for r in atoms_rows[1:]} == {"1", "2"}
+    perf_rows = parsed.tables["performance"][0]
+    assert all(r[perf_rows[0].index("seeds")] == "3" for r in perf_rows[1:])
+
+
+def test_mathtext_becomes_escaped_html():
+    assert mathtext_html(r"$\Pi_2$ [bits]") == "Π<sub>2</sub> [bits]"
+    assert mathtext_html(r"<b> $S_{-i}$ & $I^{\mathrm{sx}}$") == (
+        "&lt;b&gt; S<sub>−i</sub> &amp; I<sup>sx</sup>")
+    assert mathtext_html(r"$\Sigma_iI(Y;S_i)/I(Y;S)$") == (
+        "Σ<sub>i</sub>I(Y;S<sub>i</sub>)/I(Y;S)")
+    assert mathtext_html("costs $5 <now>") == "costs $5 &lt;now&gt;"  # no pair: no math
+
+
+def test_figure_captions_define_symbols_in_html(frames):
+    summary, perf, _ = frames
+    page = report.render_report("symbols", {}, summary, perf)
+    caption = next(c for c in parse(page).figcaptions if c.startswith("shannon invariants"))
+    assert "degree of redundancy ΣiI(Y;Si)/I(Y;S)" in caption  # Σ<sub>i</sub>I(Y;S<sub>i</sub>)
+    assert "$" not in page.split("<style>")[1]
+
+
+# ---------------------------------------------------------------- comparison report
+EXPS = ("8 <levels>", "4 & levels")
+
+
+def compared(frame: pd.DataFrame, skip=("seed", "epoch", "chapter")) -> pd.DataFrame:
+    """``frame`` as the first experiment and, with the same seeds and every value + 1, as
+    the second."""
+    second = frame.copy()
+    for col in second.columns:
+        if col not in skip and pd.api.types.is_float_dtype(second[col]):
+            second[col] = second[col] + 1.0
+    return pd.concat([frame.assign(experiment=EXPS[0]), second.assign(experiment=EXPS[1])],
+                     ignore_index=True)
+
+
+def test_comparison_report_renders_both_experiments(frames, tmp_path):
+    summary, perf, _ = frames
+    summaries, performance = compared(summary), compared(perf)
+    path = report.write_comparison_report(tmp_path / "cmp" / "compare.html", "compare <a> & b",
+                                          summaries, performance, None, "quantile")
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and not re.search(r"https?://|<script", page)
+    assert "compare &lt;a&gt; &amp; b" in page and "<a> & b" not in page
+    assert "8 <levels>" not in page and "8 &lt;levels&gt;" in page
+    parsed = parse(page)
+    assert parsed.h2 == ["Experiments", "Performance", "Information and complexity",
+                         "Estimation bias", "Figures"]
+    exps = table_dict(parsed.tables["experiments"][0], "experiment")
+    assert list(exps) == list(EXPS) and exps[EXPS[0]]["seeds"] == "3"
+    assert exps[EXPS[1]]["final epoch"] == "10" and exps[EXPS[1]]["layers"] == "L1, L2"
+    rows = parsed.tables["information"][0]
+    head = rows[0]
+    assert head[:4] == ["experiment", "layer", "epoch", "seeds"] and "C" in head
+    cells = {(r[0], r[1]): dict(zip(head, r, strict=True)) for r in rows[1:]}
+    assert list(cells) == [(e, la) for e in EXPS for la in LAYERS]
+    final = summary[(summary.layer == "L2") & (summary.epoch == max(EPOCHS))]
+    value = final["pid.representational_complexity"]
+    assert cells[(EXPS[0], "L2")]["C"] == pm(value)
+    assert cells[(EXPS[1], "L2")]["C"] == pm(value + 1.0)  # same seeds, not mixed
+    assert cells[(EXPS[1], "L2")]["Π2"] == pm(final["pid.deg_syn_2"] + 1.0)
+    assert parsed.captions["information"][0] == report.spread_text("quantile", 3)
+    perf_rows = table_dict([r[1:] for r in parsed.tables["performance"][0]], "dataset")
+    assert set(perf_rows) == {"train", "test"}
+    assert len(parsed.tables["performance"][0]) == 5  # 2 experiments x 2 datasets
+    n_figures = len(plotting.standard_figures(summaries, performance))
+    assert len(parsed.imgs) == n_figures == len(parsed.figcaptions) > 0
+    assert all("colours: experiments" in c for c in parsed.figcaptions
+               if not c.startswith("degree of synergy"))
+
+
+def test_comparison_report_takes_png_figures_and_checks_input(frames, tmp_path):
+    summary, perf, _ = frames
+    fig = plotting.plot_complexity(compared(summary))
+    png = plotting.save_figure(fig, tmp_path / "complexity")[0]
+    page = report.render_comparison_report("t", compared(summary), None,
+                                           {"complexity": png}, band="t")
+    parsed = parse(page)
+    assert len(parsed.imgs) == 1 and "no performance metrics" in page
+    assert parsed.captions["information"][0] == report.spread_text("t", 3)
+    with pytest.raises(ValueError, match="experiment"):
+        report.write_comparison_report(tmp_path / "x.html", "t", summary, perf, {}, "quantile")
+    with pytest.raises(ValueError, match="band"):
+        report.render_comparison_report("t", compared(summary), None, {}, band="sd")
+
+
+def test_a_spread_far_below_the_mean_is_formatted_without_recursion():
+    from nninfo.report_format import format_mean_spread
+
+    assert format_mean_spread(1e6, 1e-10) == "(1.000000000000 ± 0.000000000000)e+06"
+    assert format_mean_spread(3.0, 1e-11).endswith("e+00")

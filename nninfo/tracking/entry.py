@@ -1,11 +1,13 @@
-"""Run one entry point (or the ``main`` chain) inside an MLflow run with an honest status."""
+"""Run one entry point (or the ``main`` chain) inside an MLflow run with an honest status,
+saying first on stderr where its results go."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from nninfo.config import ExperimentConfig
-from nninfo.tracking import analyze, performance, pipeline, report, runs, train
+from nninfo.tracking import aggregate, analyze, performance, pipeline, report, runs, train
 from nninfo.tracking.pipeline import Settings
 
 STEPS = {"analyze": analyze.analyze, "performance": performance.performance,
@@ -13,33 +15,95 @@ STEPS = {"analyze": analyze.analyze, "performance": performance.performance,
 
 
 def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings: Settings,
-              experiment: str, *, train_run: str | None = None) -> str:
-    """Run ``steps`` as entry point ``name``; returns the entry run id.
+              experiment: str, *, train_run: str | None = None) -> str | None:
+    """Run ``steps`` as entry point ``name``; returns the entry run id, or None when
+    ``analyze`` or ``performance`` alone found nothing to do (then no run is created).
 
     With a ``train`` step the entry run is the parent of the seed runs; otherwise the steps
     work on the seeds of ``train_run`` (default: the newest training run of ``experiment``).
     A chain (``main``) reuses a finished training run with the same training settings, seeds
-    and code instead of training again, unless ``settings.force``.
+    and code instead of training again, unless ``settings.force``. Under ``mlflow run
+    --experiment-name NAME`` the experiment is NAME. Without a ``train`` step a missing
+    tracking store is an error (none is created).
     """
+    experiment = runs.launcher_experiment() or experiment
+    _say(name, f"tracking URI {runs.shown_uri()}, experiment {experiment!r}")
+    if "train" not in steps:
+        runs.require_store()  # nothing to work on: no new store in the wrong folder
     pipeline.before_any_run(steps, cfg, settings, experiment)
     if "train" not in steps:
         parent = runs.find_parent(experiment, train_run)
     elif len(steps) > 1 and not settings.force:
         parent = train.reusable_training(cfg, experiment)
-        if parent:
-            print(f"{name}: reusing training run {parent} (same training settings, seeds and "
-                  "code); force=true retrains", file=sys.stderr)
     else:
         parent = None
-    tags = {runs.TRAIN_RUN: parent} if parent else {}
-    run_id = runs.entry_run_id(experiment, name, tags)
-    with runs.status_guard(run_id, owns=runs.owns_run(run_id)):
+    if parent:
+        reused = " (reused: same training settings, seeds and code; force=true retrains)" \
+            if "train" in steps else ""
+        _show_run(name, parent, f"training run {parent}{reused}; its seed runs hold the results")
+    entry = _EntryRun(name, experiment, {runs.TRAIN_RUN: parent} if parent else {}, parent)
+    if set(steps) - {"analyze", "performance"}:  # training and reports always do something
+        entry.start()
+    with pipeline.on_work(entry.start), entry:
         if parent is None:
-            train.train(cfg, settings, run_id)
-            parent = run_id
+            train.train(cfg, settings, entry.run_id)
+            parent = entry.run_id
+        measured = [s for s in steps if s in ("analyze", "performance")]
         for step in steps:
             if step != "train":
                 result = STEPS[step](cfg, settings, parent)
+                if measured and step == measured[-1]:  # the UI compares parents: seed means
+                    aggregate.log_parent_aggregates(cfg, parent)
                 if step == "report":
                     print(f"report: {result}")
-    return run_id
+    if entry.run_id is None:
+        launcher = os.environ.get("MLFLOW_RUN_ID")
+        if launcher:
+            runs.set_tags(launcher, {runs.NOTE: f"nninfo {name}: nothing to do; every result "
+                                                f"of training run {parent} is logged."})
+        _say(name, "nothing to do, so no run of its own" + (
+            f"; mlflow run's run {launcher} notes it" if launcher else ""))
+    return entry.run_id
+
+
+def _say(entry: str, text: str) -> None:
+    print(f"nninfo {entry}: {text}", file=sys.stderr)
+
+
+def _show_run(entry: str, run_id: str, text: str) -> None:
+    """Say ``text``, where the artifacts of ``run_id``'s experiment go and how to see it."""
+    c = runs.client()
+    exp_id = c.get_run(run_id).info.experiment_id
+    where = c.get_experiment(exp_id).artifact_location
+    _say(entry, f"{text}; artifacts under {where}")
+    _say(entry, "view: " + runs.ui_hint(exp_id, run_id))
+
+
+class _EntryRun:
+    """The entry point's run, created by :meth:`start` (at once, or when a step finds work)
+    and ended FINISHED, FAILED or KILLED with the block it guards."""
+
+    def __init__(self, name: str, experiment: str, tags: dict[str, str],
+                 parent: str | None) -> None:
+        self.name, self.experiment, self.tags, self.parent = name, experiment, tags, parent
+        self.run_id: str | None = None
+
+    def start(self) -> None:
+        if self.run_id is not None:
+            return
+        self.run_id = runs.entry_run_id(self.experiment, self.name, self.tags)
+        launcher = os.environ.get("MLFLOW_RUN_ID")
+        if launcher and launcher != self.run_id:
+            _say(self.name, f"mlflow run's own run {launcher} is in the Default experiment; "
+                            f"its note points to run {self.run_id}")
+        if self.parent is None:
+            _show_run(self.name, self.run_id, f"run {self.run_id}, the parent of the seed runs")
+        else:
+            _say(self.name, f"entry run {self.run_id} records this {self.name}")
+
+    def __enter__(self) -> _EntryRun:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if self.run_id is not None:
+            runs.end_run(self.run_id, exc, owns=runs.owns_run(self.run_id))

@@ -12,9 +12,12 @@ an entry point after a crash only does what is missing.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,9 +56,38 @@ def run_units(settings: Settings, units: list, desc: str) -> Iterable[Outcome]:
                 file=sys.stderr, unit="job")
 
 
+def default_out_dir(uri: str | None = None) -> str:
+    """Where figures and reports go by default: ``outputs/`` beside a SQLite store's database
+    (not in whatever folder ``mlflow run`` works in), else ``./outputs``."""
+    import mlflow
+
+    from nninfo.tracking.processes import sqlite_path
+
+    db = sqlite_path(uri or mlflow.get_tracking_uri())
+    return "outputs" if db is None else os.path.join(os.path.abspath(db.parent), "outputs")
+
+
+_on_work: ContextVar[Callable[[], None] | None] = ContextVar("nninfo_on_work", default=None)
+
+
+@contextlib.contextmanager
+def on_work(callback: Callable[[], None]) -> Iterator[None]:
+    """Call ``callback`` when a step in this block finds work (:func:`say_todo`): an entry
+    point creates its run there, so one with nothing to do leaves no run behind."""
+    token = _on_work.set(callback)
+    try:
+        yield
+    finally:
+        _on_work.reset(token)
+
+
 def say_todo(entry: str, n_units: int, n_runs: int, unit: str) -> None:
-    """One line on stderr: how much work there is, or that there is none."""
+    """One line on stderr: how much work there is, or that there is none; with work, first
+    the :func:`on_work` callback."""
     if n_units:
+        callback = _on_work.get()
+        if callback is not None:
+            callback()
         print(f"{entry}: {n_units} {unit} job(s) for {n_runs} seed run(s)", file=sys.stderr)
     else:
         print(f"{entry}: nothing to do: every {unit} of the {n_runs} seed run(s) is already "

@@ -1,5 +1,6 @@
 """Runs and the processes that drive them: who drives a run, runs whose driver is gone,
-SIGTERM handled like Ctrl-C, and one process at a time creating a new SQLite store.
+SIGTERM handled like Ctrl-C, and one process at a time creating a new SQLite store (with its
+artifacts beside it, :func:`artifact_root`).
 
 Every run nninfo creates carries the tag ``nninfo.driver`` = ``host:pid:start``, the driving
 process's host, pid and start time (so a recycled pid is not mistaken for the driver). A run
@@ -116,14 +117,35 @@ def store_lock(uri: str) -> Iterator[None]:
         yield
 
 
+ARTIFACT_FOLDER = "mlartifacts"
+
+
+def artifact_root(uri: str) -> str | None:
+    """Where the experiments nninfo creates keep their artifacts: ``mlartifacts/`` beside a
+    SQLite store's database file (absolute), as ``mlflow server`` started in that folder does
+    (its default ``--artifacts-destination ./mlartifacts``), so artifacts do not follow the
+    working directory (``mlflow run`` works in the project folder); None for other stores,
+    whose server decides."""
+    db = sqlite_path(uri)
+    return None if db is None else os.path.join(os.path.abspath(db.parent), ARTIFACT_FOLDER)
+
+
+def artifact_store(uri: str):
+    """The tracking store of ``uri`` whose new experiments get :func:`artifact_root`, or
+    MLflow's default for stores that are not SQLite."""
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    return _get_store(uri, artifact_root(uri))
+
+
 def ensure_store() -> str:
     """Create (and migrate) the tracking store once, under :func:`store_lock`, before
     anything else touches it: two processes creating one new SQLite file at once race in
-    MLflow's migrations. Returns the tracking URI."""
+    MLflow's migrations. A new SQLite store's Default experiment keeps its artifacts in
+    :func:`artifact_root` too. Returns the tracking URI."""
     import mlflow
-    from mlflow.tracking import MlflowClient
 
     uri = mlflow.get_tracking_uri()
     with store_lock(uri):
-        MlflowClient(uri).search_experiments(max_results=1)
+        artifact_store(uri).search_experiments(max_results=1)
     return uri

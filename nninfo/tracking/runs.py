@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shlex
 import subprocess
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -52,16 +54,78 @@ def require_store() -> str:
     return uri
 
 
+def shown_uri(uri: str | None = None) -> str:
+    """The tracking URI as messages show it: a password hidden, and a relative SQLite path
+    with the file it means here (``sqlite:///mlflow.db (/home/me/mlflow.db)``)."""
+    from nninfo.tracking.processes import sqlite_path
+
+    uri = uri or mlflow.get_tracking_uri()
+    db = sqlite_path(uri)
+    if db is not None and not db.is_absolute():
+        return f"{uri} ({os.path.abspath(db)})"
+    return re.sub(r"(//[^/:@]+:)[^/@]+@", r"\1***@", uri)
+
+
+def ui_hint(experiment: str, run_id: str, uri: str | None = None) -> str:
+    """How to see a run in the MLflow UI: the page of a tracking server, or the ``mlflow ui``
+    command for a local store and the run's URL there."""
+    from nninfo.tracking.processes import sqlite_path
+
+    uri = uri or mlflow.get_tracking_uri()
+    path = f"#/experiments/{experiment}/runs/{run_id}"
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri.rstrip('/')}/{path}"
+    db = sqlite_path(uri)
+    store = f"sqlite:///{os.path.abspath(db)}" if db is not None else shown_uri(uri)
+    return (f"mlflow ui --backend-store-uri {shlex.quote(store)}, then open "
+            f"http://127.0.0.1:5000/{path}")
+
+
 def experiment_id(name: str) -> str:
-    """Id of experiment ``name``, created when missing (race-safe)."""
+    """Id of experiment ``name``, created when missing (race-safe); a new experiment of a
+    SQLite store keeps its artifacts beside the database
+    (:func:`~nninfo.tracking.processes.artifact_root`), one that exists keeps its own."""
+    from nninfo.tracking.processes import artifact_root, artifact_store
+
     c = client()
     exp = c.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
+    uri = mlflow.get_tracking_uri()
     try:
-        return c.create_experiment(name)
+        if artifact_root(uri) is None:
+            return c.create_experiment(name)
+        return artifact_store(uri).create_experiment(name)
     except mlflow.exceptions.MlflowException:
         return c.get_experiment_by_name(name).experiment_id
+
+
+def launcher_experiment() -> str | None:
+    """Under ``mlflow run --experiment-name NAME``: NAME, the experiment of the launcher's run
+    (``MLFLOW_RUN_ID``); None outside ``mlflow run`` or when it used the Default experiment.
+
+    Checks first that the launcher's store is the one this process sees: ``mlflow run`` hands
+    a relative ``sqlite:///`` URI on as it is, and runs the command in the project folder."""
+    from nninfo.tracking.processes import sqlite_path
+
+    launcher = os.environ.get("MLFLOW_RUN_ID")
+    if not launcher:
+        return None
+    uri = mlflow.get_tracking_uri()
+    db = sqlite_path(uri)
+    try:
+        if db is not None and not db.is_file():
+            raise mlflow.exceptions.MlflowException("no store")
+        run = client().get_run(launcher)
+    except mlflow.exceptions.MlflowException:
+        raise ValueError(f"MLFLOW_RUN_ID: mlflow run's run {launcher} is not in the tracking "
+                         f"store {shown_uri(uri)}; mlflow run passes a relative URI on as it "
+                         "is and runs the project in the project's folder: use an absolute "
+                         "tracking URI, e.g. MLFLOW_TRACKING_URI=sqlite:////path/to/mlflow.db"
+                         ) from None
+    if run.info.experiment_id == DEFAULT_EXPERIMENT_ID:
+        return None
+    return client().get_experiment(run.info.experiment_id).name
 
 
 def base_tags() -> dict[str, str]:
@@ -124,18 +188,23 @@ def status_guard(run_id: str, *, owns: bool = True) -> Iterator[str]:
     With ``owns=False`` (the launcher's run under ``mlflow run``) only failures are
     recorded here; ``mlflow run`` sets the final status from the exit code.
     """
-    c = client()
     try:
         yield run_id
-    except KeyboardInterrupt:
-        c.set_terminated(run_id, "KILLED")
-        raise
-    except BaseException:
-        c.set_terminated(run_id, "FAILED")
+    except BaseException as exc:
+        end_run(run_id, exc, owns=owns)
         raise
     else:
+        end_run(run_id, None, owns=owns)
+
+
+def end_run(run_id: str, exc: BaseException | None, *, owns: bool = True) -> None:
+    """Terminate ``run_id`` as :func:`status_guard` does after ``exc`` (None: success)."""
+    if exc is None:
         if owns:
-            c.set_terminated(run_id, "FINISHED")
+            client().set_terminated(run_id, "FINISHED")
+    else:
+        client().set_terminated(run_id, "KILLED" if isinstance(exc, KeyboardInterrupt)
+                                else "FAILED")
 
 
 def owns_run(run_id: str) -> bool:
@@ -181,6 +250,28 @@ def search(experiment: str, filter_string: str = "") -> list[mlflow.entities.Run
             return runs
 
 
+class RunNotFound(ValueError):
+    """No run to work on. The message says how to choose one in the Python API's words
+    (``experiment=``, ``train_run=``); :meth:`worded` says it in another's (the CLI's)."""
+
+    API = {"train_run": "train_run", "pass_run": "pass train_run=RUN_ID",
+           "train": "train it first", "list": "nninfo.results.list_experiments() lists them"}
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        super().__init__(self.worded(self.API))
+
+    def worded(self, words: Mapping[str, str]) -> str:
+        """The message with ``{train_run}`` (the option), ``{pass_run}``, ``{train}`` and
+        ``{list}`` in ``words``."""
+        return self.template.format_map(words)
+
+
+def _q(value: object) -> str:
+    """``value`` for a :class:`RunNotFound` template (braces escaped)."""
+    return str(value).replace("{", "{{").replace("}", "}}")
+
+
 def find_parent(experiment: str | None, train_run: str | None = None) -> str:
     """The training parent run to work on.
 
@@ -188,15 +279,22 @@ def find_parent(experiment: str | None, train_run: str | None = None) -> str:
     ``main`` run reused), whatever its state. Otherwise the newest train/main run of
     ``experiment`` with seed runs, which must be complete (all its seeds FINISHED): an
     incomplete newest run (killed, failed, still running) is an error that names it, so that
-    nothing is silently analysed on part of the seeds or on an older run.
+    nothing is silently analysed on part of the seeds or on an older run. Errors are
+    :class:`RunNotFound` and name the tracking store searched.
     """
+    store = _q(shown_uri())
     if train_run:
         try:
             run = client().get_run(train_run)
         except mlflow.exceptions.MlflowException:
-            raise ValueError(f"--train-run: {train_run!r} is not a run in the tracking store "
-                             f"{mlflow.get_tracking_uri()}") from None
+            raise RunNotFound(f"{{train_run}}: {_q(repr(train_run))} is not a run in the "
+                              f"tracking store {store}") from None
         return run.data.tags.get(TRAIN_RUN, train_run)
+    name = _q(repr(experiment))
+    if client().get_experiment_by_name(experiment) is None:
+        raise RunNotFound(f"experiment {name}: no training run found: the tracking store "
+                          f"{store} has no such experiment ({{list}}); {{train}}, or "
+                          "{pass_run}")
     for run in search(experiment, f"tags.`{ROLE}` = 'entry'"):
         if run.data.tags.get(ENTRY) not in TRAIN_ENTRIES:
             continue
@@ -207,14 +305,41 @@ def find_parent(experiment: str | None, train_run: str | None = None) -> str:
         finished = sum(r.info.status == "FINISHED" for r in seeds)
         if finished == expected:
             return run.info.run_id
-        raise ValueError(
-            f"experiment {experiment!r}: the newest training run {run.info.run_name!r} "
+        raise RunNotFound(
+            f"experiment {name}: the newest training run {_q(repr(run.info.run_name))} "
             f"({run.info.run_id}) is incomplete: {finished} of {expected} seeds FINISHED, "
-            f"run status {run.info.status}; train again, or pass --train-run RUN_ID to use "
-            "it or another run")
-    raise ValueError(f"experiment {experiment!r}: no training run found in the tracking store "
-                     f"{mlflow.get_tracking_uri()}; run 'train' first or pass --train-run "
-                     "RUN_ID")
+            f"run status {run.info.status} (tracking store {store}); train again, or "
+            "{pass_run} to use it or another run")
+    raise RunNotFound(f"experiment {name}: no training run found in the tracking store "
+                      f"{store}; {{train}}, or {{pass_run}}")
+
+
+def experiment_rows() -> list[dict[str, str]]:
+    """Every experiment of the store: name, experiment_id, artifact_location."""
+    require_store()
+    rows, token = [], None
+    while True:
+        page = client().search_experiments(max_results=1000, page_token=token)
+        rows += [{"name": e.name, "experiment_id": e.experiment_id,
+                  "artifact_location": e.artifact_location} for e in page]
+        token = page.token
+        if not token:
+            return rows
+
+
+def run_rows(experiment: str) -> list[dict[str, object]]:
+    """Every run of ``experiment``, newest first, from one search (no per-run requests):
+    run_id, run_name, status, role, entry, seed, parent_run_id, train_run (the training run an
+    entry run worked on), start_time (ms); None where a run lacks the tag."""
+    require_store()
+    if client().get_experiment_by_name(experiment) is None:
+        raise RunNotFound(f"experiment: {_q(repr(experiment))} is not in the tracking store "
+                          f"{_q(shown_uri())}; {{list}}")
+    tags = {"role": ROLE, "entry": ENTRY, "seed": "seed", "parent_run_id": PARENT,
+            "train_run": TRAIN_RUN}
+    return [{"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status,
+             **{col: r.data.tags.get(tag) for col, tag in tags.items()},
+             "start_time": r.info.start_time} for r in search(experiment)]
 
 
 def find_training(experiment: str, key: str, n_seeds: int) -> str | None:

@@ -1,0 +1,131 @@
+"""Seed aggregates on the training (parent) run, so that the MLflow UI's charts compare
+experiments parent against parent.
+
+At every checkpoint step the parent gets, for each per-layer metric of its seed runs
+(``<layer>[/<grouping>]/<quantity>``) and each evaluation metric (``<dataset>/loss``,
+``<dataset>/accuracy``): the mean over seeds under the seeds' own key
+(``L3/pid.representational_complexity``), the band of the config's ``report.band`` as
+``<key>_band_lo`` and ``<key>_band_hi`` (``quantile``: the 2.5 % and 97.5 % quantiles of the
+per-seed values; ``t``: the 95 % t-interval of their mean; none with one seed), and
+``epoch``. MLflow metrics are append-only: a value is logged only where it differs from the
+parent's newest value at that step, with a timestamp after every value there, so the newest
+value per step (what the UI and :mod:`nninfo.tracking.results` read) is always the current one.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from mlflow.entities import Metric
+from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH
+
+from nninfo.plot_core import aggregate_over_seeds
+from nninfo.tracking import results, runs
+from nninfo.tracking.results_frames import ID_COLUMNS
+
+if TYPE_CHECKING:
+    from nninfo.config import ExperimentConfig
+
+BAND_LO, BAND_HI = "_band_lo", "_band_hi"
+"""Suffixes of the band bounds' metric keys."""
+EPOCH = "epoch"
+BAND_TAG = "nninfo.aggregate_band"
+SEEDS_TAG = "nninfo.aggregate_seeds"
+_BATCH = 1000  # MLflow's limit of metrics per log_batch
+_IDS = frozenset(ID_COLUMNS) | {"layer", "grouping", "dataset"}
+
+
+def log_parent_aggregates(cfg: ExperimentConfig, parent: str) -> int:
+    """Log the seeds' mean, band bounds and ``epoch`` per checkpoint step on ``parent``
+    (see the module docstring) and tag it with the band and the number of seeds
+    (:data:`BAND_TAG`, :data:`SEEDS_TAG`); returns how many values were logged (0 when the
+    parent already has them all)."""
+    band = cfg.report.band
+    long = _long(results.load_summary(train_run=parent),
+                 results.load_performance(train_run=parent))
+    if long.empty:
+        return 0
+    logged = _log_changed(parent, aggregate_rows(long, band))
+    tags = {BAND_TAG: band, SEEDS_TAG: str(long["seed"].nunique())}
+    have = runs.client().get_run(parent).data.tags
+    if any(have.get(k) != v for k, v in tags.items()):
+        runs.set_tags(parent, tags)
+    return logged
+
+
+def _long(summary: pd.DataFrame, performance: pd.DataFrame) -> pd.DataFrame:
+    """One row per (metric key, step, seed) with epoch and value."""
+    parts = []
+    for frame, ident in ((summary, _layer_key), (performance, _perf_key)):
+        if frame.empty:
+            continue
+        values = [c for c in frame.columns if c not in _IDS]
+        melted = frame.melt(id_vars=[c for c in frame.columns if c in _IDS],
+                            value_vars=values, var_name="quantity").dropna(subset=["value"])
+        if not melted.empty:
+            parts.append(pd.DataFrame({"key": ident(melted), "step": melted["step"],
+                                       "epoch": melted["epoch"], "seed": melted["seed"],
+                                       "value": melted["value"].astype(float)}))
+    if not parts:
+        return pd.DataFrame(columns=["key", "step", "epoch", "seed", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _layer_key(df: pd.DataFrame) -> pd.Series:
+    """``<layer>/<quantity>``, ``<layer>/<grouping>/<quantity>`` for other groupings."""
+    prefix = df["layer"].where(df["grouping"] == "neurons", df["layer"] + "/" + df["grouping"])
+    return prefix + "/" + df["quantity"]
+
+
+def _perf_key(df: pd.DataFrame) -> pd.Series:
+    return df["dataset"] + "/" + df["quantity"]
+
+
+def aggregate_rows(long: pd.DataFrame, band: str) -> list[tuple[str, float, int]]:
+    """``(key, value, step)`` rows: per (key, step) of ``long`` (columns key, step, epoch,
+    seed, value) the mean over seeds and the ``band`` bounds (NaN with one seed, by
+    :func:`nninfo.plot_core.aggregate_over_seeds`), and ``epoch`` per step."""
+    agg = aggregate_over_seeds(long, "value", ["key", "step"], band)
+    rows = []
+    for key, step, mean, lo, hi in agg[["key", "step", "mean", "lo", "hi"]].itertuples(
+            index=False):
+        rows.append((key, float(mean), int(step)))
+        if len(key) + len(BAND_LO) > MAX_ENTITY_KEY_LENGTH:
+            print(f"aggregates: no band for {key!r}: the key would pass MLflow's "
+                  f"{MAX_ENTITY_KEY_LENGTH}-character limit", file=sys.stderr)
+            continue
+        rows += [(key + BAND_LO, float(lo), int(step)), (key + BAND_HI, float(hi), int(step))]
+    epochs = long.groupby("step")["epoch"].mean()
+    rows += [(EPOCH, float(e), int(s)) for s, e in epochs.items()]
+    return rows
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def _log_changed(run_id: str, rows: list[tuple[str, float, int]]) -> int:
+    """Log the rows whose value differs from the run's newest value at that step (NaN only
+    to replace a value), each timestamp after every one already there; returns how many."""
+    c = runs.client()
+    present = set(c.get_run(run_id).data.metrics)
+    newest: dict[tuple[str, int], float] = {}
+    last_ts = 0
+    for key in {k for k, _, _ in rows} & present:
+        for m in sorted(c.get_metric_history(run_id, key), key=lambda m: m.timestamp):
+            newest[(key, m.step)] = m.value
+            last_ts = max(last_ts, m.timestamp)
+    todo = []
+    for key, value, step in rows:
+        old = newest.get((key, step))
+        if not math.isnan(value) if old is None else not _same(old, value):
+            todo.append((key, value, step))
+    stamp = max(int(time.time() * 1000), last_ts + 1)
+    metrics = [Metric(k, v, stamp, s) for k, v, s in todo]
+    for i in range(0, len(metrics), _BATCH):
+        c.log_batch(run_id, metrics=metrics[i:i + _BATCH])
+    return len(metrics)

@@ -1,0 +1,195 @@
+"""The machinery under the results API (:mod:`nninfo.tracking.results`): which runs a call
+means (one or several experiments or training runs), reading one seed run's metrics and
+artifact tables, and one set of column types for every frame."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from nninfo.tracking import runs
+from nninfo.tracking.checkpoints import checkpoint_index
+from nninfo.tracking.runs import find_parent, seed_runs
+
+LAYER_KEY = re.compile(r"^(L\d+)/(?:(?P<grouping>(?!class_)[^/]+)/)?(?P<quantity>[^/]+)$")
+"""Metric keys of the analysis: ``<layer>[/<grouping>]/<quantity>``, the quantity either a
+plain layer quantity (``mutual_information``) or ``<measure>.<quantity>`` (``pid.deg_syn_2``)."""
+CLASS_KEY = re.compile(r"^(L\d+)/(?:(?P<grouping>(?!class_)[^/]+)/)?class_(?P<cls>-?\d+)/"
+                       r"(?P<quantity>[^/]+)$")
+"""Metric keys of the per-class (target-pointwise) PID:
+``<layer>[/<grouping>]/class_<t>/pid.<quantity>``."""
+PERF_KEY = re.compile(r"^(?P<dataset>[^/]+)/(?P<quantity>loss|accuracy)$")
+"""Metric keys of the evaluation: ``<dataset>/loss``, ``<dataset>/accuracy`` (``train/loss``
+is the evaluation of a checkpoint on the train split)."""
+RUNNING = "train_running"
+"""Prefix of the running training metrics (``train_running/loss``: the mean over the batches
+of an epoch while the weights change, logged per epoch), not an evaluated dataset."""
+ID_COLUMNS = ["experiment", "run_id", "seed", "chapter", "step", "epoch"]
+
+INT_COLUMNS = frozenset({"seed", "step", "chapter", "class", "t", "subset", "degree", "neuron",
+                         "n"})
+"""Integer columns: int64, or pandas' nullable Int64 where a value is missing."""
+COUNT_COLUMNS = frozenset({"distinct_patterns", "n_samples", "n_neurons"})
+"""Integer quantities that are missing on some rows by design (e.g. on grouping rows):
+always Int64."""
+TEXT_COLUMNS = frozenset({"experiment", "run_id", "layer", "grouping", "dataset", "antichain",
+                          "quantity"})
+FLOAT_COLUMNS = frozenset({"epoch"})
+
+
+def typed(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the API's column types: see the ``*_COLUMNS`` sets; ``level_<k>`` counts
+    are Int64 (layers with fewer levels have none)."""
+    df = df.copy()
+    for col in df.columns:
+        if col in COUNT_COLUMNS or col.startswith("level_"):
+            df[col] = pd.to_numeric(df[col]).round().astype("Int64")
+        elif col in INT_COLUMNS:
+            values = pd.to_numeric(df[col])
+            df[col] = values.astype("int64" if values.notna().all() else "Int64")
+        elif col in FLOAT_COLUMNS:
+            df[col] = pd.to_numeric(df[col]).astype("float64")
+        elif col in TEXT_COLUMNS:
+            df[col] = df[col].astype("str")
+    return df
+
+
+def empty(columns: Sequence[str]) -> pd.DataFrame:
+    """A frame without rows whose columns have the API's types."""
+    frame = pd.DataFrame({c: pd.Series([], dtype="float64") for c in columns})
+    for col in columns:
+        if col in TEXT_COLUMNS:
+            frame[col] = frame[col].astype("str")
+    return typed(frame)
+
+
+# ---------------------------------------------------------------- which runs
+def _names(value: str | Sequence[str] | None, what: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    items = list(value)
+    bad = [v for v in items if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"{what}: {bad[0]!r} is not a str; pass a name or a list of names")
+    return list(dict.fromkeys(items))
+
+
+def parents(experiment: str | Sequence[str] | None,
+            train_run: str | Sequence[str] | None) -> list[tuple[str, str]]:
+    """``(experiment name, training parent run id)`` for each experiment (its newest complete
+    training run) or each ``train_run`` (which wins when both are given), in the order given."""
+    runs.require_store()
+    ids, names = _names(train_run, "train_run"), _names(experiment, "experiment")
+    if not ids and not names:
+        raise ValueError("experiment: None; pass an experiment name (or a list of names) or "
+                         "train_run=RUN_ID")
+    c = runs.client()
+    if ids:
+        out = []
+        for run_id in ids:
+            parent = find_parent(None, run_id)
+            exp = c.get_experiment(c.get_run(parent).info.experiment_id).name
+            out.append((exp, parent))
+        return list(dict.fromkeys(out))
+    for name in names:
+        if c.get_experiment_by_name(name) is None:
+            raise ValueError(f"experiment: {name!r} is not in the tracking store "
+                             f"{mlflow.get_tracking_uri()}; `nninfo runs` lists the experiments")
+    return [(name, find_parent(name)) for name in names]
+
+
+def seed_runs_of(experiment, train_run) -> Iterator[tuple[int, str, mlflow.entities.Run]]:
+    """``(index of the training run, experiment name, seed run)`` of every seed of the
+    chosen training runs."""
+    for i, (name, parent) in enumerate(parents(experiment, train_run)):
+        for run in seed_runs(parent):
+            yield i, name, run
+
+
+def collect(experiment, train_run, per_run: Callable[[mlflow.entities.Run], pd.DataFrame | None],
+            lead: Sequence[str], sort: Sequence[str], *, sort_rest: bool = False
+            ) -> pd.DataFrame:
+    """``per_run(seed run)`` of every seed run as one typed frame: columns ``experiment,
+    run_id, seed`` and the rest of ``lead`` first, then the others (by name with
+    ``sort_rest``), rows sorted by training run (in the order given) then ``sort``; an empty
+    typed frame with ``lead`` when no run has data."""
+    frames = []
+    for order, name, run in seed_runs_of(experiment, train_run):
+        frame = per_run(run)
+        if frame is None or frame.empty:
+            continue
+        frames.append(frame.assign(experiment=name, run_id=run.info.run_id,
+                                   seed=int(run.data.tags["seed"]), _order=order))
+    if not frames:
+        return empty(lead)
+    df = pd.concat(frames, ignore_index=True)
+    lead = [c for c in lead if c in df.columns]
+    df = df.sort_values(["_order", *[c for c in sort if c in df.columns]], kind="stable",
+                        ignore_index=True).drop(columns="_order")
+    rest = [c for c in df.columns if c not in lead]
+    return typed(df[lead + (sorted(rest) if sort_rest else rest)])
+
+
+# ---------------------------------------------------------------- one seed run
+def epochs(run_id: str) -> pd.DataFrame:
+    """step -> chapter, epoch for a seed run."""
+    index = pd.DataFrame(checkpoint_index(run_id))
+    return index[["chapter", "step", "epoch"]]
+
+
+def history(run_id: str, key: str) -> dict[int, float]:
+    """Latest value per step (a forced re-analysis logs again; the newest wins)."""
+    hist = sorted(runs.client().get_metric_history(run_id, key), key=lambda m: m.timestamp)
+    return {m.step: m.value for m in hist}
+
+
+def metric_cells(run: mlflow.entities.Run, pattern: re.Pattern,
+                 ident: Callable[[re.Match], tuple]) -> pd.DataFrame | None:
+    """The metrics of ``run`` whose keys match ``pattern`` (``<dataset>`` ``train_running``
+    excluded): one row per step and ``ident(match)`` (``(column, value)`` pairs), one column
+    per ``quantity`` group; with chapter and epoch."""
+    cells: dict[tuple, dict[str, float]] = {}
+    for key in run.data.metrics:
+        m = pattern.match(key)
+        if m is None or (m.groupdict().get("dataset") == RUNNING):
+            continue
+        for step, value in history(run.info.run_id, key).items():
+            cells.setdefault((step, *ident(m)), {})[m.group("quantity")] = value
+    if not cells:
+        return None
+    rows = [{"step": s, **dict(ids), **vals} for (s, *ids), vals in cells.items()]
+    return pd.DataFrame(rows).merge(epochs(run.info.run_id), on="step", how="left")
+
+
+def artifact_tables(run_id: str, folder: str) -> pd.DataFrame:
+    """Concatenate ``<folder>/**/step_XXXXXXXX.csv`` of a run, with step (and layer) columns."""
+    c = runs.client()
+    if not c.list_artifacts(run_id, folder):
+        return pd.DataFrame()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(c.download_artifacts(run_id, folder, tmp))
+        frames = []
+        for path in sorted(root.rglob("step_*.csv")):
+            table = pd.read_csv(path)
+            table.insert(0, "step", int(path.stem.split("_")[1]))
+            rel = path.parent.relative_to(root)
+            if rel.parts:
+                table.insert(1, "layer", rel.parts[0])
+            frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def steps_per_epoch(run: mlflow.entities.Run) -> float | None:
+    """Optimizer steps per epoch of a seed run: its ``steps_per_epoch`` param, else from a
+    checkpoint after step 0 (step / epoch)."""
+    if "steps_per_epoch" in run.data.params:
+        return float(run.data.params["steps_per_epoch"])
+    later = [ck for ck in checkpoint_index(run.info.run_id) if ck["epoch"] > 0]
+    return later[0]["step"] / later[0]["epoch"] if later else None
