@@ -1,13 +1,16 @@
 """Train one seed, or a group of seeds at once, into a work directory of checkpoint files.
 
 Each checkpoint is followed by ``progress.json`` (the checkpoints and metric history so far),
-both written atomically, so a killed job resumes from its latest checkpoint.
+both written atomically, so a killed job resumes from its latest checkpoint. About every
+second the job also writes ``status.json`` (step, loss, time left), which the driver reads
+to show and log progress while the job runs (:func:`read_status`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,15 +39,55 @@ class SeedTraining:
     history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
 
 
+_STATUS_FILE = "status.json"
+
+
+@dataclass(frozen=True)
+class TrainingStatus:
+    """How far a seed's job got, as it last wrote it: ``elapsed_s`` of this attempt,
+    ``eta_s`` the time left at its pace (None before the first step), ``loss`` the latest
+    epoch's mean training loss (None before the first epoch)."""
+
+    seed: int
+    step: int
+    last: int
+    steps_per_epoch: int
+    loss: float | None
+    elapsed_s: float
+    eta_s: float | None
+
+    @property
+    def epoch(self) -> float:
+        return self.step / self.steps_per_epoch
+
+    @property
+    def epochs(self) -> float:
+        return self.last / self.steps_per_epoch
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.last
+
+
+def read_status(workdir: str | Path) -> TrainingStatus | None:
+    """The status the job training in ``workdir`` last wrote; None when there is none (not
+    started, or the folder is gone)."""
+    try:
+        return TrainingStatus(**json.loads((Path(workdir) / _STATUS_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 class _SeedRecorder:
-    """Writes one seed's checkpoints and ``progress.json`` into its work directory and picks
-    up the progress of an earlier attempt there."""
+    """Writes one seed's checkpoints, ``progress.json`` and ``status.json`` into its work
+    directory and picks up the progress of an earlier attempt there."""
 
     def __init__(self, workdir: str | Path, seed: int, steps_per_epoch: int) -> None:
         self.workdir, self.seed, self.steps_per_epoch = Path(workdir), seed, steps_per_epoch
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.checkpoints, self.history, self.resume = _resume_point(
             self.workdir, seed, steps_per_epoch)
+        self._start: tuple[int, float] | None = None  # (step, time) of the first report
 
     def checkpoint(self, ck: Checkpoint) -> None:
         path = self.workdir / f"step_{ck.step:08d}.pt"
@@ -57,13 +100,26 @@ class _SeedRecorder:
     def metrics(self, metrics: dict[str, float], step: int) -> None:
         self.history.append((step, dict(metrics)))
 
+    def progress(self, step: int, last: int) -> None:
+        """Write ``status.json``: the step, the latest epoch's loss, the time of this attempt
+        so far and the time left at its pace."""
+        now = time.monotonic()
+        if self._start is None:
+            self._start = (step, now)
+        first, t0 = self._start
+        eta = (now - t0) / (step - first) * (last - step) if step > first else None
+        data = {"seed": self.seed, "step": step, "last": last,
+                "steps_per_epoch": self.steps_per_epoch,
+                "loss": self.history[-1][1].get("train_loss") if self.history else None,
+                "elapsed_s": now - t0, "eta_s": eta}
+        _write_atomic(self.workdir / _STATUS_FILE, lambda p: p.write_text(json.dumps(data)))
+
     def result(self) -> SeedTraining:
         return SeedTraining(self.seed, self.steps_per_epoch, self.checkpoints, self.history)
 
 
 def train_seed(cfg: ExperimentConfig, seed: int, workdir: str | Path, *,
-               data_dir: str | None = None, device: str | None = None,
-               progress: bool = False) -> SeedTraining:
+               data_dir: str | None = None, device: str | None = None) -> SeedTraining:
     """Train one seed, writing ``step_XXXXXXXX.pt`` checkpoints into ``workdir``.
 
     Each checkpoint is followed by ``progress.json`` (the checkpoints and metric history so
@@ -71,12 +127,13 @@ def train_seed(cfg: ExperimentConfig, seed: int, workdir: str | Path, *,
     attempt (a killed worker, a crashed driver), training resumes from its latest checkpoint
     and continues bit for bit as the uninterrupted run would; the earlier checkpoint files
     and history are kept. So running the same job twice, or concurrently, is safe.
+    ``status.json`` there tells how far it got (:func:`read_status`).
     """
     train_split = load_experiment_task(cfg, data_dir)["train"]
     rec = _SeedRecorder(workdir, seed, steps_per_epoch(cfg, data_dir))
     train(build_network(cfg, seed), train_split.x, train_split.y, cfg.training, seed=seed,
           on_checkpoint=rec.checkpoint, on_metrics=rec.metrics, device=device,
-          resume_from=rec.resume, progress=progress)
+          resume_from=rec.resume, progress=rec.progress)
     return rec.result()
 
 
@@ -107,13 +164,12 @@ def train_seed_group(cfg: ExperimentConfig, seeds: list[int], workdirs: list[str
                 seeds=list(seeds), device=device,
                 on_checkpoint=lambda i, ck: recs[i].checkpoint(ck),
                 on_metrics=lambda i, m, step: recs[i].metrics(m, step),
-                resume_from=None if resume[0] is None else resume, init=cfg.network.init)
+                resume_from=None if resume[0] is None else resume, init=cfg.network.init,
+                progress=lambda step, last: [r.progress(step, last) for r in recs])
     return [r.result() for r in recs]
 
 
 _PROGRESS_FILE = "progress.json"
-
-
 def _write_atomic(path: Path, write) -> None:
     """``write(tmp)`` then rename onto ``path``: readers never see a half-written file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")

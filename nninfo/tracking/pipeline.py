@@ -49,11 +49,12 @@ class PipelineError(RuntimeError):
 
 
 def run_units(settings: Settings, units: list, desc: str) -> Iterable[Outcome]:
-    """Run ``(key, fn, args, kwargs)`` units with the settings' executor, with a bar."""
+    """Run ``(key, fn, args, kwargs)`` units with the settings' executor, with a bar on a
+    terminal (none in logs, where training prints its plain progress lines)."""
     outcomes = run_jobs(units, executor=settings.executor, workers=settings.workers,
                         scheduler=settings.scheduler)
-    return tqdm(outcomes, total=len(units), desc=desc, disable=not settings.progress,
-                file=sys.stderr, unit="job")
+    return tqdm(outcomes, total=len(units), desc=desc,
+                disable=None if settings.progress else True, file=sys.stderr, unit="job")
 
 
 def default_out_dir(uri: str | None = None) -> str:

@@ -101,7 +101,7 @@ def parents(experiment: str | Sequence[str] | None,
     for name in names:
         if c.get_experiment_by_name(name) is None:
             raise ValueError(f"experiment: {name!r} is not in the tracking store "
-                             f"{mlflow.get_tracking_uri()}; `nninfo runs` lists the experiments")
+                             f"{mlflow.get_tracking_uri()}; results.list_experiments() lists them")
     return [(name, find_parent(name)) for name in names]
 
 

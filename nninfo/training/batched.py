@@ -22,9 +22,11 @@ from nninfo.training.common import (
     PREPERMUTE_MAX,
     EpochSums,
     LiveRun,
+    Progress,
     StepPlan,
     derived_seeds,
     make_optimizer,
+    progress_callback,
     resolve_device,
 )
 from nninfo.training.config import TrainConfig
@@ -175,8 +177,9 @@ class _SeedsRun(LiveRun):
         device: torch.device,
         on_checkpoint: Callable[[int, Checkpoint], None],
         on_metrics: Callable[[int, dict, int], None] | None,
+        progress: Progress | None = None,
     ) -> None:
-        super().__init__(plan, sums, cfg)
+        super().__init__(plan, sums, cfg, progress)
         self.net, self.opt, self.seeds, self.n_real = net, opt, seeds, n_real
         self.accuracy, self.device = accuracy, device
         self.on_checkpoint, self.on_metrics = on_checkpoint, on_metrics
@@ -269,6 +272,7 @@ def train_seeds(
     device: str | torch.device | None = None,
     resume_from: list[Checkpoint] | None = None,
     init: str = DEFAULT_INIT,
+    progress: bool | Progress = False,
 ) -> list[Checkpoint]:
     """Train one all-linear network per seed at once, as a :class:`BatchedMLP`.
 
@@ -280,8 +284,9 @@ def train_seeds(
     per-seed checkpoints in the single-Network layout, with the RNG states the single-seed
     loop would have, so :func:`train` resumes them; ``on_metrics(seed_index, metrics, step)``
     per-epoch metrics. ``resume_from``: one checkpoint per seed, all at the same step. Only
-    linear layers (no dropout). Raises :class:`~nninfo.training.common.NonFiniteLossError`
-    naming the epoch and the seeds. Returns the last checkpoint of every seed.
+    linear layers (no dropout). ``progress``: as for :func:`train`, for all seeds. Raises
+    :class:`~nninfo.training.common.NonFiniteLossError` naming the epoch and the seeds.
+    Returns the last checkpoint of every seed.
     """
     seeds = _check_seeds(seeds)
     ckpts_in = None if resume_from is None else _check_resume(resume_from, seeds)
@@ -300,14 +305,17 @@ def train_seeds(
     opt_step = FusedStep(opt, split=True)  # before resuming, as in train()
     sums = EpochSums(len(seeds), x.dtype, device)
     plan = StepPlan.of(cfg, len(x))
+    report, bar = progress_callback(progress)
     run = _SeedsRun(
-        net, opt, plan, sums, cfg, seeds, n_real, accuracy, device, on_checkpoint, on_metrics
+        net, opt, plan, sums, cfg, seeds, n_real, accuracy, device, on_checkpoint, on_metrics,
+        report,
     )
     if ckpts_in is not None:
         run.resume(ckpts_in)
     net.train()
     if ckpts_in is None:
         run.checkpoint()
+    run.report()
     while run.step < plan.last:
         for xb, tb in run.epoch_batches(x, t):
             losses, correct, hidden = _padded_pass(net, loss_fn, xb, tb, run.noise_gens)
@@ -322,4 +330,7 @@ def train_seeds(
             sums.loss.add_(seed_loss.detach(), alpha=tb.shape[1])
             sums.correct.add_(correct.sum(1))
             run.advance(tb.shape[1])
+    run.report()
+    if bar is not None:
+        bar.close()
     return run.latest

@@ -4,6 +4,8 @@ the step plan, the running epoch sums and the non-finite-loss error."""
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +15,9 @@ from nninfo.training.config import TrainConfig
 from nninfo.training.schedule import checkpoint_steps, total_steps
 
 PREPERMUTE_MAX = 2**22  # input elements up to which an epoch's data is permuted in one copy
+PROGRESS_EVERY = 1.0  # seconds between calls of a loop's progress callback
+
+Progress = Callable[[int, int], None]  # progress(step, last step)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -139,15 +144,22 @@ class EpochSums:
 
 
 class LiveRun:
-    """Step accounting of a live run: :meth:`advance` ends epochs and checkpoints when due.
+    """Step accounting of a live run: :meth:`advance` ends epochs and checkpoints when due,
+    and calls ``progress(step, last)`` about every :data:`PROGRESS_EVERY` seconds.
 
     Subclasses (the single-seed and several-seeds loops) define :meth:`end_epoch` (check the
-    sums, report metrics) and :meth:`checkpoint`.
+    sums, report metrics) and :meth:`checkpoint`. The clock is read only every ``stride``
+    steps, a stride that adapts to the speed of a step, so progress costs the loop one
+    integer comparison per step.
     """
 
-    def __init__(self, plan: StepPlan, sums: EpochSums, cfg: TrainConfig) -> None:
-        self.plan, self.sums, self.cfg = plan, sums, cfg
+    def __init__(
+        self, plan: StepPlan, sums: EpochSums, cfg: TrainConfig, progress: Progress | None = None
+    ) -> None:
+        self.plan, self.sums, self.cfg, self.progress = plan, sums, cfg, progress
         self.step = 0
+        self._tick_at = 0 if progress is not None else plan.last + 1  # never
+        self._stride, self._told, self._looked = 1, -math.inf, time.monotonic()
 
     def advance(self, batch: int) -> None:
         """Account for one step on ``batch`` samples: epoch end and checkpoint when due."""
@@ -157,12 +169,50 @@ class LiveRun:
             self.end_epoch()
         if self.step in self.plan.checkpoints:
             self.checkpoint()
+        if self.step >= self._tick_at:
+            self._tick()
+
+    def report(self) -> None:
+        """Call ``progress`` now (the loops do at their start and end)."""
+        if self.progress is not None:
+            self._told = time.monotonic()
+            self.progress(self.step, self.plan.last)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now - self._told >= PROGRESS_EVERY:
+            self.report()
+        looked, self._looked = self._looked, now  # read the clock ~10 times per report
+        if now - looked < PROGRESS_EVERY / 20:
+            self._stride *= 2
+        elif now - looked > PROGRESS_EVERY / 5 and self._stride > 1:
+            self._stride //= 2
+        self._tick_at = self.step + self._stride
 
     def end_epoch(self) -> None:
         raise NotImplementedError
 
     def checkpoint(self) -> None:
         raise NotImplementedError
+
+
+def progress_callback(progress: bool | Progress | None, desc: str = "training"
+                      ) -> tuple[Progress | None, object | None]:
+    """A loop's ``progress`` argument as a callback: itself, None (off), or for ``True`` the
+    update of a new tqdm bar on stderr over steps (returned second, to be closed)."""
+    if callable(progress):
+        return progress, None
+    if not progress:
+        return None, None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=None, unit="step", desc=desc)
+
+    def update(step: int, last: int) -> None:
+        bar.total = last
+        bar.update(step - bar.n)
+
+    return update, bar
 
 
 def non_finite_error(

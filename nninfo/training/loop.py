@@ -20,9 +20,11 @@ from nninfo.training.common import (
     PREPERMUTE_MAX,
     EpochSums,
     LiveRun,
+    Progress,
     StepPlan,
     derived_seeds,
     make_optimizer,
+    progress_callback,
     resolve_device,
 )
 from nninfo.training.config import TrainConfig
@@ -50,8 +52,9 @@ class _Run(LiveRun):
         accuracy: bool,
         on_checkpoint: Callable[[Checkpoint], None],
         on_metrics: Callable[[dict, int], None] | None,
+        progress: Progress | None = None,
     ) -> None:
-        super().__init__(plan, sums, cfg)
+        super().__init__(plan, sums, cfg, progress)
         self.net, self.opt, self.gen, self.seed, self.accuracy = net, opt, gen, seed, accuracy
         self.on_checkpoint, self.on_metrics = on_checkpoint, on_metrics
         self.metrics: dict[str, float] = {}
@@ -104,7 +107,7 @@ def train(
     on_metrics: Callable[[dict, int], None] | None = None,
     device: str | torch.device | None = None,
     resume_from: Checkpoint | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
 ) -> Checkpoint:
     """Train ``net`` on ``(x, y)``; call ``on_checkpoint`` at the scheduled steps.
 
@@ -122,7 +125,10 @@ def train(
     cannot perturb the run. Device: ``device`` or CUDA when available, else CPU. On the
     CPU, plain MLPs train with the hand-written numpy step of
     :mod:`nninfo.training.mlp_step` (same numbers up to float rounding), with torch and
-    numpy's BLAS on one thread each for the duration of the loop.
+    numpy's BLAS on one thread each for the duration of the loop. ``progress``: True for a
+    tqdm bar, or ``progress(step, last_step)``, called at the start, about every second
+    (:data:`~nninfo.training.common.PROGRESS_EVERY`) and at the end; it is called at moments
+    that depend on the clock, so it must leave the global RNG and the network alone.
     """
     device = resolve_device(device)
     init_seed, shuffle_seed, noise_seed = derived_seeds(seed)
@@ -135,7 +141,8 @@ def train(
     plan = StepPlan.of(cfg, len(x))
     gen = torch.Generator().manual_seed(shuffle_seed)
     sums = EpochSums(1, x.dtype, device)
-    run = _Run(net, opt, gen, plan, sums, cfg, seed, accuracy, on_checkpoint, on_metrics)
+    report, bar = progress_callback(progress)
+    run = _Run(net, opt, gen, plan, sums, cfg, seed, accuracy, on_checkpoint, on_metrics, report)
     if resume_from is None:
         if getattr(net, "seed", 0) is None:
             net.reset_parameters(init_seed)
@@ -152,7 +159,7 @@ def train(
     if resume_from is None:
         run.checkpoint()
     n, bs = len(x), cfg.batch_size
-    bar = _progress(progress, plan.last, run.step)
+    run.report()
     with _one_thread() if mlp is not None else nullcontext():
         while run.step < plan.last:
             epoch, first = divmod(run.step, plan.per_epoch)
@@ -162,8 +169,7 @@ def train(
             for xb, tb in _batches(x, t, order, bs, first, stop):
                 batch_step(xb, tb)
                 run.advance(tb.shape[0])
-            if bar is not None:
-                bar.update(run.step - bar.n)
+    run.report()
     if bar is not None:
         bar.close()
     return run.latest
@@ -254,10 +260,3 @@ def _one_thread() -> Iterator[None]:
     finally:
         torch.set_num_threads(before)
 
-
-def _progress(enabled: bool, total: int, start: int):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=start, unit="step", desc="training")
