@@ -30,7 +30,7 @@ OWN_OPTIONS = {
     "train": WHAT | TRAINING | COMPUTE,
     "analyze": WHAT | {"--train-run", "--force"} | COMPUTE,
     "performance": WHAT | {"--train-run", "--force"} | COMPUTE,
-    "report": WHAT | {"--train-run", "--out-dir"},
+    "report": WHAT | {"--train-run", "--out-dir", "--compare"},
     "main": WHAT | TRAINING | {"--force"} | COMPUTE | {"--out-dir"},
 }
 RAW = {

@@ -23,12 +23,11 @@ from mlflow.tracking import MlflowClient
 from nninfo.config import build_config
 from nninfo.jobs import build_network, load_checkpoint_network, load_experiment_task
 from nninfo.jobs.train import TrainingStatus, read_status
-from nninfo.tracking import checkpoints
-from nninfo.tracking import train as tracking_train
+from nninfo.tracking import checkpoints, seed_outputs, train_progress
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
 from nninfo.tracking.runs import seed_runs
-from nninfo.tracking.train import PROGRESS_METRIC, progress_line
+from nninfo.tracking.train_progress import PROGRESS_METRIC, progress_line
 from nninfo.training import TrainConfig, train, train_seeds
 from nninfo.training import common as training_common
 from tests.helpers import tishby_layers
@@ -119,7 +118,7 @@ def test_on_a_terminal_a_line_clears_the_job_bar_and_the_bar_comes_back(monkeypa
     term = Terminal()
     monkeypatch.setattr(sys, "stderr", term)
     with tqdm(total=2, desc="train seed groups", file=term, mininterval=0) as bar:
-        tracking_train._say("seed 0: epoch 5/10")
+        train_progress._say("seed 0: epoch 5/10")
         bar.update(1)
     out = term.getvalue()
     before, after = out.split("seed 0: epoch 5/10\n")
@@ -132,7 +131,7 @@ def test_on_a_terminal_a_line_clears_the_job_bar_and_the_bar_comes_back(monkeypa
 def test_training_shows_progress_lines_and_logs_the_epoch_metric(mlflow_store, capsys,
                                                                  monkeypatch):
     monkeypatch.setenv("NNINFO_PROGRESS_EVERY", "0")  # a line for every new status
-    monkeypatch.setattr(tracking_train, "POLL_EVERY", 0.02)
+    monkeypatch.setattr(train_progress, "POLL_EVERY", 0.02)
     monkeypatch.setattr(training_common, "PROGRESS_EVERY", 0.05)
     run_ids = _train(epochs=150, progress=True)
     lines = _lines(capsys.readouterr().err)
@@ -213,7 +212,7 @@ def test_the_logged_dataset_has_the_splits_true_shape(mlflow_store):
     assert dataset.digest == compute_numpy_digest(data.x.numpy(), data.labels.numpy())
     images = np.random.default_rng(0).random((900, 1, 28, 28), dtype=np.float32)
     labels = np.arange(900) % 10  # MLflow's digest, without its copy of the whole array
-    assert tracking_train._numpy_digest(images, labels) == compute_numpy_digest(images, labels)
+    assert seed_outputs.numpy_digest(images, labels) == compute_numpy_digest(images, labels)
 
 
 def test_the_final_model_loads_in_a_fresh_process_and_matches_the_last_checkpoint(

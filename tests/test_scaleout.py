@@ -21,7 +21,7 @@ from nninfo.config import build_config
 from nninfo.executors import run_jobs
 from nninfo.jobs import analyze
 from nninfo.jobs import train as experiment
-from nninfo.tracking import pipeline, runs, train
+from nninfo.tracking import pipeline, runs
 from nninfo.tracking.checkpoints import checkpoint_index
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import PipelineError, Settings
@@ -107,7 +107,7 @@ def test_training_again_after_a_driver_crash_resumes_the_seed(mlflow_store, monk
     monkeypatch.setattr(experiment, "batchable", lambda cfg: False)  # the single-seed loop
     with pytest.raises(PipelineError, match="worker died"):
         run_entry("train", ("train",), cfg, SERIAL, "crash")
-    work = train.train_work_dir(cfg)
+    work = experiment.train_work_dir(cfg)
     assert (work / "seed_0" / "progress.json").is_file()
     parent = run_entry("train", ("train",), cfg, SERIAL, "crash")
     third = checkpoint_index(seed_runs(parent)[0].info.run_id)[2]["step"]

@@ -210,3 +210,21 @@ def _resume_point(workdir: Path, seed: int, steps_per_epoch: int
     resume = Checkpoint.load(checkpoints[-1].path)
     history = [(int(step), m) for step, m in data["history"] if step <= resume.step]
     return checkpoints, history, resume
+
+
+def train_work_dir(cfg: ExperimentConfig) -> Path:
+    """Where seeds train: ``$NNINFO_WORK_DIR`` (default: ``<cache>/work``) / experiment /
+    hash of what training depends on (task, network, training, nninfo version).
+
+    The same for every attempt, so a seed retried after its worker died, or trained again
+    after the driver crashed, resumes from its last checkpoint there. On a cluster it must
+    be a folder that the workers and the driver share. A seed's folder is removed once its
+    run is logged.
+    """
+
+    import nninfo
+    from nninfo.info.lattice import cache_dir
+
+    root = os.environ.get("NNINFO_WORK_DIR") or cache_dir() / "work"
+    name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in cfg.name)
+    return Path(root) / name / cfg.training_key(nninfo.__version__)
