@@ -17,7 +17,7 @@ import pandas as pd
 
 from nninfo.info.entropy import as_samples, as_target, check_same_length, small_codes
 from nninfo.info.measure import Measure
-from nninfo.info.sx import ZERO_INFORMATION_TOL, ZeroInformationWarning
+from nninfo.info.sx import mean_degree_of_synergy
 
 REDUNDANCY = ((1,), (2,))
 UNIQUE_1 = ((1,),)
@@ -75,17 +75,8 @@ class BrojaPID(Measure):
     @property
     def representational_complexity(self) -> float:
         """C = sum_m m Pi_m / I; NaN (with ZeroInformationWarning) when I(T;S) = 0."""
-        info = self.mutual_information
-        if abs(info) <= ZERO_INFORMATION_TOL:
-            warnings.warn(
-                f"mutual_information is {info:.3g} bits (<= {ZERO_INFORMATION_TOL}), so the "
-                "BROJA representational complexity is undefined; returning NaN",
-                ZeroInformationWarning,
-                stacklevel=2,
-            )
-            return float("nan")
-        pi = self.degree_of_synergy_atoms
-        return float((pi[1] + 2 * pi[2]) / info)
+        return mean_degree_of_synergy(self.degree_of_synergy_atoms, self.mutual_information,
+                                      "BROJA ")
 
     def _atom_values(self) -> dict[str, float]:
         return {

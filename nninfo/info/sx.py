@@ -129,17 +129,7 @@ class SxPID(Measure):
     @property
     def representational_complexity(self) -> float:
         """C = sum_m m Pi_m / I(T;S); NaN (with ZeroInformationWarning) when I(T;S) = 0."""
-        info = self.mutual_information
-        if abs(info) <= ZERO_INFORMATION_TOL:
-            warnings.warn(
-                f"mutual_information is {info:.3g} bits (<= {ZERO_INFORMATION_TOL}), so the "
-                "representational complexity is undefined; returning NaN",
-                ZeroInformationWarning,
-                stacklevel=2,
-            )
-            return float("nan")
-        pi = self.degree_of_synergy_atoms
-        return float((pi.index.to_numpy() * pi.to_numpy()).sum() / info)
+        return mean_degree_of_synergy(self.degree_of_synergy_atoms, self.mutual_information)
 
     def _scalars(self) -> dict[str, float]:
         """mutual_information, representational_complexity, deg_syn_m (m = 1..n); the
@@ -223,6 +213,20 @@ class SxPID(Measure):
                 informative=(lat.mobius @ plus).T,
                 misinformative=(lat.mobius @ minus).T,
             )
+
+
+def mean_degree_of_synergy(pi: pd.Series, info: float, what: str = "") -> float:
+    """The representational complexity C = sum_m m Pi_m / I of Pi_m (``pi``, indexed by m)
+    and I(T;S) (``info``); NaN with a :class:`ZeroInformationWarning` when I = 0."""
+    if abs(info) <= ZERO_INFORMATION_TOL:
+        warnings.warn(
+            f"mutual_information is {info:.3g} bits (<= {ZERO_INFORMATION_TOL}), so the "
+            f"{what}representational complexity is undefined; returning NaN",
+            ZeroInformationWarning,
+            stacklevel=3,
+        )
+        return float("nan")
+    return float((pi.index.to_numpy() * pi.to_numpy()).sum() / info)
 
 
 def _antichain_index(lattice: RedundancyLattice) -> pd.Index:
