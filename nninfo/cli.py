@@ -141,7 +141,7 @@ def _prepare(config_path, quick=False, sets=(), experiment=None, seeds="", epoch
     if device:
         from nninfo.training.common import check_device
 
-        check_device(device)
+        check_device(device, here=not (executor == "dask" and scheduler))  # else: workers'
     data_dir = data_dir or os.environ.get("NNINFO_DATA_DIR") or None
     settings = Settings(data_dir=data_dir, device=device, executor=executor,
                         workers=workers or None, scheduler=scheduler or None,

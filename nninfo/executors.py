@@ -6,6 +6,12 @@ submits them to a Dask distributed scheduler (``scheduler="tcp://host:port"``) o
 occasion. Failures come back as values, not raised, so the caller can mark the one affected
 run FAILED and carry on with the others.
 
+With ``gpus=True`` every job holds one GPU while it runs. On Dask each job then needs the
+worker resource ``GPU=1``: start one worker per GPU, each seeing only its own, e.g.
+``CUDA_VISIBLE_DEVICES=1 dask worker tcp://host:8786 --nthreads 1 --resources GPU=1``; the
+cluster started for the occasion does that with one worker per GPU. Locally the caller gives
+each job its own ``cuda:<i>`` device.
+
 Every job yields exactly one :class:`Outcome`, even when it ran more than once: a job whose
 worker process died is run again (Dask reschedules tasks of lost workers on the others; the
 local pool is restarted for the unfinished jobs, up to ``retries`` times), and a job that
@@ -65,20 +71,27 @@ def default_workers() -> int:
 
 
 def run_jobs(jobs: Sequence[Job], *, executor: str = "local", workers: int | None = None,
-             scheduler: str | None = None, retries: int = 2) -> Iterator[Outcome]:
+             scheduler: str | None = None, retries: int = 2,
+             gpus: bool = False) -> Iterator[Outcome]:
     """Run ``(key, fn, args, kwargs)`` jobs; yield one :class:`Outcome` per job as it ends.
 
-    ``workers``: processes of the local pool or of the Dask ``LocalCluster`` (default: the
-    number of CPU cores); ignored when ``scheduler`` names a running Dask scheduler.
+    ``workers``: processes of the local pool or of the Dask cluster started here (default:
+    the number of CPU cores, with ``gpus`` the number of GPUs); ignored when ``scheduler``
+    names a running Dask scheduler.
     ``retries``: how often a job is run again after its worker died (and, on Dask, after it
     raised) before its failure is reported.
+    ``gpus``: each job needs one GPU. On Dask it is submitted with ``resources={"GPU": 1}``,
+    so it runs on a worker started with ``--resources GPU=1`` (and ``CUDA_VISIBLE_DEVICES``
+    set to that worker's GPU); without ``scheduler``, a cluster of ``workers`` such workers,
+    worker ``i`` seeing GPU ``i``, is started. Locally jobs run as they are.
     """
     check_executor(executor, workers, scheduler, reach=False)
-    workers = workers or default_workers()
+    if workers is None:
+        workers = (gpu_count(executor) if gpus and not scheduler else 0) or default_workers()
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries: {retries!r} is not an integer >= 0")
     if executor == "dask":
-        yield from _dask(jobs, workers, scheduler, retries)
+        yield from _dask(jobs, workers, scheduler, retries, gpus)
     elif workers == 1 or len(jobs) <= 1:
         yield from _serial(jobs)
     else:
@@ -104,6 +117,27 @@ def check_executor(executor: str, workers: int | None = None, scheduler: str | N
                          "pip install 'nninfo[dask]'")
     if scheduler is not None and reach:
         _reach(scheduler, timeout)
+
+
+def gpu_count(executor: str, workers: int | None = None, scheduler: str | None = None) -> int:
+    """How many GPUs jobs can use at once: ``workers`` when given; with a Dask ``scheduler``
+    the sum of the ``GPU`` resources its workers offer (0 if none); else the CUDA devices
+    here."""
+    if workers:
+        return workers
+    if executor == "dask" and scheduler:
+        from distributed import Client
+
+        with Client(scheduler, set_as_default=False) as client:
+            try:
+                info = client.scheduler_info(n_workers=-1)  # newer versions cap the list
+            except TypeError:
+                info = client.scheduler_info()
+        return int(sum((w.get("resources") or {}).get("GPU", 0)
+                       for w in info["workers"].values()))
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def _reach(scheduler: str, timeout: float) -> None:
@@ -195,20 +229,41 @@ def _call(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     return fn(*args, **kwargs)
 
 
-def _dask(jobs: Sequence[Job], workers: int, scheduler: str | None,
-          retries: int) -> Iterator[Outcome]:
+def _cluster(workers: int, gpus: bool) -> Any:
+    """A local Dask cluster of ``workers`` single-threaded worker processes; with ``gpus``
+    worker ``i`` offers the resource ``GPU=1`` and sees only GPU ``i``."""
+    import logging
+
+    from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
+
+    if not gpus:
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=None)
+    common = {"nthreads": 1, "resources": {"GPU": 1}, "host": "127.0.0.1",
+              "dashboard": False, "silence_logs": logging.WARN,
+              "memory_limit": 1 / workers}  # a share of the memory, as in LocalCluster
+    spec = {i: {"cls": Nanny, "options": {**common, "env": {"CUDA_VISIBLE_DEVICES": str(i)}}}
+            for i in range(workers)}
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False,
+                                               "dashboard_address": None}}
+    return SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.WARN)
+
+
+def _dask(jobs: Sequence[Job], workers: int, scheduler: str | None, retries: int,
+          gpus: bool = False) -> Iterator[Outcome]:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, as_completed
     except ImportError as exc:
         raise ValueError("executor: 'dask' needs the optional dependency; "
                          "install it with pip install 'nninfo[dask]'") from exc
-    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
-                                                   processes=True, dashboard_address=None)
+    cluster = None if scheduler else _cluster(workers, gpus)
     client = Client(scheduler or cluster)
+    need = {"resources": {"GPU": 1}} if gpus else {}
     try:
         # task keys start with the job's function name (as in the Dask dashboard)
         futures = {client.submit(_call, fn, args, kwargs, pure=False, retries=retries,
-                                 key=f"{getattr(fn, '__name__', 'job')}-{uuid.uuid4().hex}"):
+                                 key=f"{getattr(fn, '__name__', 'job')}-{uuid.uuid4().hex}",
+                                 **need):
                    key for key, fn, args, kwargs in jobs}
         for fut in as_completed(list(futures)):
             key = futures.pop(fut)

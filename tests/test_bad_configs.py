@@ -426,6 +426,9 @@ def test_check_device(monkeypatch):
     with pytest.raises(ValueError, match="--device: 'cuda:0' requested but no CUDA device is "
                                          "available"):
         check_device("cuda:0")
+    check_device("cuda:0", here=False)  # the GPUs of a Dask scheduler's workers
+    with pytest.raises(ValueError, match="'bogus' is not a torch device"):
+        check_device("bogus", here=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     check_device("cuda:1")

@@ -18,10 +18,11 @@ import torch
 
 from nninfo import results
 from nninfo.config import build_config
-from nninfo.executors import run_jobs
+from nninfo.executors import gpu_count, run_jobs
 from nninfo.jobs import analyze
 from nninfo.jobs import train as experiment
 from nninfo.tracking import pipeline, runs
+from nninfo.tracking import train as tracking_train
 from nninfo.tracking.checkpoints import checkpoint_index
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import PipelineError, Settings
@@ -159,6 +160,95 @@ def test_bad_executor_arguments_name_the_field():
         list(run_jobs([], workers=-2))
     with pytest.raises(ValueError, match="scheduler: 'tcp://x:1' needs --executor dask"):
         list(run_jobs([], scheduler="tcp://x:1"))
+
+
+# ------------------------------------------------- GPU workers (pretended on the CPU)
+
+def _gpu_probe():
+    """A job returning its key, the GPU its Dask worker sees and the worker's GPU resource;
+    made here, so that it travels by value (workers need not import this test module)."""
+    def probe(x: int) -> tuple[int, str | None, float]:
+        import os
+        import time
+
+        import distributed
+
+        time.sleep(0.3)  # long enough for both workers to take jobs
+        state = distributed.get_worker().state
+        resources = getattr(state, "total_resources", None) or state.available_resources
+        return x, os.environ.get("CUDA_VISIBLE_DEVICES"), resources.get("GPU", 0)
+
+    return probe
+
+
+@pytest.mark.slow  # starts a Dask cluster of worker processes
+def test_dask_gpu_workers_each_see_their_own_gpu():
+    pytest.importorskip("distributed")
+    jobs = [(x, _gpu_probe(), (x,), {}) for x in range(6)]
+    outcomes = list(run_jobs(jobs, executor="dask", workers=2, gpus=True))
+    assert all(o.error is None for o in outcomes), [o.error for o in outcomes]
+    assert sorted(o.key for o in outcomes) == list(range(6)), "each result exactly once"
+    assert all(o.value[0] == o.key for o in outcomes)
+    assert {o.value[1] for o in outcomes} == {"0", "1"}
+    assert all(o.value[2] == 1 for o in outcomes), "every job ran on a worker with GPU=1"
+
+
+@pytest.mark.slow  # starts Dask clusters
+def test_gpu_count_sums_the_gpu_resources_of_the_dask_workers():
+    distributed = pytest.importorskip("distributed")
+    options = {"n_workers": 2, "threads_per_worker": 1, "processes": False,
+               "protocol": "tcp://", "dashboard_address": None}
+    with distributed.LocalCluster(**options, resources={"GPU": 1}) as cluster:
+        assert gpu_count("dask", None, cluster.scheduler_address) == 2
+    with distributed.LocalCluster(**options) as cluster:
+        assert gpu_count("dask", None, cluster.scheduler_address) == 0
+    assert gpu_count("dask", 3, "tcp://127.0.0.1:1") == 3, "--workers counts as given"
+
+
+def _pretend_gpus(monkeypatch, n: int) -> None:
+    monkeypatch.setattr(pipeline, "gpu_count", lambda *args: n)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: n > 0)
+
+
+@pytest.mark.parametrize("executor, device, expected", [
+    ("local", "cuda", ["cuda:0", "cuda:1", "cuda:2"]),
+    ("local", None, ["cuda:0", "cuda:1", "cuda:2"]),
+    ("local", "cuda:1", ["cuda:1"] * 3),
+    ("dask", "cuda", ["cuda"] * 3),
+])
+def test_seed_groups_go_one_per_gpu(monkeypatch, tmp_path, executor, device, expected):
+    _pretend_gpus(monkeypatch, 3)
+    cfg = build_config({**SMALL, "seeds": 20})
+    settings = Settings(device=device, executor=executor, workers=8, progress=False)
+    dirs = {s: tmp_path / f"seed_{s}" for s in cfg.seeds}
+    gpus = pipeline.training_gpus(settings)
+    jobs = tracking_train._training_jobs(cfg, settings, dirs, gpus)
+    assert gpus == 3 and len(jobs) == 3
+    assert sorted(s for key, *_ in jobs for s in key) == list(cfg.seeds), "each seed once"
+    assert [kwargs["device"] for *_, kwargs in jobs] == expected
+
+
+def test_seed_groups_on_the_cpu_go_one_per_worker(monkeypatch, tmp_path):
+    _pretend_gpus(monkeypatch, 3)
+    cfg = build_config({**SMALL, "seeds": 20})
+    settings = Settings(device="cpu", workers=8, progress=False)
+    assert pipeline.training_gpus(settings) == 0
+    jobs = tracking_train._training_jobs(cfg, settings, {s: tmp_path for s in cfg.seeds})
+    assert len(jobs) == 8 and {kwargs["device"] for *_, kwargs in jobs} == {"cpu"}
+
+
+def test_a_cuda_device_without_gpus_fails_before_any_run(monkeypatch):
+    _pretend_gpus(monkeypatch, 0)
+    on_dask = Settings(device="cuda", executor="dask", scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(ValueError, match="--device: 'cuda' with --executor dask .* no Dask "
+                                         "worker offers a GPU resource; .*--resources GPU=1"):
+        pipeline.training_gpus(on_dask)
+    assert pipeline.training_gpus(Settings(executor="dask", scheduler="tcp://127.0.0.1:1")) \
+        == 0, "an automatic device trains as on the CPU when no worker has a GPU"
+    with pytest.raises(ValueError, match="--device: 'cuda:0' with --executor local .* no CUDA"):
+        run_entry("train", ("train",), build_config(SMALL),
+                  Settings(device="cuda:0", workers=1, progress=False), "no-gpu")
+    assert runs.client().get_experiment_by_name("no-gpu") is None, "no run created"
 
 
 # --------------------------------------------- Dask cluster + PostgreSQL tracking server

@@ -335,3 +335,67 @@ def test_fused_step_equals_optimizer_step(kind, split):
         else:
             assert torch.equal(a, b)
     assert step.opt.state_dict()["state"].keys() == ref_opt.state_dict()["state"].keys()
+
+
+# published-like network: tanh hidden layers with 8-level stochastic rounding, softmax output
+MNIST_LIKE = [lin(20, 12, quantizer=Q8), lin(12, 5, quantizer=Q8), lin(5, 5, quantizer=Q8),
+              lin(5, 4, "softmax")]
+
+
+@pytest.mark.parametrize("group", [[5], [5, 2], [0, 1, 2, 3, 4, 5]])
+def test_batched_seed_equals_the_single_seed_cpu_path_over_hundreds_of_steps(group):
+    """Whatever group a seed trains in, it follows train() (the numpy step on the CPU): the
+    same permutations and noise, weights and epoch losses within 1e-5 after 320 steps."""
+    x = torch.randn(630, 20, generator=torch.Generator().manual_seed(2))
+    y = (x[:, :4].sum(1) > 0).long() + 2 * (x[:, 4] > 0).long()
+    cfg = TrainConfig(lr=0.05, batch_size=16, epochs=8, checkpoint_count=3,
+                      checkpoint_schedule="lin")
+    got, metrics = {}, {}
+    train_seeds(MNIST_LIKE, x, y, cfg, seeds=group, device="cpu",
+                on_checkpoint=lambda i, c: got.__setitem__(group[i], c),
+                on_metrics=lambda i, m, s: metrics.setdefault(group[i], []).append(m))
+    ref, ref_m = [], []
+    train(Network(MNIST_LIKE, seed=5), x, y, cfg, seed=5, on_checkpoint=ref.append,
+          on_metrics=lambda m, s: ref_m.append(m), device="cpu")
+    assert ref[-1].step == got[5].step == 320
+    assert torch.equal(got[5].torch_rng_state, ref[-1].torch_rng_state)  # same noise drawn
+    for k, v in ref[-1].model_state.items():
+        np.testing.assert_allclose(got[5].model_state[k], v, atol=1e-5, err_msg=k)
+    for a, b in zip(metrics[5], ref_m, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)
+        assert a["train_accuracy"] == b["train_accuracy"]
+
+
+def test_graphed_step_warms_up_then_captures_one_graph_per_batch_size(monkeypatch):
+    """The bookkeeping of GraphedStep (CUDA's part is in tests/test_gpu_training.py): per batch
+    size, WARMUP_STEPS eager steps, then one capture, then replays; generators registered."""
+    from contextlib import nullcontext
+
+    from nninfo.training import graphs
+
+    log = []
+
+    class FakeGraph:
+        def register_generator_state(self, gen):
+            log.append(("register", gen))
+
+        def replay(self):
+            log.append(("replay", self))
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
+    monkeypatch.setattr(torch.cuda, "graph", lambda g: nullcontext())
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    monkeypatch.setattr(graphs.GraphedStep, "_side_stream", lambda self, b: self.fn(b))
+    step = graphs.GraphedStep(lambda b: log.append(("eager", b)), torch.device("cuda"),
+                              ["g1", "g2"])
+    for batch in [16] * 5 + [6] * 4:
+        step(batch)
+    eager = [e for e in log if e[0] == "eager"]
+    w = graphs.WARMUP_STEPS
+    assert eager == [("eager", 16)] * (w + 1) + [("eager", 6)] * (w + 1)  # warm-ups + captures
+    assert [e[1] for e in log if e[0] == "register"] == ["g1", "g2"] * 2
+    assert sum(e[0] == "replay" for e in log) == 5 + 4 - 2 * w
+    assert sorted(step.graphs) == [6, 16]
+    off = graphs.GraphedStep(lambda b: log.append(("off", b)), torch.device("cuda"), graph=False)
+    off(16), off(16), off(16)
+    assert log[-3:] == [("off", 16)] * 3 and not off.graphs

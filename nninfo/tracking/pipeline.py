@@ -25,7 +25,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from nninfo.config import ExperimentConfig, check_against_task, needs_task_check
-from nninfo.executors import Outcome, check_executor, run_jobs
+from nninfo.executors import Outcome, check_executor, gpu_count, run_jobs
 from nninfo.jobs.common import load_experiment_task
 from nninfo.tracking import processes, runs
 
@@ -48,13 +48,40 @@ class PipelineError(RuntimeError):
     """Some jobs failed; their runs are marked FAILED."""
 
 
-def run_units(settings: Settings, units: list, desc: str) -> Iterable[Outcome]:
+def run_units(settings: Settings, units: list, desc: str, *,
+              gpus: bool = False) -> Iterable[Outcome]:
     """Run ``(key, fn, args, kwargs)`` units with the settings' executor, with a bar on a
-    terminal (none in logs, where training prints its plain progress lines)."""
+    terminal (none in logs, where training prints its plain progress lines); with ``gpus``
+    each unit holds one GPU (see :func:`nninfo.executors.run_jobs`)."""
     outcomes = run_jobs(units, executor=settings.executor, workers=settings.workers,
-                        scheduler=settings.scheduler)
+                        scheduler=settings.scheduler, gpus=gpus)
     return tqdm(outcomes, total=len(units), desc=desc,
                 disable=None if settings.progress else True, file=sys.stderr, unit="job")
+
+
+def wants_cuda(device: str | None) -> bool:
+    """Whether ``device`` means CUDA: ``cuda`` or ``cuda:N``, or automatic with CUDA here."""
+    if device:
+        return device.startswith("cuda")
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def training_gpus(settings: Settings) -> int:
+    """How many GPUs training spreads its seed groups over (one group per GPU); 0 to train
+    as on the CPU (an automatic device finding no GPU on the Dask workers falls back to
+    that). Raises ValueError when ``--device`` asks for CUDA and there is no GPU to use."""
+    if not wants_cuda(settings.device):
+        return 0
+    n = gpu_count(settings.executor, settings.workers, settings.scheduler)
+    if n == 0 and settings.device:
+        where = ("no Dask worker offers a GPU resource; start workers with --resources GPU=1"
+                 if settings.executor == "dask" and settings.scheduler
+                 else "no CUDA device is available here")
+        raise ValueError(f"--device: {settings.device!r} with --executor {settings.executor} "
+                         f"needs a GPU, but {where}")
+    return n
 
 
 def default_out_dir(uri: str | None = None) -> str:
@@ -159,10 +186,13 @@ class Logbook:
 def before_any_run(steps: tuple[str, ...], cfg: ExperimentConfig, settings: Settings,
                     experiment: str) -> None:
     """What can fail without a run to show for it fails here, before any run is created:
-    the store is created once, the executor settings are checked, the data is loaded; and
-    runs of this experiment whose driver died are marked KILLED."""
+    the store is created once, the executor settings (and, to train, the GPUs a CUDA device
+    needs) are checked, the data is loaded; and runs of this experiment whose driver died
+    are marked KILLED."""
     processes.ensure_store()
     check_executor(settings.executor, settings.workers, settings.scheduler)
+    if "train" in steps:
+        training_gpus(settings)
     if set(steps) & {"train", "analyze", "performance"}:
         task = load_experiment_task(cfg, settings.data_dir)
         if needs_task_check(cfg):  # a task that does not declare its splits and input shape

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
     """Train every seed as a child run of ``parent``; returns the seed run ids."""
+    gpus = pipeline.training_gpus(settings)
     c = runs.client()
     runs.log_params(parent, flatten(cfg.to_dict()))
     runs.set_tags(parent, {"nninfo.task": cfg.task.name, "nninfo.experiment": cfg.name,
@@ -41,8 +42,8 @@ def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
             _describe_seed_run(seed_runs[seed], cfg, seed, dataset)
         with (claim_work_dirs(training.train_work_dir(cfg), cfg.seeds, parent) as dirs,
               TrainingProgress(dirs, seed_runs, settings.progress, lock) as progress):
-            units = _training_jobs(cfg, settings, dirs)
-            for out in pipeline.run_units(settings, units, "train seed groups"):
+            units = _training_jobs(cfg, settings, dirs, gpus)
+            for out in pipeline.run_units(settings, units, "train seed groups", gpus=gpus > 0):
                 with lock:
                     if out.error is not None:
                         errors.append(f"seeds {list(out.key)}: {out.error}")
@@ -107,18 +108,33 @@ def reusable_training(cfg: ExperimentConfig, experiment: str) -> str | None:
     return runs.find_training(experiment, training_key(cfg), len(cfg.seeds))
 
 
-def _training_jobs(cfg: ExperimentConfig, settings: Settings, dirs: dict[int, Path]) -> list:
-    """One job per group of seeds: all-linear networks train a group (one group per worker)
-    as one batched model or, where that is faster, one seed after another (see
+def _training_jobs(cfg: ExperimentConfig, settings: Settings, dirs: dict[int, Path],
+                   gpus: int = 0) -> list:
+    """One job per group of seeds: all-linear networks train a group (one group per worker,
+    or per GPU when ``gpus``, see :func:`~nninfo.tracking.pipeline.training_gpus`) as one
+    batched model or, where that is faster, one seed after another (see
     :func:`nninfo.jobs.train.train_seed_group`); others one seed per job."""
     seeds = list(cfg.seeds)
     if training.batchable(cfg):
-        n_groups = min(len(seeds), settings.workers or default_workers())
+        n_groups = max(1, min(len(seeds), gpus or settings.workers or default_workers()))
         groups = [seeds[i::n_groups] for i in range(n_groups)]
     else:
         groups = [[seed] for seed in seeds]
     return [(tuple(g), training.train_seed_group, (cfg, g, [dirs[s] for s in g]),
-             {"data_dir": settings.data_dir, "device": settings.device}) for g in groups]
+             {"data_dir": settings.data_dir, "device": _device(settings, gpus, i)})
+            for i, g in enumerate(groups)]
+
+
+def _device(settings: Settings, gpus: int, i: int) -> str | None:
+    """The device of job ``i``: on GPUs, each Dask worker sees its own as ``cuda``, local
+    jobs take ``cuda:0``, ``cuda:1``, ... in turn unless ``--device`` names one."""
+    if not gpus:
+        return settings.device
+    if settings.executor == "dask":
+        return "cuda"
+    if settings.device and ":" in settings.device:
+        return settings.device
+    return f"cuda:{i % gpus}"
 
 
 def _remove_work(path: Path) -> None:

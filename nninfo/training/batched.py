@@ -9,7 +9,8 @@ does not depend on which other seeds share its batch, and its checkpoints resume
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -19,18 +20,19 @@ from torch import Tensor
 from nninfo.nn.network import DEFAULT_INIT
 from nninfo.training.checkpoint import Checkpoint
 from nninfo.training.common import (
-    PREPERMUTE_MAX,
     EpochSums,
     LiveRun,
     Progress,
     StepPlan,
     derived_seeds,
     make_optimizer,
+    one_thread,
     progress_callback,
     resolve_device,
 )
 from nninfo.training.config import TrainConfig
 from nninfo.training.fused import FusedStep
+from nninfo.training.graphs import GraphedStep, SeedBatches
 from nninfo.training.losses import OutputLoss
 from nninfo.training.stacked import BatchedMLP
 
@@ -189,6 +191,7 @@ class _SeedsRun(LiveRun):
         self.metrics: list[dict[str, float]] = [{} for _ in seeds]
         self.epoch_states = [g.get_state() for g in self.gens]
         self.latest: list[Checkpoint] = []
+        self._next: tuple[Tensor, list[Tensor]] | None = None  # see prefetch
 
     def resume(self, ckpts: list[Checkpoint]) -> None:
         """Continue from one checkpoint per seed (all at the same step)."""
@@ -218,7 +221,8 @@ class _SeedsRun(LiveRun):
         self.sums.check_finite(self.step, self.plan, self.cfg, self.seeds[: self.n_real])
         opt_state = self.opt.state_dict()
         sums = self.sums.values()
-        on_gen_state = self.step % self.plan.per_epoch == 0
+        gen_states = ([self._epoch_start_state(i) for i in range(len(self.seeds))]
+                      if self.step % self.plan.per_epoch == 0 else self.epoch_states)
         self.latest = []
         for i, seed in enumerate(self.seeds[: self.n_real]):
             rng, cuda = _rng_states(self.derived[i][2], self.noise_gens[i], self.device)
@@ -227,7 +231,7 @@ class _SeedsRun(LiveRun):
                 epoch=self.step / self.plan.per_epoch,
                 model_state=self.net.network_state(i),
                 optimizer_state=_seed_optimizer_state(opt_state, i, len(self.seeds)),
-                generator_state=self.gens[i].get_state() if on_gen_state else self.epoch_states[i],
+                generator_state=gen_states[i],
                 torch_rng_state=rng,
                 cuda_rng_states=cuda,
                 seed=seed,
@@ -238,26 +242,32 @@ class _SeedsRun(LiveRun):
             self.latest.append(ck)
         self.net.train()  # the callbacks may switch to eval mode
 
-    def epoch_batches(self, x: Tensor, t: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
-        """The rest of the current epoch's batches, ``(S, batch, ...)``, each seed's rows in
-        its own permutation."""
+    def _epoch_start_state(self, i: int) -> Tensor:
+        """Seed ``i``'s shuffling generator as the next epoch starts (before its draw)."""
+        return self._next[1][i] if self._next is not None else self.gens[i].get_state()
+
+    def prefetch(self, n: int) -> None:
+        """Draw the next epoch's permutations of ``n`` rows now (the GPU still has the
+        epoch's last steps to run, so drawing costs no GPU time); ``start_epoch`` uses them."""
+        if self.cfg.shuffle and self._next is None:
+            states = [g.get_state() for g in self.gens]
+            perms = torch.stack([torch.randperm(n, generator=g) for g in self.gens])
+            self._next = perms, states
+
+    def start_epoch(self, batches: SeedBatches) -> int:
+        """Give ``batches`` this epoch's permutations (each seed's own, from its shuffling
+        generator) from the current step on; return the number of steps left in the epoch."""
         epoch, first = divmod(self.step, self.plan.per_epoch)
-        self.epoch_states = [g.get_state() for g in self.gens]
-        s_count, bs = len(self.seeds), self.cfg.batch_size
-        xs, ts, order = x.expand(s_count, *x.shape), t.expand(s_count, *t.shape), None
-        if self.cfg.shuffle:
-            perms = torch.stack([torch.randperm(len(x), generator=g) for g in self.gens])
-            perms = perms.to(self.device)
-            if x.numel() * s_count <= PREPERMUTE_MAX:
-                xs, ts = x[perms], t[perms]
-            else:
-                xs, ts, order = x, t, perms
-        stop = min(self.plan.per_epoch, self.plan.last - epoch * self.plan.per_epoch)
-        for b in range(first, stop):
-            rows = order[:, b * bs : (b + 1) * bs] if order is not None else None
-            # contiguous: bmm takes another path for a strided stack than for one seed
-            xb = (xs[:, b * bs : (b + 1) * bs] if rows is None else xs[rows]).contiguous()
-            yield xb, ts[:, b * bs : (b + 1) * bs] if rows is None else ts[rows]
+        n = len(batches.x)
+        self.prefetch(n)
+        if self._next is not None:
+            perms, self.epoch_states = self._next
+            self._next = None
+        else:
+            self.epoch_states = [g.get_state() for g in self.gens]
+            perms = torch.arange(n).expand(len(self.seeds), n)
+        batches.start_epoch(perms, first * self.cfg.batch_size)
+        return min(self.plan.per_epoch, self.plan.last - epoch * self.plan.per_epoch) - first
 
 
 def train_seeds(
@@ -273,18 +283,24 @@ def train_seeds(
     resume_from: list[Checkpoint] | None = None,
     init: str = DEFAULT_INIT,
     progress: bool | Progress = False,
+    graph: bool = True,
 ) -> list[Checkpoint]:
     """Train one all-linear network per seed at once, as a :class:`BatchedMLP`.
 
     Seed ``s`` behaves like ``train(Network(layers, seed=s, init=init), ..., seed=s)``: the
     same initial weights, permutations and quantizer noise (each seed draws from its own
-    generator), and an independent optimiser. Its numbers do not depend on the other seeds in
-    ``seeds`` (bit for bit); they equal the single-seed run up to floating-point differences
-    between batched and plain matrix products. ``on_checkpoint(seed_index, checkpoint)`` gets
-    per-seed checkpoints in the single-Network layout, with the RNG states the single-seed
-    loop would have, so :func:`train` resumes them; ``on_metrics(seed_index, metrics, step)``
-    per-epoch metrics. ``resume_from``: one checkpoint per seed, all at the same step. Only
-    linear layers (no dropout). ``progress``: as for :func:`train`, for all seeds. Raises
+    generator), and an independent optimiser. On the CPU its numbers do not depend on the
+    other seeds in ``seeds`` (bit for bit) and equal the single-seed run up to floating-point
+    differences between batched and plain matrix products; on a GPU both hold up to rounding
+    (cuBLAS picks its kernels by the stack). The whole training set stays on the device and
+    each seed's batches are gathered there from its own permutation. On a GPU the step
+    (forward, loss, backward, update) runs as a captured CUDA graph
+    (:class:`~nninfo.training.graphs.GraphedStep`; ``graph=False``: eagerly, as on the CPU).
+    ``on_checkpoint(seed_index, checkpoint)`` gets per-seed checkpoints in the
+    single-Network layout, with the RNG states the single-seed loop would have, so
+    :func:`train` resumes them; ``on_metrics(seed_index, metrics, step)`` per-epoch metrics.
+    ``resume_from``: one checkpoint per seed, all at the same step. Only linear layers (no
+    dropout). ``progress``: as for :func:`train`, for all seeds. Raises
     :class:`~nninfo.training.common.NonFiniteLossError` naming the epoch and the seeds.
     Returns the last checkpoint of every seed.
     """
@@ -316,21 +332,50 @@ def train_seeds(
     if ckpts_in is None:
         run.checkpoint()
     run.report()
-    while run.step < plan.last:
-        for xb, tb in run.epoch_batches(x, t):
-            losses, correct, hidden = _padded_pass(net, loss_fn, xb, tb, run.noise_gens)
-            seed_loss = losses.mean(1)
-            loss = seed_loss.sum()  # seeds share no weights: each gets its own gradient
-            if cfg.l1 > 0 or cfg.l2 > 0:
-                loss = loss + sum(
-                    cfg.l1 * h.abs().mean((1, 2)).sum() + cfg.l2 * h.square().mean((1, 2)).sum()
-                    for h in hidden
-                )
-            opt_step(torch.autograd.grad(loss, opt_step.params))
-            sums.loss.add_(seed_loss.detach(), alpha=tb.shape[1])
-            sums.correct.add_(correct.sum(1))
-            run.advance(tb.shape[1])
+    batches = SeedBatches(x, t, len(seeds), cfg.batch_size)
+    step = GraphedStep(_seeds_step(net, loss_fn, opt_step, sums, cfg, batches, run.noise_gens),
+                       device, run.noise_gens, graph)
+    with one_thread() if device.type == "cpu" else nullcontext():  # small ops: see one_thread
+        while run.step < plan.last:
+            row = run.step % plan.per_epoch * cfg.batch_size
+            for left in range(run.start_epoch(batches), 0, -1):
+                batch = min(cfg.batch_size, len(x) - row)
+                step(batch)
+                if left == 1 and run.step + 1 < plan.last:
+                    run.prefetch(len(x))  # while the GPU runs the epoch's last steps
+                row += batch
+                run.advance(batch)
     run.report()
     if bar is not None:
         bar.close()
     return run.latest
+
+
+def _seeds_step(
+    net: BatchedMLP,
+    loss_fn: OutputLoss,
+    opt_step: FusedStep,
+    sums: EpochSums,
+    cfg: TrainConfig,
+    batches: SeedBatches,
+    noise_gens: list[torch.Generator],
+) -> Callable[[int], None]:
+    """``step(batch)``: the next batch of every seed, forward, loss (plus l1/l2 terms),
+    gradients, update; adds to ``sums``. Capturable as a CUDA graph (state in tensors)."""
+    regularise = cfg.l1 > 0 or cfg.l2 > 0
+
+    def step(batch: int) -> None:
+        xb, tb = batches.next(batch)
+        losses, correct, hidden = _padded_pass(net, loss_fn, xb, tb, noise_gens)
+        seed_loss = losses.mean(1)
+        loss = seed_loss.sum()  # seeds share no weights: each gets its own gradient
+        if regularise:
+            loss = loss + sum(
+                cfg.l1 * h.abs().mean((1, 2)).sum() + cfg.l2 * h.square().mean((1, 2)).sum()
+                for h in hidden
+            )
+        opt_step(torch.autograd.grad(loss, opt_step.params))
+        sums.loss.add_(seed_loss.detach(), alpha=batch)
+        sums.correct.add_(correct.sum(1))
+
+    return step

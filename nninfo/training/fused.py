@@ -5,6 +5,9 @@ and ``zero_grad`` alone cost about as much as the model's forward pass. :class:`
 takes the gradients (from ``torch.autograd.grad``, so no ``.grad`` fields to zero) and calls
 the same ``torch._fused_sgd_`` / ``torch._fused_adam_`` kernels that ``step`` would, on the
 optimiser's own state, so results are bit-identical and ``state_dict`` stays valid.
+These kernels are private torch API: where the installed torch lacks the one it would call,
+:class:`FusedStep` falls back to ``opt.step()`` (same results, only slower);
+``tests/test_private_torch.py`` fails, naming the kernel, when a torch upgrade removes them.
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ class FusedStep:
         g = self.group
         fused = g.get("fused") and not g.get("differentiable") and not g.get("capturable")
         plain_adam = not g.get("amsgrad") and not g.get("decoupled_weight_decay")
-        if fused and isinstance(opt, torch.optim.SGD):
+        # private kernels, maybe absent from another torch version: then opt.step()
+        sgd_ok = fused and hasattr(torch, "_fused_sgd_")
+        adam_ok = fused and plain_adam and hasattr(torch, "_fused_adam_")
+        if sgd_ok and isinstance(opt, torch.optim.SGD):
             self.kind = "sgd"
-        elif fused and type(opt) is torch.optim.Adam and plain_adam:
+        elif adam_ok and type(opt) is torch.optim.Adam:
             self.kind = "adam"
         else:
             self.kind = "generic"

@@ -8,10 +8,9 @@ slices; save a :class:`Checkpoint` at the scheduled steps and report metrics per
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 
 import torch
-from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from nninfo.nn.network import Network
@@ -24,6 +23,7 @@ from nninfo.training.common import (
     StepPlan,
     derived_seeds,
     make_optimizer,
+    one_thread,
     progress_callback,
     resolve_device,
 )
@@ -160,7 +160,7 @@ def train(
         run.checkpoint()
     n, bs = len(x), cfg.batch_size
     run.report()
-    with _one_thread() if mlp is not None else nullcontext():
+    with one_thread() if mlp is not None else nullcontext():
         while run.step < plan.last:
             epoch, first = divmod(run.step, plan.per_epoch)
             run.epoch_state = gen.get_state()
@@ -242,21 +242,3 @@ def _batches(
             torch.index_select(x, 0, rows, out=xb[:n]),
             torch.index_select(t, 0, rows, out=tb[:n]),
         )
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """torch and numpy's BLAS on one thread each, for the small operations of MLPStep.
-
-    They gain nothing from more threads, and idle threads that spin waiting for work (both
-    OpenMP's and OpenBLAS's do) compete for the cores: on 2 cores, with 2 threads each, the
-    MNIST MLP's step took several times as long.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1, user_api="blas"):
-            yield
-    finally:
-        torch.set_num_threads(before)
-

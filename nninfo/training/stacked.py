@@ -18,9 +18,10 @@ from nninfo.nn.network import DEFAULT_INIT, Network, OutputHeadMixin
 class _StackedLinear(torch.autograd.Function):
     """``baddbmm(b, x, w^T)`` on seed stacks, with gradients that do not depend on the stack.
 
-    ``bmm`` with a transposed first operand (autograd's weight gradient) picks its kernel by
-    the number of stacked matrices, so a seed's gradient would change with the other seeds
-    in the stack; the weight gradient is therefore a broadcast product summed over the batch.
+    On the CPU, ``bmm`` with a transposed first operand (autograd's weight gradient) picks
+    its kernel by the shapes and the number of stacked matrices, so a seed's gradient would
+    change with the other seeds in the stack; there the weight gradient is one ``mm`` per
+    seed. On a GPU it is one ``bmm`` (cuBLAS: equal up to rounding, whatever the stack).
     """
 
     @staticmethod
@@ -33,7 +34,17 @@ class _StackedLinear(torch.autograd.Function):
         x, w = ctx.saved_tensors
         g = g.contiguous()
         gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
-        return gx, (g.unsqueeze(3) * x.unsqueeze(2)).sum(1), g.sum(1)
+        return gx, _weight_grad(g, x), g.sum(1)
+
+
+def _weight_grad(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``g_s^T x_s`` for every seed s: one ``bmm`` on a GPU, one ``mm`` per seed on the CPU."""
+    gt = g.transpose(1, 2)
+    if not g.is_cpu:
+        return torch.bmm(gt, x)
+    # each product into a fresh (aligned) tensor: written into a slice of a stack, the
+    # vectorised kernel would round by the slice's alignment, i.e. by the seed's position
+    return torch.stack([gs @ xs for gs, xs in zip(gt, x, strict=True)])
 
 
 class BatchedMLP(OutputHeadMixin, nn.Module):
