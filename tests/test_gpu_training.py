@@ -35,12 +35,12 @@ def data():
     return x, (x[:, :4].sum(1) > 0).long() + 2 * (x[:, 4] > 0).long()
 
 
-def run(seeds, graph=True, resume=None, cfg=CFG):
+def run(seeds, graph=True, resume=None, cfg=CFG, compiled=False):
     x, y = data()
     got = {s: [] for s in seeds}
     metrics = {s: [] for s in seeds}
     train_seeds(LAYERS, x, y, cfg, seeds=seeds, device="cuda", graph=graph, resume_from=resume,
-                on_checkpoint=lambda i, c: got[seeds[i]].append(c),
+                compiled=compiled, on_checkpoint=lambda i, c: got[seeds[i]].append(c),
                 on_metrics=lambda i, m, s: metrics[seeds[i]].append((s, m)))
     return got, metrics
 
@@ -54,7 +54,8 @@ def assert_same(a, b, atol=0.0):
                                                   strict=True))
 
 
-def test_the_graph_replays_what_the_eager_step_computes(monkeypatch):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_graph_replays_what_the_eager_step_computes(monkeypatch, compiled):
     made = []
 
     class Recorded(batched_module.GraphedStep):
@@ -63,9 +64,9 @@ def test_the_graph_replays_what_the_eager_step_computes(monkeypatch):
             made.append(self)
 
     monkeypatch.setattr(batched_module, "GraphedStep", Recorded)
-    graphed, graphed_m = run([0, 1, 2])
+    graphed, graphed_m = run([0, 1, 2], compiled=compiled)
     assert sorted(made[0].graphs) == [6, 16]  # full batches and each epoch's last one
-    eager, eager_m = run([0, 1, 2], graph=False)
+    eager, eager_m = run([0, 1, 2], graph=False, compiled=compiled)
     for s in (0, 1, 2):
         assert len(graphed[s]) == 5
         for a, b in zip(graphed[s], eager[s], strict=True):
@@ -73,22 +74,25 @@ def test_the_graph_replays_what_the_eager_step_computes(monkeypatch):
         assert graphed_m[s] == eager_m[s]
 
 
-def test_a_graphed_run_resumes_exactly_from_a_mid_epoch_checkpoint():
-    full, full_m = run([3, 7])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_graphed_run_resumes_exactly_from_a_mid_epoch_checkpoint(compiled):
+    full, full_m = run([3, 7], compiled=compiled)
     mid = [full[3][2], full[7][2]]
     assert mid[0].step % 40  # mid-epoch
-    resumed, resumed_m = run([3, 7], resume=mid)
+    resumed, resumed_m = run([3, 7], resume=mid, compiled=compiled)
     for s in (3, 7):
         assert_same(resumed[s][-1], full[s][-1])
         assert resumed_m[s] == [(st, m) for st, m in full_m[s] if st > mid[0].step]
 
 
-def test_a_seed_follows_its_own_streams_whatever_its_group():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_seed_follows_its_own_streams_whatever_its_group(compiled):
     """Seed 5 alone, in a pair, and among six: the same permutations and noise (its own
-    generators), weights within 1e-5 after 320 steps (cuBLAS may round by the stack)."""
-    alone, _ = run([5])
+    generators or counter), weights within 1e-5 after 320 steps (cuBLAS may round by the
+    stack)."""
+    alone, _ = run([5], compiled=compiled)
     for group in ([5, 2], [0, 1, 2, 3, 4, 5]):
-        other, _ = run(group)
+        other, _ = run(group, compiled=compiled)
         assert_same(other[5][-1], alone[5][-1], atol=1e-5)
 
 

@@ -4,8 +4,11 @@ Modules: :mod:`~nninfo.training.config` (:class:`TrainConfig`), :mod:`~nninfo.tr
 (the losses, for training and evaluation), :mod:`~nninfo.training.schedule`,
 :mod:`~nninfo.training.checkpoint`, :mod:`~nninfo.training.loop` (:func:`train`, one seed),
 :mod:`~nninfo.training.batched` (:func:`train_seeds`, several seeds as one
-:class:`~nninfo.training.stacked.BatchedMLP`), :mod:`~nninfo.training.common` (what both loops
-share), and the fast paths :mod:`~nninfo.training.fused` and :mod:`~nninfo.training.mlp_step`.
+:class:`~nninfo.training.stacked.BatchedMLP`; its step in :mod:`~nninfo.training.seed_step`,
+on a GPU as a CUDA graph, :mod:`~nninfo.training.graphs`, compiled with the noise of
+:mod:`~nninfo.training.counter_noise`), :mod:`~nninfo.training.common` (what both loops
+share), and the fast CPU paths :mod:`~nninfo.training.fused` and
+:mod:`~nninfo.training.mlp_step`.
 """
 
 from nninfo.training.batched import train_seeds

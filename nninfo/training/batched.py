@@ -14,7 +14,6 @@ from contextlib import nullcontext
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from nninfo.nn.network import DEFAULT_INIT
@@ -32,15 +31,9 @@ from nninfo.training.common import (
 )
 from nninfo.training.config import TrainConfig
 from nninfo.training.fused import FusedStep
-from nninfo.training.graphs import GraphedStep, SeedBatches
 from nninfo.training.losses import OutputLoss
+from nninfo.training.seed_step import SeedBatches, group_step
 from nninfo.training.stacked import BatchedMLP
-
-# Batches are padded (with ignored rows) to a multiple of this many rows, so that every
-# elementwise kernel sees each seed's block as whole vector chunks: the vectorised kernels
-# compute a tensor's tail differently from its body, which would make a seed's numbers depend
-# on its position in the stack (and so on the other seeds in the batch).
-PAD_ROWS = 64
 
 
 def _weight_bias_order(k: int) -> list[int]:
@@ -126,30 +119,6 @@ def _check_resume(resume_from: Any, seeds: list[int]) -> list[Checkpoint]:
     if len(steps) != 1:
         raise ValueError(f"resume_from: checkpoints at different steps {steps}; need one step")
     return list(resume_from)
-
-
-def _padded_pass(
-    net: BatchedMLP,
-    loss_fn: OutputLoss,
-    xb: Tensor,
-    tb: Tensor,
-    noise_gens: list[torch.Generator],
-) -> tuple[Tensor, Tensor, list[Tensor]]:
-    """Per-sample losses and correctness ``(S, batch)`` and hidden outputs of one batch,
-    computed on the batch padded to a multiple of :data:`PAD_ROWS` rows."""
-    batch = xb.shape[1]
-    noise = net.draw_noise(noise_gens, batch)
-    pad = -batch % PAD_ROWS
-    if pad:
-        xb = F.pad(xb, (0, 0, 0, pad))
-        tb = F.pad(tb, (0, pad) if tb.dim() == 2 else (0, 0, 0, pad))
-        noise = [None if u is None else F.pad(u, (0, 0, 0, pad)) for u in noise]
-    out, pre, hidden = net.forward_parts(xb, noise)
-    losses, correct = loss_fn(out, pre, tb)
-    if pad:
-        losses, correct = losses[:, :batch], correct[:, :batch]
-        hidden = [h[:, :batch] for h in hidden]
-    return losses, correct, hidden
 
 
 def _check_seeds(seeds: Any) -> list[int]:
@@ -284,6 +253,7 @@ def train_seeds(
     init: str = DEFAULT_INIT,
     progress: bool | Progress = False,
     graph: bool = True,
+    compiled: bool = False,
 ) -> list[Checkpoint]:
     """Train one all-linear network per seed at once, as a :class:`BatchedMLP`.
 
@@ -296,6 +266,11 @@ def train_seeds(
     each seed's batches are gathered there from its own permutation. On a GPU the step
     (forward, loss, backward, update) runs as a captured CUDA graph
     (:class:`~nninfo.training.graphs.GraphedStep`; ``graph=False``: eagerly, as on the CPU).
+    ``compiled``: the forward pass and loss compiled by ``torch.compile`` into fused kernels,
+    with quantizer noise from a hash of (seed, step, position)
+    (:class:`~nninfo.training.counter_noise.CounterNoise`) instead of the generators: still
+    each seed's own and independent of its group, and resumed exactly, but another stream
+    than the single-seed loop's (whose :func:`train` resumes such a checkpoint with its own).
     ``on_checkpoint(seed_index, checkpoint)`` gets per-seed checkpoints in the
     single-Network layout, with the RNG states the single-seed loop would have, so
     :func:`train` resumes them; ``on_metrics(seed_index, metrics, step)`` per-epoch metrics.
@@ -333,8 +308,9 @@ def train_seeds(
         run.checkpoint()
     run.report()
     batches = SeedBatches(x, t, len(seeds), cfg.batch_size)
-    step = GraphedStep(_seeds_step(net, loss_fn, opt_step, sums, cfg, batches, run.noise_gens),
-                       device, run.noise_gens, graph)
+    step = group_step(net, loss_fn, opt_step, sums, cfg, batches, noise_gens=run.noise_gens,
+                      noise_seeds=[d[2] for d in run.derived], start=run.step, graph=graph,
+                      compiled=compiled)
     with one_thread() if device.type == "cpu" else nullcontext():  # small ops: see one_thread
         while run.step < plan.last:
             row = run.step % plan.per_epoch * cfg.batch_size
@@ -349,33 +325,3 @@ def train_seeds(
     if bar is not None:
         bar.close()
     return run.latest
-
-
-def _seeds_step(
-    net: BatchedMLP,
-    loss_fn: OutputLoss,
-    opt_step: FusedStep,
-    sums: EpochSums,
-    cfg: TrainConfig,
-    batches: SeedBatches,
-    noise_gens: list[torch.Generator],
-) -> Callable[[int], None]:
-    """``step(batch)``: the next batch of every seed, forward, loss (plus l1/l2 terms),
-    gradients, update; adds to ``sums``. Capturable as a CUDA graph (state in tensors)."""
-    regularise = cfg.l1 > 0 or cfg.l2 > 0
-
-    def step(batch: int) -> None:
-        xb, tb = batches.next(batch)
-        losses, correct, hidden = _padded_pass(net, loss_fn, xb, tb, noise_gens)
-        seed_loss = losses.mean(1)
-        loss = seed_loss.sum()  # seeds share no weights: each gets its own gradient
-        if regularise:
-            loss = loss + sum(
-                cfg.l1 * h.abs().mean((1, 2)).sum() + cfg.l2 * h.square().mean((1, 2)).sum()
-                for h in hidden
-            )
-        opt_step(torch.autograd.grad(loss, opt_step.params))
-        sums.loss.add_(seed_loss.detach(), alpha=batch)
-        sums.correct.add_(correct.sum(1))
-
-    return step

@@ -97,6 +97,10 @@ class BatchedMLP(OutputHeadMixin, nn.Module):
         last_logits = k == len(self.posts) - 1 and self.posts[k].activation == "softmax"
         return q is not None and q.stochastic and not last_logits
 
+    def noise_widths(self) -> list[int]:
+        """Per layer, its width if its quantizer draws noise in the training pass, else 0."""
+        return [s["out_features"] if self._noisy(k) else 0 for k, s in enumerate(self.layer_specs)]
+
     def draw_noise(
         self, generators: list[torch.Generator], batch: int
     ) -> list[torch.Tensor | None]:
@@ -109,9 +113,7 @@ class BatchedMLP(OutputHeadMixin, nn.Module):
         """
         if len(generators) != len(self.seeds):
             raise ValueError(f"generators: {len(generators)} given, need {len(self.seeds)}")
-        widths = [
-            s["out_features"] if self._noisy(k) else 0 for k, s in enumerate(self.layer_specs)
-        ]
+        widths = self.noise_widths()
         if not any(widths):
             return [None] * len(widths)
         w = self.weights[0]
