@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Iterator
 
 import torch
 
@@ -86,12 +87,15 @@ def projected_hours(us_group_step: float, group: int) -> float:
     return math.ceil(SEEDS / group) * EPOCHS * STEPS_PER_EPOCH * us_group_step / 3.6e9
 
 
-def seed_rows(device: torch.device, seeds: list[int], steps: int, repeats: int) -> list[tuple]:
-    """(name, seeds, us per group step, fixed s) of train() and train_seeds per group size."""
+def seed_rows(device: torch.device, seeds: list[int], steps: int, repeats: int,
+              compile_: bool) -> Iterator[tuple]:
+    """(name, seeds, us per group step, fixed s) of train(), then of train_seeds per group
+    size (on CUDA: graph, graph + compiled, eager), one by one as they are measured."""
     x, y = mnist_like(device)
-    variants = [{}]  # train_seeds' keywords; on CUDA: graph eager ops, eager, graph + compiled
+    variants = [{}]  # train_seeds' keywords
     if device.type == "cuda":
-        variants = [{"graph": True}, {"graph": False}, {"graph": True, "compiled": True}]
+        variants = [{"graph": True}, *([{"compiled": True}] if compile_ else []),
+                    {"graph": False}]
     path = "numpy step" if uses_numpy_step(Network(LAYERS), x, y, cfg_of(1), device) else ""
     us, fixed = marginal(
         lambda n: train(
@@ -100,7 +104,7 @@ def seed_rows(device: torch.device, seeds: list[int], steps: int, repeats: int) 
         ),
         steps, repeats, device,
     )
-    rows = [(f"train() {path}".strip(), 1, us, fixed)]
+    yield f"train() {path}".strip(), 1, us, fixed
     for g in seeds:
         torch.compiler.reset()  # a few compilations per function, then torch runs it eagerly
         for kw in variants:
@@ -111,23 +115,32 @@ def seed_rows(device: torch.device, seeds: list[int], steps: int, repeats: int) 
                 ),
                 steps, repeats, device,
             )
-            name = " ".join(["train_seeds", *(k for k, v in kw.items() if v)])
-            name += " eager" if kw.get("graph") is False else ""
-            rows.append((name, g, us, fixed))
-    return rows
+            yield variant_name(kw), g, us, fixed
 
 
-def print_seed_table(device: torch.device, rows: list[tuple]) -> None:
+def variant_name(kw: dict) -> str:
+    if not kw:
+        return "train_seeds"
+    if kw.get("compiled"):
+        return "train_seeds graph+compiled"
+    return "train_seeds graph" if kw["graph"] else "train_seeds eager"
+
+
+def print_seed_table(device: torch.device, rows: Iterator[tuple]) -> list[tuple]:
+    """Print the rows as they come; return them."""
     print(f"\n[{device}] MNIST network, us per optimiser step; projection: published schedule "
           f"({SEEDS} seeds x 10^{math.log10(EPOCHS):.0f} epochs x {STEPS_PER_EPOCH} steps), "
           f"groups one after another on one device; goal on CUDA: <= {GOAL_H:g} h "
           "(<= 75 us per step of a 20-seed group)")
     head = f"{'path':<26} {'seeds':>5} {'us/step/seed':>12} {'us/group step':>13} "
     print(head + f"{'fixed s':>7} {'projected h':>11}  goal")
+    done = []
     for name, g, us, fixed in rows:
         hours = projected_hours(us, g)
         goal = ("meets" if hours <= GOAL_H else "misses") if device.type == "cuda" else "-"
         print(f"{name:<26} {g:>5} {us / g:>12.1f} {us:>13.1f} {fixed:>7.2f} {hours:>11.1f}  {goal}")
+        done.append((name, g, us, fixed))
+    return done
 
 
 def plain_step(device: torch.device, compiled: bool, fused_update: bool):
@@ -281,8 +294,8 @@ def main() -> None:
     threads = torch.get_num_threads()
     print(f"device={' '.join(a.device)} torch={torch.__version__} threads={threads}")
     for dev in map(torch.device, a.device):
-        rows = seed_rows(dev, a.seeds, a.steps, a.repeats)
-        print_seed_table(dev, rows)
+        rows = print_seed_table(dev, seed_rows(dev, a.seeds, a.steps, a.repeats,
+                                               not a.no_compile))
         torch.set_num_threads(1)
         lib = library_rows(dev, rows[0][2], a.steps, a.repeats, not a.no_compile)
         upd = update_rows(dev, a.repeats, not a.no_compile)
