@@ -269,8 +269,9 @@ def train_seeds(
     ``compiled``: the forward pass and loss compiled by ``torch.compile`` into fused kernels,
     with quantizer noise from a hash of (seed, step, position)
     (:class:`~nninfo.training.counter_noise.CounterNoise`) instead of the generators: still
-    each seed's own and independent of its group, and resumed exactly, but another stream
-    than the single-seed loop's (whose :func:`train` resumes such a checkpoint with its own).
+    each seed's own (its numbers independent of its group up to rounding) and resumed
+    exactly, but another stream than the single-seed loop's (whose :func:`train` resumes
+    such a checkpoint with its own).
     ``on_checkpoint(seed_index, checkpoint)`` gets per-seed checkpoints in the
     single-Network layout, with the RNG states the single-seed loop would have, so
     :func:`train` resumes them; ``on_metrics(seed_index, metrics, step)`` per-epoch metrics.
