@@ -314,13 +314,11 @@ def train_seeds(
                       compiled=compiled)
     with one_thread() if device.type == "cpu" else nullcontext():  # small ops: see one_thread
         while run.step < plan.last:
-            row = run.step % plan.per_epoch * cfg.batch_size
             for left in range(run.start_epoch(batches), 0, -1):
-                batch = min(cfg.batch_size, len(x) - row)
+                batch = min(cfg.batch_size, len(x) - run.step % plan.per_epoch * cfg.batch_size)
                 step(batch)
                 if left == 1 and run.step + 1 < plan.last:
                     run.prefetch(len(x))  # while the GPU runs the epoch's last steps
-                row += batch
                 run.advance(batch)
     run.report()
     if bar is not None:

@@ -53,11 +53,11 @@ class GraphedStep:
     On a GPU the first :data:`WARMUP_STEPS` calls of each batch size run eagerly on a side
     stream (they are real steps), the next is captured as a graph, and every call from then
     on replays it (one graph per batch size: the full batches and an epoch's last, shorter
-    one). ``fn`` must keep its state in tensors that it updates
-    in place (parameters, optimiser state, running sums, :class:`SeedBatches`), take no
-    Python decision that changes between calls of one batch size, keep no tensor it makes,
-    and draw random numbers only from ``generators`` (registered with every graph, so that
-    replays advance them as eager calls would). ``graph=False`` runs every call eagerly.
+    one). ``fn`` must keep its state in tensors that it updates in place (parameters,
+    optimiser state, running sums, :class:`SeedBatches`), take no Python decision that
+    changes between calls of one batch size, keep no tensor it makes, and draw random
+    numbers only from ``generators`` (registered with every graph, so that replays advance
+    them as eager calls would). ``graph=False`` runs every call eagerly.
     """
 
     def __init__(
