@@ -20,6 +20,9 @@ FORBIDDEN = {
     "training": ({"jobs", "tracking", "cli"}, {"mlflow"}),
     "jobs": ({"tracking", "cli"}, {"mlflow"}),
     "tracking": ({"cli"}, set()),
+    # figures and the HTML report: from results frames and the typed config, no run store
+    "presentation": ({"nn", "tasks", "training", "capture", "jobs", "tracking", "cli"},
+                     {"torch", "mlflow"}),
 }
 
 

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.mathtext import MathTextParser
 from scipy import stats as sps
 
-from nninfo import plotting
+from nninfo.presentation import figures as plotting
 
 EPOCHS = [0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]
 LAYERS = ["L1", "L2", "L10"]
@@ -433,9 +433,9 @@ def test_complexity_surrogate_dashed_with_markers_at_few_checkpoints():
 
 
 def test_groupings_never_use_the_dashed_style_of_surrogates():
-    from nninfo import plot_core
+    from nninfo.presentation.style import LINESTYLES
 
-    assert "--" not in plot_core._LINESTYLES
+    assert "--" not in LINESTYLES
     df = with_surrogates(make_summary(groupings=["neurons", "pairs", "triples"]))
     ax = plotting.plot_complexity(df).axes[0]
     assert all(ln.get_linestyle() != "--" for ln in lines(ax))

@@ -14,8 +14,9 @@ import pytest
 from matplotlib.figure import Figure
 from scipy import stats as sps
 
-from nninfo import plotting, report
-from nninfo.report_format import format_mean_spread, format_number, mathtext_html
+from nninfo.presentation import figures as plotting
+from nninfo.presentation import report
+from nninfo.presentation.numbers import format_mean_spread, format_number, mathtext_html
 
 SEEDS = (0, 1, 2)
 EPOCHS = [0.0, 1.0, 3.0, 10.0]
@@ -693,7 +694,7 @@ def test_comparison_report_takes_png_figures_and_checks_input(frames, tmp_path):
 
 
 def test_a_spread_far_below_the_mean_is_formatted_without_recursion():
-    from nninfo.report_format import format_mean_spread
+    from nninfo.presentation.numbers import format_mean_spread
 
     assert format_mean_spread(1e6, 1e-10) == "(1.000000000000 ± 0.000000000000)e+06"
     assert format_mean_spread(3.0, 1e-11).endswith("e+00")

@@ -255,7 +255,9 @@ def test_compare_writes_figures_and_a_report_logged_to_a_comparison_run(store, t
     page = compare(["q8", "q4"], settings)
     assert page == tmp_path / "out" / "compare" / "q8+q4" / "report.html"
     text = page.read_text(encoding="utf-8")
-    figures = ["complexity", "degree_of_synergy", "mutual_information", "performance"]
+    figures = sorted(p.stem for p in (page.parent / "figures").glob("*.png"))
+    assert {"complexity", "degree_of_synergy", "mutual_information", "performance"} <= set(
+        figures)
     for name in figures:
         for suffix in (".png", ".pdf"):
             assert (page.parent / "figures" / f"{name}{suffix}").is_file()
@@ -263,7 +265,7 @@ def test_compare_writes_figures_and_a_report_logged_to_a_comparison_run(store, t
     assert "q8" in text and "q4" in text
     # the experiments disagree on report.band: the quantile band, and the page says so
     assert "2.5–97.5 % quantiles over seeds" in text
-    assert text.count("colour: experiment") == len(figures)  # every figure's caption
+    assert text.count("colours: experiments") == len(figures)  # every figure's caption
     differences = pd.read_csv(page.parent / "config_differences.csv", dtype=str).set_index(
         "parameter")
     assert differences.loc["network.layers.0.quantizer.levels"].tolist() == ["8", "4"]

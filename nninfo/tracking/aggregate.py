@@ -23,7 +23,7 @@ import pandas as pd
 from mlflow.entities import Metric
 from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH
 
-from nninfo.plot_core import aggregate_over_seeds
+from nninfo.presentation.bands import aggregate_over_seeds
 from nninfo.tracking import results, runs
 from nninfo.tracking.results_frames import ID_COLUMNS
 
@@ -88,7 +88,7 @@ def _perf_key(df: pd.DataFrame) -> pd.Series:
 def aggregate_rows(long: pd.DataFrame, band: str) -> list[tuple[str, float, int]]:
     """``(key, value, step)`` rows: per (key, step) of ``long`` (columns key, step, epoch,
     seed, value) the mean over seeds and the ``band`` bounds (NaN with one seed, by
-    :func:`nninfo.plot_core.aggregate_over_seeds`), and ``epoch`` per step."""
+    :func:`nninfo.presentation.canvas.aggregate_over_seeds`), and ``epoch`` per step."""
     agg = aggregate_over_seeds(long, "value", ["key", "step"], band)
     rows = []
     for key, step, mean, lo, hi in agg[["key", "step", "mean", "lo", "hi"]].itertuples(

@@ -12,8 +12,8 @@ from nninfo.tracking.pipeline import Settings
 def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
     """Figures (PNG + PDF) and a self-contained HTML report, logged to ``parent``; the
     config's ``report.band`` chooses the spread over seeds that figures and tables show."""
-    from nninfo import plotting
-    from nninfo import report as html
+    from nninfo.presentation import figures as plotting
+    from nninfo.presentation import report as html
     from nninfo.tracking import results
 
     summary = results.load_summary(train_run=parent)

@@ -1,4 +1,4 @@
-"""How the curves of :mod:`nninfo.plotting` are told apart and named.
+"""How the curves of :mod:`nninfo.presentation.figures` are told apart and named.
 
 One experiment (no ``experiment`` column, or one value in it): a colour per layer (or
 dataset, class, m), a line style per grouping, legend entries ``L3`` and ``L3 (pairs)``;

@@ -10,11 +10,11 @@ target-free ``shannon_entropy.avg_degree_*`` (autoencoders), Reing's ``reing.C_R
 BROJA PID's ``broja.*`` (2-source groupings). The per-class frame (target-pointwise PID)
 has a ``class`` column and ``pid.representational_complexity`` per class.
 
-Solid lines and bands are the mean and spread over seeds (:mod:`nninfo.plot_core`);
+Solid lines and bands are the mean and spread over seeds (:mod:`nninfo.presentation.canvas`);
 dashed lines, in the colour of their curve, are always shuffled-label surrogate means.
 Labels and titles are matplotlib mathtext (``$\\Pi_2$``, ``$C_R$``); each figure's caption
-(:func:`nninfo.plot_core.figure_caption`) first defines its symbols. A frame with several
-experiments (``experiment`` column) is drawn as an overlay (:mod:`nninfo.plot_style`).
+(:func:`nninfo.presentation.canvas.figure_caption`) first defines its symbols. A frame with several
+experiments (``experiment`` column) is drawn as an overlay (:mod:`nninfo.presentation.style`).
 """
 
 from __future__ import annotations
@@ -24,17 +24,16 @@ import re
 import pandas as pd
 from matplotlib.figure import Figure
 
-from nninfo.plot_core import (
-    DEFAULT_BAND,
+from nninfo.presentation.bands import DEFAULT_BAND, require_columns
+from nninfo.presentation.canvas import (
     _panel_per_column,
     _panels,
-    _require,
     _split_panels,
     add_caption_note,
     has_values,
     plot_metric_over_epochs,
 )
-from nninfo.plot_style import EXPERIMENT, experiment_names
+from nninfo.presentation.style import EXPERIMENT, experiment_names
 
 __all__ = [
     "deg_syn_columns",
@@ -126,7 +125,7 @@ def plot_mutual_information(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> 
     """I(Y; L) per layer over epochs (mean over seeds, with the band) and, dashed in
     the same colour, the mean over seeds of its shuffled-label surrogate mean (the
     estimation bias) where ``mutual_information_surrogate_mean`` has values."""
-    _require(summary, ["seed", "epoch", "layer", MUTUAL_INFORMATION], "summary")
+    require_columns(summary, ["seed", "epoch", "layer", MUTUAL_INFORMATION], "summary")
     fig = plot_metric_over_epochs(summary, MUTUAL_INFORMATION, ylabel=MI_LABEL,
                                   band=band, dashed=MI_SURROGATE,
                                   dashed_label="surrogate mean (bias)")
@@ -176,7 +175,7 @@ def _max_cols(panels: list[tuple[str, pd.DataFrame]]) -> int:
 def plot_class_complexity(classes: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
     """C of each class (target-pointwise I^sx PID) over epochs: a panel per layer (and
     grouping, if several; and experiment, if several), a colour per class."""
-    _require(classes, ["seed", "epoch", "layer", "class", COMPLEXITY], "classes")
+    require_columns(classes, ["seed", "epoch", "layer", "class", COMPLEXITY], "classes")
     data = classes.dropna(subset=[COMPLEXITY])
     if data.empty:
         raise ValueError(f"classes: column {COMPLEXITY!r} has no non-NaN values to plot")
@@ -214,7 +213,7 @@ def plot_degree_of_synergy(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> F
     """Π_m (sum of atoms of synergy degree m) over epochs: a panel per layer (a row per
     experiment, if several), a line per m; dashed with markers, the surrogate means
     ``pid.deg_syn_<m>_surrogate_mean`` if any."""
-    _require(summary, ["seed", "epoch", "layer"], "summary")
+    require_columns(summary, ["seed", "epoch", "layer"], "summary")
     cols = deg_syn_columns(summary)
     if not cols:
         raise ValueError(f"summary has no {DEG_SYN_PREFIX}<m> column with values; "

@@ -1,5 +1,5 @@
-"""The sections of the HTML report (:mod:`nninfo.report`): each returns the escaped HTML
-body of one section, built from the tables of :mod:`nninfo.report_tables`.
+"""The sections of the HTML report (:mod:`nninfo.presentation.report`): each returns the escaped
+HTML body of one section, built from the tables of :mod:`nninfo.presentation.tables`.
 
 The "Estimation bias" section counts, per layer, the (seed, checkpoint) pairs whose
 plug-in I(Y; L) is dominated by its shuffled-label surrogate mean (the small-sample
@@ -14,28 +14,27 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from nninfo.plot_measures import (
-    C_NOTE,
-    ENTROPY_NOTE,
-    INVARIANTS_NOTE,
-    PI_NOTE,
-    REING_NOTES,
-    pi_label,
-)
-from nninfo.plotting import (
+from nninfo.presentation.bands import spread_text
+from nninfo.presentation.canvas import has_values
+from nninfo.presentation.measure_figures import (
     BROJA_COMPLEXITY,
+    C_NOTE,
     COMPLEXITY,
     DEG_SYN_PREFIX,
+    ENTROPY_NOTE,
     INVARIANTS,
+    INVARIANTS_NOTE,
     MI_SURROGATE,
+    PI_NOTE,
     REING_C_R,
     REING_C_R_MEAN_ORDER,
     REING_C_R_PUBLISHED,
+    REING_NOTES,
     deg_syn_columns,
-    has_values,
+    pi_label,
 )
-from nninfo.report_format import mathtext_html
-from nninfo.report_tables import (
+from nninfo.presentation.numbers import mathtext_html
+from nninfo.presentation.tables import (
     BIAS_FLAG,
     P_LEVEL,
     P_VALUE,
@@ -52,7 +51,6 @@ from nninfo.report_tables import (
     final_epoch_table,
     pid_surrogate_table,
     rows_with,
-    spread_text,
     top_atoms,
     value_keys,
 )

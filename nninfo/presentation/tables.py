@@ -1,10 +1,10 @@
-"""The tables of the HTML report (:mod:`nninfo.report`): formatting, the final-epoch table
-with the spread over seeds, the top PID atoms and the estimation-bias counts.
+"""The tables of the HTML report (:mod:`nninfo.presentation.report`): formatting, the
+final-epoch table with the spread over seeds, the top PID atoms and the estimation-bias counts.
 
 A cell shows ``mean ± h`` over seeds, h from the same band as the figures' (``band=``):
 half the distance between the 2.5 % and 97.5 % quantiles of the per-seed values
 (``"quantile"``) or the half-width of the 95 % t-interval of the seed mean (``"t"``); h has
-2 significant digits and the mean the same decimal places (:mod:`nninfo.report_format`).
+2 significant digits and the mean the same decimal places (:mod:`nninfo.presentation.numbers`).
 """
 
 from __future__ import annotations
@@ -16,22 +16,19 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from nninfo.plot_style import EXPERIMENT, curve_order, experiment_names
-from nninfo.plotting import (
+from nninfo.presentation.bands import DEFAULT_BAND, check_band, seed_interval
+from nninfo.presentation.canvas import has_values
+from nninfo.presentation.measure_figures import (
     COMPLEXITY,
     COMPLEXITY_SURROGATE,
-    DEFAULT_BAND,
     MI_SURROGATE,
     MUTUAL_INFORMATION,
-    check_band,
-    has_values,
-    natural_key,
-    seed_interval,
 )
-from nninfo.report_format import format_mean_spread, format_number, mathtext_html
+from nninfo.presentation.numbers import format_mean_spread, format_number, mathtext_html
+from nninfo.presentation.style import EXPERIMENT, curve_order, experiment_names, natural_key
 
 __all__ = ["P_LEVEL", "bias_table", "final_epoch_table", "is_integer_quantity",
-           "pid_surrogate_table", "spread_text", "top_atoms"]
+           "pid_surrogate_table", "top_atoms"]
 
 TOP_ATOMS = 10
 P_LEVEL = 0.05  # the permutation test's level in the bias table
@@ -46,31 +43,13 @@ def _fmt(x: object) -> str:
     return format_number(x)
 
 
-_SPREAD = {
-    "quantile": "mean ± h over seeds: h is half the distance between the 2.5 % and 97.5 % "
-                "quantiles of the per-seed values",
-    "t": "mean ± h over seeds: h is the half-width of the 95 % t-interval of the mean of "
-         "the per-seed values",
-}
 INTEGER_QUANTITIES = frozenset({"distinct_patterns", "n_samples", "n_neurons"})
-
-
-def spread_text(band: str, n_seeds: int | tuple[int, int] | None = None) -> str:
-    """What a table cell shows, e.g. ``"mean ± h over seeds: h is half the distance between
-    the 2.5 % and 97.5 % quantiles of the per-seed values (10 seeds)"``; ``n_seeds`` a
-    count or a ``(fewest, most)`` range."""
-    text = _SPREAD[check_band(band)]
-    if n_seeds is None:
-        return text
-    lo, hi = n_seeds if isinstance(n_seeds, tuple) else (n_seeds, n_seeds)
-    count = f"{lo}" if lo == hi else f"{lo}–{hi}"
-    return f"{text} ({count} seed{'s' * (hi != 1)})"
 
 
 def _spread(values: Sequence[float] | np.ndarray | pd.Series, band: str,
             integer: bool = False) -> str:
     """One cell: ``mean ± h`` of the per-seed values (NaN ignored; :func:`spread_text`),
-    h to 2 significant digits (:func:`~nninfo.report_format.format_mean_spread`); just the
+    h to 2 significant digits (:func:`~nninfo.presentation.numbers.format_mean_spread`); just the
     mean for one seed, ``—`` for none."""
     v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float,
                                                                    na_value=np.nan)
@@ -100,7 +79,7 @@ def _n_seeds(df: pd.DataFrame) -> int | tuple[int, int]:
 
 def _table(df: pd.DataFrame, text_cols: Sequence[str] = (), caption: str | None = None) -> str:
     """An escaped HTML table of ``df`` (cells rendered with
-    :func:`~nninfo.report_format.format_number`, headers as mathtext), with an optional
+    :func:`~nninfo.presentation.numbers.format_number`, headers as mathtext), with an optional
     ``<caption>``."""
     if df.empty:
         return '<p class="empty">no data</p>'

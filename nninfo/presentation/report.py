@@ -6,13 +6,13 @@ epoch, ``mean ± h`` over seeds, h from the same band as the figures' (``band=``
 ``report.band``): half the distance between the 2.5 % and 97.5 % quantiles of the per-seed
 values (``"quantile"``, the published figures' band) or the half-width of the 95 %
 t-interval of the seed mean (``"t"``), h to 2 significant digits and the mean to the same
-decimal place (:mod:`nninfo.report_format`); every table's caption and every figure's
+decimal place (:mod:`nninfo.presentation.numbers`); every table's caption and every figure's
 caption say which, and over how many seeds. The "Estimation bias" section counts, per layer, the
 (seed, checkpoint) pairs whose plug-in I is dominated by its shuffled-label surrogate mean,
 and a warning at the top of the page names those layers. Built from the tidy frames of the
-results API; the tables are built in :mod:`nninfo.report_tables`, the page shell in
-:mod:`nninfo.report_page`. :func:`write_comparison_report` compares several experiments
-(:mod:`nninfo.report_compare`).
+results API; the tables are built in :mod:`nninfo.presentation.tables`, the page shell in
+:mod:`nninfo.presentation.page`. :func:`write_comparison_report` compares several experiments
+(:mod:`nninfo.presentation.compare`).
 """
 
 from __future__ import annotations
@@ -29,24 +29,19 @@ import yaml
 from matplotlib.figure import Figure
 
 from nninfo import __version__
-from nninfo.plotting import (
-    BAND_TEXT,
-    DEFAULT_BAND,
-    check_band,
-    natural_key,
-    standard_figures,
-)
-from nninfo.report_compare import render_comparison_report, write_comparison_report
-from nninfo.report_format import SPREAD_DIGITS
-from nninfo.report_page import check_frame, figures_section, html_page
-from nninfo.report_sections import bias_warning, config_bias_fraction, section_bodies
-from nninfo.report_tables import (
+from nninfo.presentation.bands import BAND_TEXT, DEFAULT_BAND, check_band, spread_text
+from nninfo.presentation.compare import render_comparison_report, write_comparison_report
+from nninfo.presentation.figures import standard_figures
+from nninfo.presentation.numbers import SPREAD_DIGITS
+from nninfo.presentation.page import check_frame, figures_section, html_page
+from nninfo.presentation.sections import bias_warning, config_bias_fraction, section_bodies
+from nninfo.presentation.style import natural_key
+from nninfo.presentation.tables import (
     _empty,
     _table,
     bias_table,
     final_epoch_table,
     pid_surrogate_table,
-    spread_text,
     top_atoms,
 )
 
@@ -133,14 +128,14 @@ def render_report(
     """One self-contained HTML page: config, final-epoch tables, the estimation bias and
     embedded figures.
 
-    ``figures=None`` draws :func:`nninfo.plotting.standard_figures`; pass ``{}`` for none.
-    A figure may also be the path of a PNG already written (it is embedded as is).
-    ``band`` (``"quantile"`` or ``"t"``) is the spread over seeds that the tables show and
-    that figures drawn here shade; ``captions`` (name -> text) say what each figure's lines
-    and bands show (by default :func:`nninfo.plotting.figure_caption` of each Figure).
+    ``figures=None`` draws :func:`nninfo.presentation.figures.standard_figures`; pass ``{}`` for
+    none. A figure may also be the path of a PNG already written (it is embedded as is).
+    ``band`` (``"quantile"`` or ``"t"``) is the spread over seeds that the tables show and that
+    figures drawn here shade; ``captions`` (name -> text) say what each figure's lines and bands
+    show (by default :func:`nninfo.presentation.figures.figure_caption` of each Figure).
     ``classes`` is the per-class frame (target-pointwise PID: a ``class`` column). The
-    performance frame may lack accuracy (loss only). Sections for per-class C, the
-    entropy-only invariants, BROJA and activation statistics appear only with their data.
+    performance frame may lack accuracy (loss only). Sections for per-class C, the entropy-only
+    invariants, BROJA and activation statistics appear only with their data.
     """
     check_band(band)
     if not isinstance(title, str):

@@ -12,9 +12,9 @@ Works on the tidy pandas frames of the results API (no MLflow import). Figures a
 built with :class:`matplotlib.figure.Figure` on the Agg canvas, never through pyplot,
 so nothing is shown and no global figure registry grows.
 
-This module is the public face: the machinery lives in :mod:`nninfo.plot_core`, styles and
-legend names in :mod:`nninfo.plot_style`, the information-measure figures in
-:mod:`nninfo.plot_measures`; here are performance and activation figures and
+This module is the public face: the machinery lives in :mod:`nninfo.presentation.canvas`, styles and
+legend names in :mod:`nninfo.presentation.style`, the information-measure figures in
+:mod:`nninfo.presentation.measure_figures`; here are performance and activation figures and
 :func:`standard_figures`. Naming follows the package: X the input, ``L1`` .. ``Lk`` the
 layers in network order, Y the label; legends say ``L3`` and ``L3 (pairs)`` (the default
 grouping, every neuron a source, is not named) and ``8 levels: L3`` in an overlay of
@@ -26,25 +26,26 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from nninfo.plot_core import (
+from nninfo.presentation.bands import (
     BAND_TEXT,
     BANDS,
     DEFAULT_BAND,
-    _panel_per_column,
-    _panels,
-    _require,
-    add_caption_note,
     aggregate_over_seeds,
     band_caption,
     check_band,
-    figure_caption,
-    has_values,
-    natural_key,
-    plot_metric_over_epochs,
-    save_figure,
+    require_columns,
     seed_interval,
 )
-from nninfo.plot_measures import (
+from nninfo.presentation.canvas import (
+    _panel_per_column,
+    _panels,
+    add_caption_note,
+    figure_caption,
+    has_values,
+    plot_metric_over_epochs,
+    save_figure,
+)
+from nninfo.presentation.measure_figures import (
     BROJA_COMPLEXITY,
     COMPLEXITY,
     COMPLEXITY_SURROGATE,
@@ -66,6 +67,7 @@ from nninfo.plot_measures import (
     plot_reing,
     plot_shannon_invariants,
 )
+from nninfo.presentation.style import natural_key
 
 __all__ = [
     "BANDS",
@@ -121,7 +123,7 @@ def plot_performance(performance: pd.DataFrame, band: str = DEFAULT_BAND) -> Fig
     """Loss and accuracy vs epoch, one line per dataset (and experiment, if several): a panel
     for each that has values (loss only for models without an accuracy, e.g.
     autoencoders)."""
-    _require(performance, ["seed", "epoch", "dataset"], "performance")
+    require_columns(performance, ["seed", "epoch", "dataset"], "performance")
     present = [c for c in PERFORMANCE if has_values(performance, c)]
     if not present:
         raise ValueError(f"performance has none of the columns {list(PERFORMANCE)} with "
@@ -135,7 +137,7 @@ def plot_performance(performance: pd.DataFrame, band: str = DEFAULT_BAND) -> Fig
 
 def plot_activation_statistics(stats: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
     """Mean (over neurons, then seeds) entropy and saturation per layer over epochs."""
-    _require(stats, ["seed", "epoch", "layer"], "stats")
+    require_columns(stats, ["seed", "epoch", "layer"], "stats")
     fig = _panel_per_column(stats, _ACTIVATIONS, "stats", band)
     fig.suptitle("Quantised activations of each layer over training")
     if any(has_values(stats, c) for c in ("entropy", "saturation")):
@@ -156,7 +158,7 @@ def standard_figures(
     ``"t"``: 95 % t-interval of the mean) and a footer defining its symbols, saying what
     line and band are over how many seeds, and what any dashed (surrogate) lines are
     (:func:`figure_caption`). Frames with several experiments in an ``experiment`` column
-    give overlays: a colour per experiment (:mod:`nninfo.plot_style`).
+    give overlays: a colour per experiment (:mod:`nninfo.presentation.style`).
 
     Names, in order: ``performance``, ``mutual_information``, ``complexity``,
     ``degree_of_synergy``, ``class_complexity`` (from ``classes``, the per-class frame),

@@ -1,4 +1,4 @@
-"""The shell shared by the HTML reports (:mod:`nninfo.report`): inline CSS, embedded
+"""The shell shared by the HTML reports (:mod:`nninfo.presentation.report`): inline CSS, embedded
 figures with their captions (mathtext turned into HTML), input checks and the page itself.
 Self-contained: no external resources, so a page opens offline."""
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from nninfo.plot_core import figure_caption
-from nninfo.report_format import mathtext_html
-from nninfo.report_tables import _empty
+from nninfo.presentation.canvas import figure_caption
+from nninfo.presentation.numbers import mathtext_html
+from nninfo.presentation.tables import _empty
 
 __all__ = ["check_frame", "figures_section", "html_page"]
 
@@ -60,7 +60,7 @@ def figure_png(fig: Figure | Path) -> str:
 def figures_section(figures: Mapping[str, Figure | Path],
                     captions: Mapping[str, str]) -> str:
     """The figures as ``<figure>`` elements with embedded PNGs; each caption is
-    ``captions[name]`` or the figure's own (:func:`nninfo.plot_core.figure_caption`)."""
+    ``captions[name]`` or the figure's own (:func:`nninfo.presentation.canvas.figure_caption`)."""
     if not figures:
         return _empty("no figures")
     parts = []

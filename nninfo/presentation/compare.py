@@ -3,8 +3,8 @@ levels), from frames with an ``experiment`` column such as the results API's
 ``load_summary(["a", "b"])``.
 
 Tables show, per experiment and layer, the final-epoch ``mean ± h`` over that experiment's
-seeds (h as in :mod:`nninfo.report`); figures are overlays, a colour per experiment
-(:func:`nninfo.plotting.standard_figures`), or whatever ``figures`` the caller passes.
+seeds (h as in :mod:`nninfo.presentation.report`); figures are overlays, a colour per experiment
+(:func:`nninfo.presentation.figures.standard_figures`), or whatever ``figures`` the caller passes.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nninfo import __version__
-from nninfo.plot_core import BAND_TEXT, DEFAULT_BAND, check_band, has_values
-from nninfo.plot_measures import (
+from nninfo.presentation.bands import BAND_TEXT, DEFAULT_BAND, check_band, spread_text
+from nninfo.presentation.canvas import has_values, save_figures
+from nninfo.presentation.figures import standard_figures
+from nninfo.presentation.measure_figures import (
     C_NOTE,
     COMPLEXITY,
     INVARIANTS_NOTE,
@@ -26,23 +28,21 @@ from nninfo.plot_measures import (
     deg_syn_columns,
     pi_label,
 )
-from nninfo.plot_style import EXPERIMENT, experiment_names
-from nninfo.plotting import standard_figures
-from nninfo.report_format import SPREAD_DIGITS, mathtext_html
-from nninfo.report_page import check_frame, figures_section, html_page
-from nninfo.report_sections import _BROJA_COLS, _ENTROPY_COLS, _INVARIANT_COLS
-from nninfo.report_tables import (
+from nninfo.presentation.numbers import SPREAD_DIGITS, mathtext_html
+from nninfo.presentation.page import check_frame, figures_section, html_page
+from nninfo.presentation.sections import _BROJA_COLS, _ENTROPY_COLS, _INVARIANT_COLS
+from nninfo.presentation.style import EXPERIMENT, experiment_names
+from nninfo.presentation.tables import (
     _empty,
     _n_seeds,
     _table,
     bias_table,
     final_epoch_table,
     rows_with,
-    spread_text,
     value_keys,
 )
 
-__all__ = ["render_comparison_report", "write_comparison_report"]
+__all__ = ["render_comparison_report", "write_comparison", "write_comparison_report"]
 
 _PID_COLS = {MUTUAL_INFORMATION: "$I(Y;L)$ [bits]", COMPLEXITY: "$C$"}
 
@@ -162,11 +162,24 @@ def write_comparison_report(path: str | Path, title: str, summaries: pd.DataFram
     Sections: the experiments (seeds, final epoch, layers); final-epoch tables per
     experiment and layer of performance, I(Y; L), C, Π_m, the Shannon invariants, Reing's
     C_R and BROJA (those with values), each cell ``mean ± h`` over the experiment's seeds
-    with ``band``'s h (:func:`nninfo.report_tables.spread_text`); the bias-dominated counts;
+    with ``band``'s h (:func:`nninfo.presentation.tables.spread_text`); the bias-dominated counts;
     the ``figures`` (name -> Figure or PNG path; ``None`` draws the overlays of
-    :func:`nninfo.plotting.standard_figures`), each with its caption."""
+    :func:`nninfo.presentation.figures.standard_figures`), each with its caption."""
     path = Path(path)
     page = render_comparison_report(title, summaries, performance, figures, band)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def write_comparison(folder: str | Path, title: str, summaries: pd.DataFrame,
+                     performance: pd.DataFrame, band: str = DEFAULT_BAND
+                     ) -> tuple[Path, list[Path]]:
+    """The overlay figures (PNG + PDF under ``<folder>/figures``) and the comparison page
+    ``<folder>/report.html`` (:func:`write_comparison_report`); returns the page and the
+    figure files."""
+    figures = standard_figures(summaries, performance, band=band)
+    saved = save_figures(figures, Path(folder) / "figures")
+    page = write_comparison_report(Path(folder) / "report.html", title, summaries, performance,
+                                   figures=figures, band=band)
+    return page, [path for paths in saved.values() for path in paths]
