@@ -83,7 +83,7 @@ NOISY = {
                  "checkpoint_schedule": "log_steps", "checkpoint_count": 3},
     "analysis": {"dataset": "all", "layers": ["L2"], "n_bins": 6, "binning": "goldfeld",
                  "noise_sigma": 0.2, "per_class": True,
-                 "measures": ["pid", "shannon", "shannon_entropy_only", "broja"],
+                 "measures": ["pid", "shannon", "shannon_entropy", "broja"],
                  "surrogates": {"mi": 5, "pid": 2, "pid_checkpoints": ["last"]}},
 }
 

@@ -19,7 +19,7 @@ from nninfo.tasks import RECONSTRUCTION, DatasetMissingError, load_task
 from nninfo.tasks.faces import published_n_train
 from nninfo.testing import write_lfw
 from nninfo.tracking.performance import _performance_rows
-from nninfo.training import OutputLoss, TrainConfig, train
+from nninfo.training import OutputLoss, TrainConfig, train_network
 
 PROJECT = Path(__file__).resolve().parents[1] / "projects" / "shannon_invariants_autoencoder"
 #: The notebook's ``layer_shapes`` (its layer n counts the input as layer 1) ...
@@ -161,7 +161,7 @@ def test_layers_match_the_notebook_layer_shapes():
     for n, shape in NOTEBOOK_SHAPES.items():
         assert tuple(outs[f"L{n - 1}"].shape[1:]) == shape, n
     assert cfg.analysis.layers == tuple(f"L{n - 1}" for n in NOTEBOOK_LAYERS)
-    assert cfg.analysis.measures == ("shannon_entropy_only",)
+    assert cfg.analysis.measures == ("shannon_entropy",)
     assert [g.kind for g in cfg.analysis.groupings] == ["neurons"]  # one source per unit
     assert net.init == "published" and cfg.training.optimizer == "adam"
     assert (cfg.training.checkpoint_schedule, cfg.training.checkpoint_count,
@@ -210,8 +210,8 @@ def _one_step(lfw_root) -> tuple[object, list]:
     tc = TrainConfig(optimizer="adam", lr=0.001, loss="mse", batch_size=len(data), epochs=1,
                      checkpoint_schedule="lin", checkpoint_count=2)
     cks = []
-    train(build_network(cfg, seed=0), data.x, data.y, tc, seed=0, on_checkpoint=cks.append,
-          device="cpu")
+    train_network(build_network(cfg, seed=0), data.x, data.y, tc, seed=0,
+                  on_checkpoint=cks.append, device="cpu")
     return cfg, cks
 
 

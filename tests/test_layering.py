@@ -100,3 +100,45 @@ def test_no_module_is_a_hub():
         counts[str(path.relative_to(PACKAGE))] = len(own)
     hubs = {k: v for k, v in counts.items() if v > 8 and not k.endswith("__init__.py")}
     assert not hubs, hubs
+
+
+def _code_strings(path: Path) -> list[tuple[int, str]]:
+    """The string constants of a module's code (docstrings left out), with their lines."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
+                                | ast.AsyncFunctionDef)
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in docstrings]
+
+
+#: Strings equal to a measure's name that name something else: the config key
+#: analysis.surrogates.pid (the number of PID shuffles) and the PID atoms' artifact table.
+NOT_MEASURES = {("config/spec.py", "pid"), ("config/analysis.py", "pid"),
+                ("tracking/analyze.py", "pid")}
+
+
+def test_measure_names_appear_only_in_the_catalogue():
+    """No module but nninfo/info/catalog.py spells a measure's name or one of its result
+    keys (``pid.deg_syn_``) in code: the config, the checks, the jobs, the metric whitelist,
+    the figures and the report read the catalogue (a name spelled anywhere else would be a
+    second list to forget)."""
+    import re
+
+    from nninfo.info.catalog import entries
+
+    names = {n for e in entries() for n in (e.name, *e.aliases)}
+    key = re.compile(r"(^|/)(" + "|".join(map(re.escape, names)) + r")\.")
+    catalog = PACKAGE / "info" / "catalog.py"
+    found = []
+    for path in _modules():
+        where = str(path.relative_to(PACKAGE))
+        for line, text in _code_strings(path):
+            if path == catalog or (where, text) in NOT_MEASURES or re.search(r"\s", text):
+                continue
+            if text in names or key.search(text):
+                found.append(f"{where}:{line}: {text!r}")
+    assert not found, "\n".join(found)

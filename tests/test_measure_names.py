@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 
@@ -16,8 +17,8 @@ from nninfo.info import (
     ReingComplexity,
     ShannonInvariants,
     SxPID,
+    catalog,
     entropy_invariants,
-    reing,
     reing_complexity,
     shannon_invariants,
     sx_pid,
@@ -111,7 +112,7 @@ def test_measure_grouping_keeps_pid_and_shannon_mutual_information():
 
 def test_merging_a_key_twice_raises(monkeypatch):
     cap = _capture()
-    real = reing.reing_complexity
+    real = catalog.REING.compute
 
     class Impostor:
         def __init__(self, res):
@@ -120,8 +121,8 @@ def test_merging_a_key_twice_raises(monkeypatch):
         def to_dict(self):  # a measure that forgot to namespace, or borrowed a name
             return {**self.res.to_dict(), "shannon.mutual_information": 0.0}
 
-    monkeypatch.setattr(reing, "reing_complexity",
-                        lambda s, t, weights=None: Impostor(real(s, t)))
+    impostor = dataclasses.replace(catalog.REING, compute=lambda s, t, w: Impostor(real(s, t, w)))
+    monkeypatch.setitem(catalog._CATALOG, "reing", impostor)
     with pytest.raises(ValueError, match=r"shannon\.mutual_information.*produced twice"):
         _measured(cap, pid_seed=None)
 

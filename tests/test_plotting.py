@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.mathtext import MathTextParser
 from scipy import stats as sps
 
+from nninfo.info.catalog import BROJA, ENTROPY, REING, SHANNON
 from nninfo.presentation import figures as plotting
 
 EPOCHS = [0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]
@@ -254,7 +255,7 @@ def test_degree_of_synergy_panel_per_layer_line_per_m():
 def test_complexity_invariants_activation_figures():
     df = make_summary()
     assert len(lines(plotting.plot_complexity(df).axes[0])) == len(LAYERS)
-    inv = plotting.plot_shannon_invariants(df)
+    inv = plotting.plot_measure(df, SHANNON)
     assert [ax.get_title() for ax in inv.axes] == [  # I(Y; L): plot_mutual_information
         "Average degree of redundancy", "Average degree of vulnerability"]
     assert [ax.get_ylabel() for ax in inv.axes] == [
@@ -271,7 +272,7 @@ def test_complexity_invariants_activation_figures():
 def test_reing_raises_when_all_nan_and_standard_figures_skip_it():
     df = make_summary()
     with pytest.raises(ValueError, match=r"reing\.C_R_published.*reing\.C_R_mean_order"):
-        plotting.plot_reing(df)
+        plotting.plot_measure(df, REING)
     figs = plotting.standard_figures(df, make_performance(), make_stats())
     assert set(figs) == {"performance", "mutual_information", "complexity",
                          "degree_of_synergy", "shannon_invariants", "activation_statistics"}
@@ -283,14 +284,14 @@ def test_reing_raises_when_all_nan_and_standard_figures_skip_it():
 def test_reing_figure_shows_the_published_form_first():
     df = make_summary()
     df["reing.C_R_published"] = 1.0 + 0.1 * df["seed"]
-    fig = plotting.plot_reing(df)
+    fig = plotting.plot_measure(df, REING)
     assert [ax.get_title() for ax in fig.axes] == [r"Reing's $C_R$, published post-processing"]
     assert fig.axes[0].get_ylabel() == r"$C_R$ (published)"
     ref = df[df.layer == "L2"].groupby("epoch")["reing.C_R_published"].mean()
     got = {ln.get_label(): ln.get_ydata() for ln in lines(fig.axes[0])}
     np.testing.assert_allclose(got["L2"], ref.to_numpy())
     df["reing.C_R_mean_order"] = 2.0
-    fig = plotting.plot_reing(df)
+    fig = plotting.plot_measure(df, REING)
     assert [ax.get_title() for ax in fig.axes] == [
         r"Reing's $C_R$, published post-processing", r"Reing's $C_R$, D-weighted mean order"]
     caption = plotting.figure_caption(fig)
@@ -487,7 +488,7 @@ def test_entropy_invariants_two_panels_per_layer():
     df["shannon_entropy.avg_degree_redundancy"] = 1.5 + 0.1 * df["seed"]
     df["shannon_entropy.avg_degree_vulnerability"] = 0.2 * df["seed"]
     df["shannon_entropy.joint_entropy"] = 3.0
-    fig = plotting.plot_entropy_invariants(df)
+    fig = plotting.plot_measure(df, ENTROPY)
     assert [ax.get_title() for ax in fig.axes] == [
         "Average degree of redundancy", "Average degree of vulnerability"]
     assert [ax.get_ylabel() for ax in fig.axes] == [
@@ -499,14 +500,14 @@ def test_entropy_invariants_two_panels_per_layer():
     got = {ln.get_label(): ln.get_ydata() for ln in lines(fig.axes[0])}
     np.testing.assert_allclose(got["L1"], np.full(len(EPOCHS), 1.6))
     with pytest.raises(ValueError, match="shannon_entropy"):
-        plotting.plot_entropy_invariants(make_summary())
+        plotting.plot_measure(make_summary(), ENTROPY)
 
 
 def test_broja_complexity_names_its_measure():
     df = make_summary(groupings=["neurons", "pairs"])
     df["broja.representational_complexity"] = np.where(df.grouping == "pairs",
                                                        1.2 + 0.1 * df["seed"], np.nan)
-    fig = plotting.plot_broja_complexity(df)
+    fig = plotting.plot_measure(df, BROJA)
     ax = fig.axes[0]
     assert "BROJA" in ax.get_title() and "BROJA" in ax.get_ylabel()
     got = {ln.get_label(): ln.get_ydata() for ln in lines(ax)}
@@ -527,8 +528,9 @@ def test_standard_figures_add_the_new_figures_when_their_data_exist():
     figs = plotting.standard_figures(full_summary(), make_performance(), make_stats(),
                                      classes=make_classes())
     assert list(figs) == ["performance", "mutual_information", "complexity",
-                          "degree_of_synergy", "class_complexity", "broja_complexity", "reing",
-                          "shannon_invariants", "entropy_invariants", "activation_statistics"]
+                          "degree_of_synergy", "class_complexity", "shannon_invariants",
+                          "reing", "entropy_invariants", "broja_complexity",
+                          "activation_statistics"]
     dashed_words = {"mutual_information": "dashed: shuffled-label surrogate mean of $I(Y;L)$",
                     "complexity": "dashed with crosses: shuffled-label surrogate mean of $C$",
                     "degree_of_synergy": "dashed with crosses: shuffled-label surrogate mean"}
@@ -644,18 +646,18 @@ def test_legends_name_no_default_grouping_and_titles_say_what_is_shown():
 
 def test_captions_define_the_symbols():
     df = full_summary()
-    inv = plotting.figure_caption(plotting.plot_shannon_invariants(df))
+    inv = plotting.figure_caption(plotting.plot_measure(df, SHANNON))
     assert r"degree of redundancy $\Sigma_iI(Y;S_i)/I(Y;S)$" in inv
     assert r"degree of vulnerability $\Sigma_i[I(Y;S)-I(Y;S_{-i})]/I(Y;S)$" in inv
     assert r"$S_i$ one source, $S_{-i}$ all but $S_i$" in inv
     assert inv.index("degree of redundancy") < inv.index("line: mean over 3 seeds")
-    ent = plotting.figure_caption(plotting.plot_entropy_invariants(df))
+    ent = plotting.figure_caption(plotting.plot_measure(df, ENTROPY))
     assert r"degree of redundancy $\Sigma_iH(S_i)/H(S)$" in ent
     c = plotting.figure_caption(plotting.plot_complexity(df))
     assert c.startswith(r"$C=\Sigma_m\,m\,\Pi_m/I(Y;L)$: representational complexity")
     pi = plotting.figure_caption(plotting.plot_degree_of_synergy(df))
     assert pi.startswith(r"$\Pi_m$: sum of the $I^{\mathrm{sx}}$ PID atoms of degree of synergy")
-    broja = plotting.figure_caption(plotting.plot_broja_complexity(df))
+    broja = plotting.figure_caption(plotting.plot_measure(df, BROJA))
     assert r"$C=1+\mathrm{synergy}/I(Y;S)$" in broja
 
 

@@ -93,7 +93,7 @@ def test_quick_setting_runs_end_to_end(name, data_dir, mlflow_store):
         assert pid_rows["pid.representational_complexity"].between(1, 5).all()
     if "shannon" in cfg.analysis.measures:
         assert summary["shannon.avg_degree_redundancy"].notna().any()
-    if "shannon_entropy_only" in cfg.analysis.measures:
+    if "shannon_entropy" in cfg.analysis.measures:
         assert summary["shannon_entropy.avg_degree_redundancy"].notna().any()
     perf = results.load_performance(name)
     assert set(perf.dataset) == set(cfg.performance.datasets)

@@ -14,7 +14,6 @@ from nninfo.config.load import (
 )
 from nninfo.config.spec import (
     GROUPING_KINDS,
-    MEASURES,
     AnalysisSpec,
     ConfigError,
     ExperimentConfig,
@@ -26,7 +25,6 @@ from nninfo.config.spec import (
 
 __all__ = [
     "GROUPING_KINDS",
-    "MEASURES",
     "AnalysisSpec",
     "ConfigError",
     "ExperimentConfig",

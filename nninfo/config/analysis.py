@@ -15,7 +15,6 @@ from nninfo.config.spec import (
     GROUPING_KINDS,
     GROUPING_NAME,
     GROUPING_NAME_MAX,
-    MEASURES,
     PID_CHECKPOINTS,
     SURROGATE_KEYS,
     AnalysisSpec,
@@ -25,6 +24,8 @@ from nninfo.config.spec import (
     _check_keys,
     _fail,
 )
+from nninfo.info.binning import MIN_BINS
+from nninfo.info.catalog import PID, canonical_name, entries, measure_names
 
 
 def _names(field_name: str, value: Any, allowed: str) -> tuple[str, ...]:
@@ -45,10 +46,7 @@ def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
     for layer in layers:
         if layer not in layer_names:
             _fail("analysis.layers", layer, ", ".join(layer_names))
-    measures = _names("analysis.measures", given("measures", ["pid"]), ", ".join(MEASURES))
-    for m in measures:
-        if m not in MEASURES:
-            _fail("analysis.measures", m, ", ".join(MEASURES))
+    measures = _measures(given("measures", [PID.name]))
     dataset = raw.get("dataset", "train")
     if not isinstance(dataset, str):
         _fail("analysis.dataset", dataset, f"a split name of the task or {ALL_SPLITS!r}")
@@ -73,15 +71,16 @@ def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
                       [list(group) for group in g.groups] if g.groups else g.size,
                       f"at most {most} sources for measure {measure!r} ({n} given)")
     from nninfo.capture import ROUNDINGS  # here: importing the config needs no torch
-    from nninfo.info.binning import MIN_BINS
 
     n_bins = _check_int("analysis.n_bins", raw.get("n_bins"), MIN_BINS,
                         f"an integer >= {MIN_BINS} or null", nullable=True)
     surrogates = _surrogates(given("surrogates", {}))
     per_class = given("per_class", False)
-    if not isinstance(per_class, bool) or (per_class and "pid" not in measures):
-        _fail("analysis.per_class", per_class, "true (needs 'pid' in analysis.measures) or "
-              "false")
+    with_classes = [e.name for e in entries() if e.per_class]
+    if not isinstance(per_class, bool) or (per_class and not set(with_classes) & set(measures)):
+        needs = " or ".join(map(repr, with_classes))
+        _fail("analysis.per_class", per_class, f"true (needs {needs} in analysis.measures) "
+              "or false")
     binning, noise_sigma = _binning(given("binning", "hard"), raw.get("noise_sigma"), n_bins)
 
     rounding = given("rounding", "nearest")
@@ -95,6 +94,20 @@ def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
                         groupings=groupings, n_bins=n_bins, surrogates=surrogates,
                         rounding=rounding, rounding_seed=rounding_seed, per_class=per_class,
                         binning=binning, noise_sigma=noise_sigma)
+
+
+def _measures(value: Any) -> tuple[str, ...]:
+    """``analysis.measures``: distinct catalogue names (an old spelling becomes its current
+    name, with a warning)."""
+    allowed = ", ".join(measure_names())
+    names = _names("analysis.measures", value, allowed)
+    try:
+        measures = tuple(canonical_name(m) for m in names)
+    except KeyError as exc:
+        _fail("analysis.measures", exc.args[0], allowed)
+    if len(set(measures)) != len(measures):
+        _fail("analysis.measures", list(names), f"a list of distinct names from {allowed}")
+    return measures
 
 
 def _surrogates(raw: Any) -> SurrogateSpec:
@@ -142,8 +155,8 @@ def _binning(binning: Any, sigma: Any, n_bins: int | None) -> tuple[str, float |
         _fail("analysis.noise_sigma", sigma, f"a number > 0 (the noise's standard deviation "
               f"in activation units) with binning: {binning}")
     if n_bins is None:
-        _fail("analysis.n_bins", n_bins, f"an integer >= 2 with binning: {binning} (the bin "
-              "grid between the layer limits)")
+        _fail("analysis.n_bins", n_bins, f"an integer >= {MIN_BINS} with binning: {binning} "
+              "(the bin grid between the layer limits)")
     return binning, float(sigma)
 
 
@@ -155,12 +168,12 @@ def check_grouping_name(field_name: str, name: Any) -> str:
     if isinstance(name, int) and not isinstance(name, bool):
         name = str(name)
     if (not isinstance(name, str) or not GROUPING_NAME.fullmatch(name) or set(name) == {"."}
-            or name in MEASURES or name != name.strip() or len(name) > GROUPING_NAME_MAX
+            or name in measure_names() or name != name.strip() or len(name) > GROUPING_NAME_MAX
             or name.startswith("class_")):
         _fail(field_name, name,
               f"a name of letters, digits, '_', '-', '.' and inner spaces (no '/'), at most "
               f"{GROUPING_NAME_MAX} characters, not only dots, not starting with 'class_' "
-              f"(per-class results), not a measure name ({', '.join(MEASURES)})")
+              f"(per-class results), not a measure name ({', '.join(measure_names())})")
     return name
 
 

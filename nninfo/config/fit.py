@@ -14,6 +14,7 @@ from nninfo.config.spec import (
     NetworkSpec,
     _fail,
 )
+from nninfo.info.catalog import MeasureEntry, measure
 
 if TYPE_CHECKING:
     from nninfo.tasks import Task
@@ -131,6 +132,27 @@ def _check_task_fit(cfg: ExperimentConfig, splits: tuple[str, ...] | None,
     if widths is not None:
         _check_sources(cfg.analysis, widths)
     _check_binning(cfg)
+    _check_codable(cfg)
+
+
+def _check_codable(cfg: ExperimentConfig) -> None:
+    """Every analysed layer can become symbols: quantized, or binned into ``analysis.n_bins``
+    bins between the limits of a bounded activation (checked here, not after training)."""
+    from nninfo.info.binning import MIN_BINS
+    from nninfo.nn.network import Network
+
+    net = Network(list(cfg.network.layers), seed=0)
+    for layer in cfg.analysis.layers:
+        if net.layer_quantizer(layer) is not None:
+            continue
+        if net.layer_limits(layer) is None:
+            _fail("analysis.layers", layer, f"quantized layers or layers with a bounded "
+                  f"activation: {layer} is not quantized and its activation is unbounded, so "
+                  "its values cannot be binned")
+        if cfg.analysis.n_bins is None:
+            _fail("analysis.n_bins", None, f"an integer >= {MIN_BINS}: {layer} is not "
+                  "quantized, so its values are binned into n_bins bins between its "
+                  "activation's limits")
 
 
 def _check_binning(cfg: ExperimentConfig) -> None:
@@ -170,36 +192,29 @@ def _check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:
             elif g.kind == "random_subsets" and g.count > math.comb(width, g.size):
                 _fail(f"{field_name}.count", g.count, f"at most C({width}, {g.size}) = "
                       f"{math.comb(width, g.size)} distinct subsets of {layer}")
-            if "broja" in spec.measures:
-                _check_two_sources(g, layer, width)
+            for entry in (measure(m) for m in spec.measures if measure(m).exact_sources):
+                _check_exact_sources(entry, g, layer, width)
             if g.kind == "neurons":
-                for measure, most in limits.items():
+                for name, most in limits.items():
                     if width > most:
                         _fail("analysis.layers", layer,
-                              f"layers of at most {most} neurons for measure {measure!r}, which "
+                              f"layers of at most {most} neurons for measure {name!r}, which "
                               f"takes each neuron as a source (grouping {g.name!r}); {layer} has "
                               f"{width}: use a grouping of kind groups or random_subsets "
-                              f"for {layer}, or drop {measure!r} from analysis.measures")
+                              f"for {layer}, or drop {name!r} from analysis.measures")
 
 
-def _check_two_sources(g, layer: str, width: int) -> None:
-    """The BROJA PID (dit's) takes exactly two sources."""
+def _check_exact_sources(entry: MeasureEntry, g, layer: str, width: int) -> None:
+    """A measure that takes one number of sources only (the BROJA PID: 2)."""
     n = {"neurons": width, "groups": len(g.groups), "random_subsets": g.size}[g.kind]
-    if n != 2:
-        _fail("analysis.measures", "broja", f"groupings with exactly 2 sources: grouping "
-              f"{g.name!r} of {layer} has {n} (use e.g. kind: random_subsets with size: 2, "
-              "or kind: groups with two groups)")
+    if n != entry.exact_sources:
+        _fail("analysis.measures", entry.name, f"groupings with exactly {entry.exact_sources} "
+              f"sources: grouping {g.name!r} of {layer} has {n} (use e.g. kind: random_subsets "
+              f"with size: {entry.exact_sources}, or kind: groups with "
+              f"{entry.exact_sources} groups)")
 
 
 def source_limits(measures: tuple[str, ...]) -> dict[str, int]:
     """The most sources (neurons or groups of neurons) each of ``measures`` can take."""
-    import math
-
-    from nninfo.info.lattice import MAX_SOURCES
-    from nninfo.info.reing import MAX_EXACT_SUBSETS
-
-    reing = max(n for n in range(1, 64) if math.comb(n, n // 2) <= MAX_EXACT_SUBSETS)
-    limits = {"pid": MAX_SOURCES, "reing": reing, "broja": 2}
-    return {m: limits[m] for m in measures if m in limits}
-
-
+    limits = {m: measure(m).max_sources or measure(m).exact_sources for m in measures}
+    return {m: most for m, most in limits.items() if most is not None}

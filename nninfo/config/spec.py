@@ -8,13 +8,12 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from nninfo.info.catalog import PID
+from nninfo.presentation.bands import BANDS
+
 if TYPE_CHECKING:
     from nninfo.training import TrainConfig
 
-#: analysis.measures: the I^sx PID, Shannon invariants about the label, Reing's C_R,
-#: target-free Shannon invariants (a layer about itself: autoencoders), the BROJA PID (2
-#: sources, via dit).
-MEASURES = ("pid", "shannon", "reing", "shannon_entropy_only", "broja")
 #: analysis.binning of unquantized layers: hard bins, the published Gaussian-noise estimator
 #: (density at bin centres), or Gaussian mass integrated per bin (nninfo.info.binning).
 BINNINGS = ("hard", "goldfeld", "smoothed")
@@ -30,8 +29,8 @@ SURROGATE_KEYS = ("mi", "pid", "pid_checkpoints", "bias_fraction", "seed")
 PERFORMANCE_KEYS = ("datasets",)
 REPORT_KEYS = ("band",)
 #: report.band: "quantile" (2.5-97.5 % quantiles over seeds, the published figures' band) or
-#: "t" (95 % Student-t interval of the seed mean).
-REPORT_BANDS = ("quantile", "t")
+#: "t" (95 % Student-t interval of the seed mean); the choices live with the seed statistics.
+REPORT_BANDS = BANDS
 GROUPING_KEYS = ("name", "kind", "size", "count", "seed", "groups", "layers")
 #: The keys each grouping kind uses besides name, kind and layers.
 GROUPING_FIELDS = {"neurons": (), "random_subsets": ("size", "count", "seed"),
@@ -175,7 +174,7 @@ class SurrogateSpec:
 @dataclass(frozen=True)
 class AnalysisSpec:
     layers: tuple[str, ...] = ()
-    measures: tuple[str, ...] = ("pid",)
+    measures: tuple[str, ...] = (PID.name,)  # names from the catalogue, nninfo.info.catalog
     dataset: str = "train"
     groupings: tuple[Grouping, ...] = (Grouping(),)
     n_bins: int | None = None

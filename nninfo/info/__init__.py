@@ -7,6 +7,7 @@ outcome table with probabilities (e.g. a noisy layer's table from :mod:`nninfo.i
 the entropy-based measures take its probabilities as ``weights``).
 """
 
+from nninfo.info import catalog  # registers the built-in measures (and names their results)
 from nninfo.info.bias import sx_pid_surrogates
 from nninfo.info.binning import goldfeld_outcomes, smoothed_outcomes
 from nninfo.info.broja import BrojaPID, broja_pid
@@ -33,6 +34,7 @@ def dit_pid(*args, **kwargs):
 
 
 __all__ = [
+    "catalog",
     "BrojaPID",
     "EntropyInvariants",
     "Measure",

@@ -35,7 +35,6 @@ class BrojaPID(Measure):
     mutual_information : plug-in I(T; S_1, S_2) in bits, from the entropies of the table.
     """
 
-    name = "broja"
 
     def __init__(self, atoms: pd.DataFrame, mutual_information: float) -> None:
         self.atoms = atoms

@@ -44,7 +44,6 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
@@ -80,7 +79,6 @@ class ReingComplexity(Measure):
         n_subsets: how many k-subsets C_k averages, k = 0..n.
     """
 
-    name: ClassVar[str] = "reing"
 
     C: np.ndarray
     D: np.ndarray

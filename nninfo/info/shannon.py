@@ -27,7 +27,6 @@ a table from :mod:`nninfo.info.binning`) the estimates are those of the weighted
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
@@ -61,7 +60,6 @@ class ShannonInvariants(Measure):
     """Shannon invariants of sources about a target; per-source arrays are in source order.
     Measure name ``shannon``: ``to_dict`` keys are ``shannon.<quantity>``."""
 
-    name: ClassVar[str] = "shannon"
 
     mutual_information: float
     target_entropy: float
@@ -92,7 +90,6 @@ class EntropyInvariants(Measure):
     """Target-free Shannon invariants (the sources are their own target). Measure name
     ``shannon_entropy``: ``to_dict`` keys are ``shannon_entropy.<quantity>``."""
 
-    name: ClassVar[str] = "shannon_entropy"
 
     joint_entropy: float
     source_entropies: np.ndarray

@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 
 from nninfo.config.spec import AnalysisSpec
+from nninfo.info.catalog import MeasureEntry, entries, measure
 from nninfo.info.surrogates import shuffled_target_surrogates
-from nninfo.info.sx import MAX_SOURCES, SxPID, ZeroInformationWarning, sx_pid
+from nninfo.info.sx import SxPID, ZeroInformationWarning
 from nninfo.jobs.tables import LayerTables, Table
 
 #: What a surrogate summary adds to a quantity's name (``mutual_information_p_value``).
 SURROGATE_SUMMARIES = ("surrogate_mean", "surrogate_std", "bias_corrected", "p_value")
-#: The PID summaries that get surrogates at the chosen checkpoints.
-PID_SURROGATE_SUMMARIES = ("surrogate_mean", "surrogate_std")
+#: What the surrogates of a measure's summaries add (at the chosen checkpoints).
+SURROGATE_SPREAD = ("surrogate_mean", "surrogate_std")
 
 
 @dataclass
@@ -31,36 +32,30 @@ class Measured:
 
 
 def measure_sources(table: Table, tables: LayerTables, sources: Sequence[Sequence[int]],
-                    spec: AnalysisSpec, pid_seed: int | None = None) -> Measured:
-    """Every measure of ``spec.measures`` with ``sources`` (groups of neuron indices) as the
-    sources (``table`` is ``tables.table()``, built once per layer); with ``pid_seed`` also
-    ``spec.surrogates.pid`` shuffles of the PID's summaries. A key produced twice raises
-    instead of overwriting."""
-    from nninfo.info.broja import broja_pid
-    from nninfo.info.reing import reing_complexity
-    from nninfo.info.shannon import entropy_invariants, shannon_invariants
-
-    src, labels, w = table.sources(sources), table.labels, table.weights
+                    spec: AnalysisSpec, surrogate_seed: int | None = None) -> Measured:
+    """Every measure of ``spec.measures`` (catalogue entries, :mod:`nninfo.info.catalog`)
+    with ``sources`` (groups of neuron indices) as the sources (``table`` is
+    ``tables.table()``, built once per layer); with ``surrogate_seed`` also
+    ``spec.surrogates.pid`` shuffles of the summaries of the measures that have surrogates.
+    A key produced twice raises instead of overwriting."""
+    src = table.sources(sources)
     out = Measured({})
-    if "pid" in spec.measures:
-        if len(sources) > MAX_SOURCES:
-            raise ValueError(f"analysis.groupings: {len(sources)} sources; the I^sx PID allows "
-                             f"at most {MAX_SOURCES}. Use a grouping with fewer sources, or "
-                             "the 'shannon' measure.")
-        res = sx_pid(table.samples(sources), w)
-        _merge(out.values, res.to_dict(), "pid")
-        out.atoms = atom_rows(res.atoms)
-        if spec.per_class:
+    for entry in (measure(name) for name in spec.measures):
+        if not entry.takes(len(sources)):
+            others = [e.name for e in entries() if e.max_sources is None
+                      and e.exact_sources is None]
+            raise ValueError(f"analysis.groupings: {len(sources)} sources; {entry.name!r} takes "
+                             f"{entry.source_rule()} sources. Use a grouping with fewer sources"
+                             f", or a measure without a source limit ({', '.join(others)}).")
+        res = entry.compute(src, table.labels, table.weights)
+        _merge(out.values, res.to_dict(), entry.name)
+        if entry.atoms:
+            out.atoms = atom_rows(res.atoms)
+        if entry.per_class and spec.per_class:
             _per_class(res, out)
-        if pid_seed is not None and spec.surrogates.pid:
-            _merge(out.values, _pid_surrogates(tables, sources, spec.surrogates.pid, pid_seed),
-                   "pid surrogates")
-    computed = {"shannon": lambda: shannon_invariants(src, labels, weights=w),
-                "reing": lambda: reing_complexity(src, labels, weights=w),
-                "shannon_entropy_only": lambda: entropy_invariants(src, weights=w),
-                "broja": lambda: broja_pid(src, labels, weights=w)}
-    for name in (m for m in spec.measures if m in computed):
-        _merge(out.values, computed[name]().to_dict(), name)
+        if entry.surrogates and surrogate_seed is not None and spec.surrogates.pid:
+            _merge(out.values, _surrogates(entry, tables, sources, spec.surrogates.pid,
+                                           surrogate_seed), f"{entry.name} surrogates")
     return out
 
 
@@ -77,17 +72,18 @@ def _per_class(res: SxPID, out: Measured) -> None:
     out.class_atoms = class_atoms(res)
 
 
-def _pid_surrogates(tables: LayerTables, sources: Sequence[Sequence[int]], n: int, seed: int
-                    ) -> dict[str, float]:
-    """Surrogate mean and spread of the PID's summaries (I, C, Pi_m) over ``n`` shuffles."""
+def _surrogates(entry: MeasureEntry, tables: LayerTables, sources: Sequence[Sequence[int]],
+                n: int, seed: int) -> dict[str, float]:
+    """Surrogate mean and spread of ``entry``'s summaries (for the PID: I, C, Pi_m) over
+    ``n`` shuffles."""
     def summaries(t: Table) -> dict[str, float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ZeroInformationWarning)  # shuffles may carry I = 0
-            return sx_pid(t.samples(sources), t.weights).to_dict()
+            return entry.compute(t.sources(sources), t.labels, t.weights).to_dict()
 
     frame = relabelled_surrogates(summaries, tables, n, seed)
     return {f"{k}_{c}": float(frame.at[k, c]) for k in frame.index
-            for c in PID_SURROGATE_SUMMARIES}
+            for c in SURROGATE_SPREAD}
 
 
 def relabelled_surrogates(fn: Callable[[Table], Mapping[str, float]], tables: LayerTables,

@@ -27,6 +27,11 @@ BAND_TEXT = {
     "quantile": "2.5–97.5 % quantiles over seeds",
     "t": "95 % t-interval of the mean over seeds",
 }
+def has_values(df: pd.DataFrame | None, column: str) -> bool:
+    """True when ``df`` has ``column`` with at least one non-NaN value."""
+    return df is not None and column in df.columns and bool(df[column].notna().any())
+
+
 def require_columns(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")

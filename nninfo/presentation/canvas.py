@@ -32,6 +32,7 @@ from nninfo.presentation.bands import (
     DEFAULT_BAND,
     aggregate_over_seeds,
     band_caption,
+    has_values,
     require_columns,
 )
 from nninfo.presentation.style import (
@@ -48,17 +49,11 @@ from nninfo.presentation.style import (
 __all__ = [
     "add_caption_note",
     "figure_caption",
-    "has_values",
     "plot_metric_over_epochs",
     "require_columns",
     "save_figure",
     "save_figures",
 ]
-
-
-def has_values(df: pd.DataFrame | None, column: str) -> bool:
-    """True when ``df`` has ``column`` with at least one non-NaN value."""
-    return df is not None and column in df.columns and bool(df[column].notna().any())
 
 
 

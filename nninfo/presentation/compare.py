@@ -17,20 +17,19 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nninfo import __version__
-from nninfo.presentation.bands import BAND_TEXT, DEFAULT_BAND, check_band, spread_text
-from nninfo.presentation.canvas import has_values, save_figures
-from nninfo.presentation.figures import standard_figures
+from nninfo.presentation.bands import BAND_TEXT, DEFAULT_BAND, check_band, has_values, spread_text
+from nninfo.presentation.figures import save_figures, standard_figures
 from nninfo.presentation.measure_figures import (
     C_NOTE,
     COMPLEXITY,
-    INVARIANTS_NOTE,
+    DEG_SYN_PREFIX,
     MUTUAL_INFORMATION,
     deg_syn_columns,
     pi_label,
 )
 from nninfo.presentation.numbers import SPREAD_DIGITS, mathtext_html
 from nninfo.presentation.page import check_frame, figures_section, html_page
-from nninfo.presentation.sections import _BROJA_COLS, _ENTROPY_COLS, _INVARIANT_COLS
+from nninfo.presentation.sections import measure_sections
 from nninfo.presentation.style import EXPERIMENT, experiment_names
 from nninfo.presentation.tables import (
     _empty,
@@ -77,18 +76,13 @@ def _values_table(frame: pd.DataFrame, cols: Mapping[str, str], band: str,
 def _information_section(summary: pd.DataFrame | None, band: str) -> str:
     if summary is None or summary.empty:
         return _empty("no analysis results")
-    pid = {**_PID_COLS, **{c: pi_label(c.removeprefix("pid.deg_syn_"))
+    pid = {**_PID_COLS, **{c: pi_label(c.removeprefix(DEG_SYN_PREFIX))
                             for c in deg_syn_columns(summary)}}
     parts = [
         _values_table(summary, pid, band, "<h3>Information and the I<sup>sx</sup> PID</h3>"
                       f"<p>{mathtext_html(C_NOTE)}.</p>"),
-        _values_table(summary, {k: v for k, v in _INVARIANT_COLS.items()
-                                if k != MUTUAL_INFORMATION}, band,
-                      "<h3>Shannon invariants and Reing's C<sub>R</sub></h3>"
-                      f"<p>{mathtext_html(INVARIANTS_NOTE)}.</p>"),
-        _values_table(summary, _ENTROPY_COLS, band,
-                      "<h3>Entropy-only Shannon invariants</h3>"),
-        _values_table(summary, _BROJA_COLS, band, "<h3>BROJA PID</h3>"),
+        *(_values_table(summary, cols, band, f"<h3>{html.escape(title)}</h3>{intro}")
+          for title, cols, intro in measure_sections(summary).values()),
     ]
     return "".join(parts) or _empty("no information measures with values")
 

@@ -26,13 +26,14 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
+from nninfo.info.catalog import entries
 from nninfo.presentation.bands import (
-    BAND_TEXT,
     BANDS,
     DEFAULT_BAND,
     aggregate_over_seeds,
     band_caption,
     check_band,
+    has_values,
     require_columns,
     seed_interval,
 )
@@ -41,69 +42,37 @@ from nninfo.presentation.canvas import (
     _panels,
     add_caption_note,
     figure_caption,
-    has_values,
     plot_metric_over_epochs,
     save_figure,
+    save_figures,
 )
 from nninfo.presentation.measure_figures import (
-    BROJA_COMPLEXITY,
     COMPLEXITY,
-    COMPLEXITY_SURROGATE,
-    DEG_SYN_PREFIX,
-    ENTROPY_INVARIANTS,
-    INVARIANTS,
-    MI_SURROGATE,
     MUTUAL_INFORMATION,
-    REING_C_R,
-    REING_C_R_MEAN_ORDER,
-    REING_C_R_PUBLISHED,
     deg_syn_columns,
-    plot_broja_complexity,
     plot_class_complexity,
     plot_complexity,
     plot_degree_of_synergy,
-    plot_entropy_invariants,
+    plot_measure,
     plot_mutual_information,
-    plot_reing,
-    plot_shannon_invariants,
 )
-from nninfo.presentation.style import natural_key
 
 __all__ = [
     "BANDS",
-    "BAND_TEXT",
-    "BROJA_COMPLEXITY",
-    "COMPLEXITY",
-    "COMPLEXITY_SURROGATE",
     "DEFAULT_BAND",
-    "DEG_SYN_PREFIX",
-    "ENTROPY_INVARIANTS",
-    "INVARIANTS",
-    "MI_SURROGATE",
-    "MUTUAL_INFORMATION",
-    "REING_C_R",
-    "REING_C_R_MEAN_ORDER",
-    "REING_C_R_PUBLISHED",
-    "add_caption_note",
     "aggregate_over_seeds",
     "band_caption",
-    "check_band",
-    "deg_syn_columns",
     "figure_caption",
-    "has_values",
-    "natural_key",
     "plot_activation_statistics",
-    "plot_broja_complexity",
     "plot_class_complexity",
     "plot_complexity",
     "plot_degree_of_synergy",
-    "plot_entropy_invariants",
+    "plot_measure",
     "plot_metric_over_epochs",
     "plot_mutual_information",
     "plot_performance",
-    "plot_reing",
-    "plot_shannon_invariants",
     "save_figure",
+    "save_figures",
     "seed_interval",
     "standard_figures",
 ]
@@ -162,8 +131,9 @@ def standard_figures(
 
     Names, in order: ``performance``, ``mutual_information``, ``complexity``,
     ``degree_of_synergy``, ``class_complexity`` (from ``classes``, the per-class frame),
-    ``broja_complexity``, ``reing``, ``shannon_invariants``, ``entropy_invariants``,
-    ``activation_statistics``."""
+    then the figure of each catalogue measure that has one (:mod:`nninfo.info.catalog`, in
+    its order: ``shannon_invariants``, ``reing``, ``entropy_invariants``,
+    ``broja_complexity``), then ``activation_statistics``."""
     check_band(band)
     figures: dict[str, Figure] = {}
     if any(has_values(performance, c) for c in PERFORMANCE):
@@ -177,15 +147,9 @@ def standard_figures(
             figures["degree_of_synergy"] = plot_degree_of_synergy(summary, band)
     if has_values(classes, COMPLEXITY):
         figures["class_complexity"] = plot_class_complexity(classes, band)
-    if summary is not None:
-        if has_values(summary, BROJA_COMPLEXITY):
-            figures["broja_complexity"] = plot_broja_complexity(summary, band)
-        if any(has_values(summary, c) for c in REING_C_R):
-            figures["reing"] = plot_reing(summary, band)
-        if any(has_values(summary, c) for c in INVARIANTS):
-            figures["shannon_invariants"] = plot_shannon_invariants(summary, band)
-        if any(has_values(summary, c) for c in ENTROPY_INVARIANTS):
-            figures["entropy_invariants"] = plot_entropy_invariants(summary, band)
+    for entry in (e for e in entries() if e.figure and summary is not None):
+        if any(has_values(summary, key) for key in entry.plotted()):
+            figures[entry.figure] = plot_measure(summary, entry, band)
     if stats is not None and any(has_values(stats, c) for c in _ACTIVATIONS):
         figures["activation_statistics"] = plot_activation_statistics(stats, band)
     return figures

@@ -24,67 +24,42 @@ import re
 import pandas as pd
 from matplotlib.figure import Figure
 
-from nninfo.presentation.bands import DEFAULT_BAND, require_columns
+from nninfo.info.catalog import PID, MeasureEntry
+from nninfo.presentation.bands import DEFAULT_BAND, has_values, require_columns
 from nninfo.presentation.canvas import (
     _panel_per_column,
     _panels,
     _split_panels,
     add_caption_note,
-    has_values,
     plot_metric_over_epochs,
 )
 from nninfo.presentation.style import EXPERIMENT, experiment_names
 
 __all__ = [
     "deg_syn_columns",
-    "plot_broja_complexity",
     "plot_class_complexity",
     "plot_complexity",
     "plot_degree_of_synergy",
-    "plot_entropy_invariants",
     "plot_mutual_information",
-    "plot_reing",
-    "plot_shannon_invariants",
+    "plot_measure",
     "pi_label",
 ]
 
 MUTUAL_INFORMATION = "mutual_information"
 SURROGATE_MEAN = "_surrogate_mean"
 MI_SURROGATE = MUTUAL_INFORMATION + SURROGATE_MEAN
-COMPLEXITY = "pid.representational_complexity"
+COMPLEXITY = PID.key("representational_complexity")
 COMPLEXITY_SURROGATE = COMPLEXITY + SURROGATE_MEAN
-DEG_SYN_PREFIX = "pid.deg_syn_"
-BROJA_COMPLEXITY = "broja.representational_complexity"
-REING_C_R_PUBLISHED = "reing.C_R_published"
-REING_C_R_MEAN_ORDER = "reing.C_R_mean_order"
-# column -> (panel title, y label); labels are matplotlib mathtext
-REING_C_R = {
-    REING_C_R_PUBLISHED: (r"Reing's $C_R$, published post-processing", r"$C_R$ (published)"),
-    REING_C_R_MEAN_ORDER: (r"Reing's $C_R$, D-weighted mean order", r"$C_R$ (mean order)"),
-}
-INVARIANTS = {
-    "shannon.avg_degree_redundancy": ("Average degree of redundancy",
-                                      r"$\Sigma_i I(Y;S_i)\,/\,I(Y;S)$"),
-    "shannon.avg_degree_vulnerability": ("Average degree of vulnerability",
-                                         r"$\Sigma_i [I(Y;S)-I(Y;S_{-i})]\,/\,I(Y;S)$"),
-}
-ENTROPY_INVARIANTS = {
-    "shannon_entropy.avg_degree_redundancy": ("Average degree of redundancy",
-                                              r"$\Sigma_i H(S_i)\,/\,H(S)$"),
-    "shannon_entropy.avg_degree_vulnerability": ("Average degree of vulnerability",
-                                                 r"$\Sigma_i [H(S)-H(S_{-i})]\,/\,H(S)$"),
-}
+DEG_SYN_PREFIX = PID.key("deg_syn_")
 MI_LABEL = r"$I(Y;L)$ [bits]"
 PI_LABEL = r"$\Pi_m$ [bits]"
 # caption notes: mathtext without spaces (the footer wraps at spaces)
-_ISX = r"$I^{\mathrm{sx}}$"
 MI_NOTE = (r"$I(Y;L)$: plug-in mutual information between the label Y and the quantised "
            "layer L")
 MI_DASHED_NOTE = (r"dashed: shuffled-label surrogate mean of $I(Y;L)$, the estimation bias "
                   "(mean over seeds), in its curve's colour")
-C_NOTE = (r"$C=\Sigma_m\,m\,\Pi_m/I(Y;L)$: representational complexity, the mean degree of "
-          rf"synergy of the {_ISX} PID, $\Pi_m$ its information in atoms of degree of "
-          "synergy $m$")
+_ISX = r"$I^{\mathrm{sx}}$"
+C_NOTE = PID.note
 C_DASHED_NOTE = (r"dashed with crosses: shuffled-label surrogate mean of $C$ (mean over "
                  "seeds), only at the checkpoints with PID surrogates, in its curve's colour")
 PI_NOTE = (rf"$\Pi_m$: sum of the {_ISX} PID atoms of degree of synergy $m$ (the size of the "
@@ -93,19 +68,6 @@ PI_DASHED_NOTE = (r"dashed with crosses: shuffled-label surrogate mean of $\Pi_m
                   "seeds), only at the checkpoints with PID surrogates, in its line's colour")
 CLASS_NOTE = (r"$C$ of class y: representational complexity of the target-pointwise "
               rf"{_ISX} PID at $Y=y$")
-BROJA_NOTE = (r"$C=1+\mathrm{synergy}/I(Y;S)$: representational complexity of the BROJA PID "
-              r"(Bertschinger et al. 2014) of two sources $S=(S_1,S_2)$")
-REING_NOTES = {
-    "": r"$C_k$: mean of $H(Y|S_A)$ over the k-subsets A of a layer's n sources",
-    REING_C_R_PUBLISHED: r"published: $C_R=\Sigma_{k=1}^{n-1}k\,(C_k-C_{k+1})/(C_1-C_n)$",
-    REING_C_R_MEAN_ORDER: r"D-weighted mean order: $C_R=\Sigma_{k=1}^{n}k\,(C_{k-1}-C_k)/I(Y;S)$",
-}
-_SOURCES = (r"S: a layer's sources (its neurons, or groups of them), $S_i$ one source, "
-            r"$S_{-i}$ all but $S_i$")
-INVARIANTS_NOTE = (rf"{_SOURCES}; degree of redundancy $\Sigma_iI(Y;S_i)/I(Y;S)$, degree of "
-                   r"vulnerability $\Sigma_i[I(Y;S)-I(Y;S_{-i})]/I(Y;S)$ (Gutknecht et al. 2025)")
-ENTROPY_NOTE = (rf"{_SOURCES}; no label: degree of redundancy $\Sigma_iH(S_i)/H(S)$, degree of "
-                r"vulnerability $\Sigma_i[H(S)-H(S_{-i})]/H(S)$ of the entropies")
 _DEG_SYN = re.compile("^" + re.escape(DEG_SYN_PREFIX) + r"(\d+)$")
 
 
@@ -147,15 +109,6 @@ def plot_complexity(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
     add_caption_note(fig, C_NOTE, lead=True)
     if has_values(summary, COMPLEXITY_SURROGATE):
         add_caption_note(fig, C_DASHED_NOTE)
-    return fig
-
-
-def plot_broja_complexity(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
-    """Representational complexity C of the BROJA PID (2-source groupings) over epochs."""
-    fig = plot_metric_over_epochs(summary, BROJA_COMPLEXITY, ylabel="$C$ (BROJA PID)",
-                                  band=band)
-    fig.axes[0].set_title("Representational complexity $C$ of the BROJA PID over training")
-    add_caption_note(fig, BROJA_NOTE, lead=True)
     return fig
 
 
@@ -235,35 +188,19 @@ def plot_degree_of_synergy(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> F
     return fig
 
 
-def plot_reing(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
-    """Reing et al.'s complexity per layer over epochs: a panel for the published
-    post-processing's C_R (``reing.C_R_published``, the one of the paper's figures), then
-    one for the D-weighted mean order (``reing.C_R_mean_order``), each where it has values.
-    """
-    present = [c for c in REING_C_R if has_values(summary, c)]
-    if not present:
-        raise ValueError(f"summary has none of the columns {list(REING_C_R)} with values")
-    fig = _panel_per_column(summary, {c: REING_C_R[c] for c in present}, "summary", band)
-    fig.suptitle("Reing's complexity of each layer over training")
-    add_caption_note(fig, "; ".join(REING_NOTES[c] for c in ["", *present]), lead=True)
-    return fig
-
-
-def plot_shannon_invariants(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
-    """The average degrees of redundancy and vulnerability about the label, a panel each
-    (I(Y; L) itself, with its bias, is :func:`plot_mutual_information`); the caption
-    defines them."""
-    fig = _panel_per_column(summary, INVARIANTS, "summary", band)
-    fig.suptitle("Shannon invariants of each layer about the label, over training")
-    add_caption_note(fig, INVARIANTS_NOTE, lead=True)
-    return fig
-
-
-def plot_entropy_invariants(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
-    """The target-free (entropy-only) average degrees of redundancy and vulnerability per
-    layer, a panel each (a layer about itself, e.g. in autoencoders); the caption defines
-    them."""
-    fig = _panel_per_column(summary, ENTROPY_INVARIANTS, "summary", band)
-    fig.suptitle("Shannon invariants of each layer about itself (no label), over training")
-    add_caption_note(fig, ENTROPY_NOTE, lead=True)
+def plot_measure(summary: pd.DataFrame, entry: MeasureEntry, band: str = DEFAULT_BAND
+                 ) -> Figure:
+    """A catalogue measure's figure (:mod:`nninfo.info.catalog`): a panel per plotted
+    quantity that has values (e.g. Reing's two C_R, the Shannon invariants' degrees of
+    redundancy and vulnerability), each layer's mean over seeds with its band; the caption
+    first defines the measure's symbols."""
+    panels = {k: v for k, v in entry.plotted().items() if has_values(summary, k)}
+    if not panels:
+        raise ValueError(f"summary has none of the columns {list(entry.plotted())} with "
+                         "values")
+    fig = _panel_per_column(summary, panels, "summary", band)
+    fig.suptitle(entry.title)
+    notes = [entry.note, *(q.note for q in entry.quantities
+                           if q.note and entry.key(q.name) in panels)]
+    add_caption_note(fig, "; ".join(notes), lead=True)
     return fig

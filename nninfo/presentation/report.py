@@ -29,12 +29,17 @@ import yaml
 from matplotlib.figure import Figure
 
 from nninfo import __version__
+from nninfo.info.catalog import entries
 from nninfo.presentation.bands import BAND_TEXT, DEFAULT_BAND, check_band, spread_text
-from nninfo.presentation.compare import render_comparison_report, write_comparison_report
 from nninfo.presentation.figures import standard_figures
 from nninfo.presentation.numbers import SPREAD_DIGITS
 from nninfo.presentation.page import check_frame, figures_section, html_page
-from nninfo.presentation.sections import bias_warning, config_bias_fraction, section_bodies
+from nninfo.presentation.sections import (
+    OWN_SECTIONS,
+    bias_warning,
+    config_bias_fraction,
+    section_bodies,
+)
 from nninfo.presentation.style import natural_key
 from nninfo.presentation.tables import (
     _empty,
@@ -46,22 +51,15 @@ from nninfo.presentation.tables import (
 )
 
 __all__ = ["bias_table", "final_epoch_table", "pid_surrogate_table",
-           "render_comparison_report", "render_report", "spread_text", "top_atoms",
-           "write_comparison_report", "write_report"]
+           "render_report", "spread_text", "top_atoms", "write_report"]
 
-SECTIONS = {
-    "config": "Configuration",
-    "performance": "Performance",
-    "bias": "Estimation bias",
-    "complexity": "Representational complexity",
-    "classes": "Per-class complexity",
-    "atoms": "PID atoms",
-    "invariants": "Shannon invariants",
-    "entropy": "Entropy-only Shannon invariants",
-    "broja": "BROJA PID",
-    "activations": "Activation statistics",
-    "figures": "Figures",
-}
+def _section_titles() -> dict[str, str]:
+    """Section id -> title, in page order (the catalogue measures' sections after the PID's)."""
+    measures = {e.section: e.section_title for e in entries() if e.section not in OWN_SECTIONS}
+    return {"config": "Configuration", "performance": "Performance", "bias": "Estimation bias",
+            "complexity": "Representational complexity", "classes": "Per-class complexity",
+            "atoms": "PID atoms", **measures, "activations": "Activation statistics",
+            "figures": "Figures"}
 # ---------------------------------------------------------------- config
 def _plain(value: object) -> object:
     """Config value as plain YAML/JSON types (unknown objects become strings)."""
@@ -155,13 +153,14 @@ def render_report(
     bodies = {"config": _config_section(config),
               **section_bodies(summary, performance, atoms, stats, classes, band, fraction),
               "figures": figures_section(figures, captions or {})}
-    bodies = {k: bodies[k] for k in SECTIONS if k in bodies}
+    titles = _section_titles()
+    bodies = {k: bodies[k] for k in titles if k in bodies}
     warning = bias_warning(summary, fraction)
     banner = (f'<p class="warning">{html.escape(warning)} See '
               '<a href="#bias">Estimation bias</a>.</p>'
               if warning.startswith("Warning") else "")
     return html_page(title, _meta(summary, performance, band),
-                     {k: (SECTIONS[k], b) for k, b in bodies.items()}, banner)
+                     {k: (titles[k], b) for k, b in bodies.items()}, banner)
 
 
 def write_report(path: str | Path, title: str, config: Mapping, summary: pd.DataFrame | None,

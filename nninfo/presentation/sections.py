@@ -14,22 +14,14 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from nninfo.presentation.bands import spread_text
-from nninfo.presentation.canvas import has_values
+from nninfo.info.catalog import entries
+from nninfo.presentation.bands import has_values, spread_text
 from nninfo.presentation.measure_figures import (
-    BROJA_COMPLEXITY,
     C_NOTE,
     COMPLEXITY,
     DEG_SYN_PREFIX,
-    ENTROPY_NOTE,
-    INVARIANTS,
-    INVARIANTS_NOTE,
     MI_SURROGATE,
     PI_NOTE,
-    REING_C_R,
-    REING_C_R_MEAN_ORDER,
-    REING_C_R_PUBLISHED,
-    REING_NOTES,
     deg_syn_columns,
     pi_label,
 )
@@ -55,7 +47,7 @@ from nninfo.presentation.tables import (
     value_keys,
 )
 
-__all__ = ["bias_warning", "config_bias_fraction", "section_bodies"]
+__all__ = ["bias_warning", "config_bias_fraction", "measure_sections", "section_bodies"]
 
 def config_bias_fraction(config: Mapping) -> float | None:
     """``analysis.surrogates.bias_fraction`` of the config, if it has one."""
@@ -229,36 +221,26 @@ def _atoms_section(atoms: pd.DataFrame | None, band: str) -> str:
                           caption=spread_text(band, _n_seeds(atoms)))
 
 
-_INVARIANT_COLS = {  # column -> table header (mathtext)
-    "mutual_information": "$I(Y;L)$ [bits]",
-    "shannon.avg_degree_redundancy": "degree of redundancy",
-    "shannon.avg_degree_vulnerability": "degree of vulnerability",
-    REING_C_R_PUBLISHED: "$C_R$ (published)",
-    REING_C_R_MEAN_ORDER: "$C_R$ (mean order)",
-}
+#: Report sections the presentation builds itself (the I^sx PID's C, Pi_m, atoms, classes).
+OWN_SECTIONS = ("complexity",)
 
 
-def _invariants_section(summary: pd.DataFrame | None, band: str) -> str:
-    cols = [c for c in _INVARIANT_COLS if has_values(summary, c)]
-    if not cols:
-        return _empty("no Shannon invariants were computed")
-    keys = _layer_keys(summary)
-    notes = []
-    if any(c in INVARIANTS for c in cols):
-        notes.append(INVARIANTS_NOTE)
-    reing = [c for c in REING_C_R if c in cols]
-    if reing:
-        notes.append("Reing et al.: " + "; ".join(REING_NOTES[c] for c in ["", *reing]))
-    body = "".join(f"<p>{mathtext_html(n)}.</p>" for n in notes)
-    table = final_epoch_table(summary, keys, cols, band).rename(columns=_INVARIANT_COLS)
-    return body + _table(table, text_cols=keys, caption=spread_text(band, _n_seeds(summary)))
-
-
-_ENTROPY_COLS = {  # column -> table header
-    "shannon_entropy.joint_entropy": "H(S) [bits]",
-    "shannon_entropy.avg_degree_redundancy": "degree of redundancy",
-    "shannon_entropy.avg_degree_vulnerability": "degree of vulnerability",
-}
+def measure_sections(summary: pd.DataFrame | None) -> dict[str, tuple[str, dict[str, str], str]]:
+    """The report sections of the catalogue measures (:mod:`nninfo.info.catalog`) that have
+    values in ``summary``, in catalogue order: section id -> (title, columns (result key ->
+    header, mathtext), intro as HTML defining the symbols). Measures that share a section id
+    (the Shannon invariants and Reing's C_R) share one table."""
+    out: dict[str, tuple[str, dict[str, str], str]] = {}
+    for entry in entries():
+        cols = {k: h for k, h in entry.headers().items() if has_values(summary, k)}
+        if entry.section in OWN_SECTIONS or not cols:
+            continue
+        notes = [entry.note, *(q.note for q in entry.quantities
+                               if q.note and entry.key(q.name) in cols)]
+        title, before, intro = out.get(entry.section, (entry.section_title, {}, ""))
+        out[entry.section] = (title, {**before, **cols},
+                              intro + f"<p>{mathtext_html('; '.join(notes))}.</p>")
+    return out
 
 
 def _values_section(summary: pd.DataFrame, cols: Mapping[str, str], intro: str,
@@ -270,19 +252,6 @@ def _values_section(summary: pd.DataFrame, cols: Mapping[str, str], intro: str,
     table = final_epoch_table(data, keys, [c for c in cols if has_values(data, c)], band)
     table = table.rename(columns=dict(cols))
     return intro + _table(table, text_cols=keys, caption=spread_text(band, _n_seeds(data)))
-
-
-_ENTROPY_INTRO = ("<p>Target-free Shannon invariants, a layer about itself (no label; e.g. "
-                  "autoencoders): the joint entropy H(S) [bits] and the average degrees of "
-                  "redundancy and vulnerability, at each seed's final epoch. "
-                  + mathtext_html(ENTROPY_NOTE) + ".</p>")
-_BROJA_COLS = {"broja.mutual_information": "I [bits]", "broja.redundancy": "redundancy",
-               "broja.unique_1": "unique 1", "broja.unique_2": "unique 2",
-               "broja.synergy": "synergy", BROJA_COMPLEXITY: "C"}
-_BROJA_INTRO = ("<p>The BROJA PID (Bertschinger et al. 2014, via dit) of the 2-source "
-                "groupings: redundancy, the unique information of each source and synergy "
-                "[bits], and C = (redundancy + unique 1 + unique 2 + 2·synergy) / I, at each "
-                "seed's final epoch.</p>")
 
 
 def _activations_section(stats: pd.DataFrame | None, band: str) -> str:
@@ -309,21 +278,19 @@ def section_bodies(summary: pd.DataFrame | None, performance: pd.DataFrame | Non
                    classes: pd.DataFrame | None, band: str,
                    bias_fraction: float | None = None) -> dict[str, str]:
     """Section id -> HTML body of every section but the configuration and the figures;
-    ``classes``, ``entropy``, ``broja`` and ``activations`` only where their data exist."""
+    ``classes``, ``activations`` and the catalogue measures' sections
+    (:func:`measure_sections`) only where their data exist."""
     bodies = {
         "performance": _performance_section(performance, band),
         "bias": _bias_section(summary, band, bias_fraction),
         "complexity": _complexity_section(summary, band),
         "atoms": _atoms_section(atoms, band),
-        "invariants": _invariants_section(summary, band),
         "activations": _activations_section(stats, band),
     }
     if has_values(classes, COMPLEXITY) or has_values(classes, PID_MI):
         bodies["classes"] = _classes_section(classes, band)
-    if any(has_values(summary, c) for c in _ENTROPY_COLS):
-        bodies["entropy"] = _values_section(summary, _ENTROPY_COLS, _ENTROPY_INTRO, band)
-    if any(has_values(summary, c) for c in _BROJA_COLS):
-        bodies["broja"] = _values_section(summary, _BROJA_COLS, _BROJA_INTRO, band)
+    for section, (_, cols, intro) in measure_sections(summary).items():
+        bodies[section] = _values_section(summary, cols, intro, band)
     if stats is None:
         del bodies["activations"]
     return bodies

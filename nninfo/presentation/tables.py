@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from nninfo.presentation.bands import DEFAULT_BAND, check_band, seed_interval
-from nninfo.presentation.canvas import has_values
+from nninfo.info.catalog import PID
+from nninfo.presentation.bands import DEFAULT_BAND, check_band, has_values, seed_interval
 from nninfo.presentation.measure_figures import (
     COMPLEXITY,
     COMPLEXITY_SURROGATE,
@@ -34,7 +34,7 @@ TOP_ATOMS = 10
 P_LEVEL = 0.05  # the permutation test's level in the bias table
 BIAS_FLAG = "bias_dominated"
 P_VALUE = "mutual_information_p_value"
-PID_MI = "pid.mutual_information"
+PID_MI = PID.key("mutual_information")
 PID_MI_SURROGATE = PID_MI + "_surrogate_mean"
 
 

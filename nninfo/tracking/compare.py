@@ -1,6 +1,6 @@
 """Compare experiments: the MLflow side of ``report --compare``. The overlay figures (a
 colour per experiment, :func:`nninfo.presentation.figures.standard_figures`) and the
-self-contained HTML page (:func:`nninfo.presentation.report.write_comparison_report`) come
+self-contained HTML page (:func:`nninfo.presentation.compare.write_comparison_report`) come
 from the presentation wing; here they are logged to a new run of the comparison experiment
 ``compare/<exp1>+<exp2>+...``.
 
