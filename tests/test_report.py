@@ -438,16 +438,24 @@ def test_no_bias_dominated_layer_says_so_without_warning():
            "surrogate mean of I is at most the configured fraction" in page
 
 
-def test_bias_flags_from_the_configured_fraction_when_not_logged():
-    config = {"analysis": {"surrogates": {"bias_fraction": 0.3}}}
-    frame = bias_frame(layers=("L1", "L2"), flags=False)
-    table = report.bias_table(frame, 0.3).set_index("layer")
-    assert table.loc["L1", "bias-dominated"] == 1  # only 0.5 > 0.3 * 1
-    page = report.render_report("fraction", config, frame, None, figures={})
+def test_bias_flags_are_read_as_logged_and_the_typed_config_words_the_fraction():
+    """The rule (surrogate mean > bias_fraction · I) runs once, in the analysis; the report
+    counts the logged flags and takes the fraction's wording from the typed config."""
+    from nninfo.config import build_config
+    from tests.helpers import tishby_layers
+
+    cfg = build_config({"name": "fraction", "seeds": 1, "task": {"name": "tishby"},
+                        "network": {"layers": tishby_layers(4, levels=3)},
+                        "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce",
+                                     "batch_size": 64, "epochs": 1},
+                        "analysis": {"surrogates": {"bias_fraction": 0.3}}})
+    frame = bias_frame(layers=("L1", "L2"))
+    page = report.render_report("fraction", cfg, frame, None, figures={})
     cells = table_dict(parse(page).tables["bias"][0], "layer")
-    assert cells["L1"]["bias-dominated (seed, checkpoint) pairs"] == "1 of 6"
+    assert cells["L1"]["bias-dominated (seed, checkpoint) pairs"] == "2 of 6"  # as logged
     assert "exceeds 30 % of I" in warnings_in(page)[0]
-    assert report.bias_table(frame)["bias-dominated"].isna().all()  # no flag, no fraction
+    unflagged = bias_frame(layers=("L1", "L2"), flags=False)
+    assert report.bias_table(unflagged)["bias-dominated"].isna().all()  # not recomputed
 
 
 def test_bias_warning_is_escaped():

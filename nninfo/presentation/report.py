@@ -29,6 +29,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from nninfo import __version__
+from nninfo.config.spec import ExperimentConfig
 from nninfo.info.catalog import entries
 from nninfo.presentation.bands import BAND_TEXT, DEFAULT_BAND, check_band, spread_text
 from nninfo.presentation.figures import standard_figures
@@ -37,7 +38,6 @@ from nninfo.presentation.page import check_frame, figures_section, html_page
 from nninfo.presentation.sections import (
     OWN_SECTIONS,
     bias_warning,
-    config_bias_fraction,
     section_bodies,
 )
 from nninfo.presentation.style import natural_key
@@ -112,7 +112,7 @@ def _meta(summary: pd.DataFrame | None, performance: pd.DataFrame | None, band: 
 
 def render_report(
     title: str,
-    config: Mapping,
+    config: ExperimentConfig | Mapping,
     summary: pd.DataFrame | None,
     performance: pd.DataFrame | None,
     atoms: pd.DataFrame | None = None,
@@ -138,10 +138,13 @@ def render_report(
     check_band(band)
     if not isinstance(title, str):
         raise TypeError(f"title must be a str, got {type(title).__name__}")
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        config = dataclasses.asdict(config)
+    fraction = None
+    if isinstance(config, ExperimentConfig):
+        fraction = config.analysis.surrogates.bias_fraction
+        config = config.to_dict()
     if not isinstance(config, Mapping):
-        raise TypeError(f"config must be a mapping (dict), got {type(config).__name__}")
+        raise TypeError(f"config must be an ExperimentConfig or a mapping (dict), got "
+                        f"{type(config).__name__}")
     check_frame(summary, "summary", ["seed", "epoch", "layer"])
     check_frame(performance, "performance", ["seed", "epoch", "dataset", "loss"])
     check_frame(atoms, "atoms", ["seed", "epoch", "layer", "antichain", "degree", "average"])
@@ -149,7 +152,6 @@ def render_report(
     check_frame(classes, "classes", ["seed", "epoch", "layer", "class"])
     if figures is None:
         figures = standard_figures(summary, performance, stats, band=band, classes=classes)
-    fraction = config_bias_fraction(config)
     bodies = {"config": _config_section(config),
               **section_bodies(summary, performance, atoms, stats, classes, band, fraction),
               "figures": figures_section(figures, captions or {})}
@@ -163,7 +165,8 @@ def render_report(
                      {k: (titles[k], b) for k, b in bodies.items()}, banner)
 
 
-def write_report(path: str | Path, title: str, config: Mapping, summary: pd.DataFrame | None,
+def write_report(path: str | Path, title: str, config: ExperimentConfig | Mapping,
+                 summary: pd.DataFrame | None,
                  performance: pd.DataFrame | None, **kwargs: object) -> Path:
     """Render the report (see :func:`render_report`, also for ``classes=``) and write it to
     ``path`` (UTF-8)."""

@@ -47,17 +47,7 @@ from nninfo.presentation.tables import (
     value_keys,
 )
 
-__all__ = ["bias_warning", "config_bias_fraction", "measure_sections", "section_bodies"]
-
-def config_bias_fraction(config: Mapping) -> float | None:
-    """``analysis.surrogates.bias_fraction`` of the config, if it has one."""
-    try:
-        value = config["analysis"]["surrogates"]["bias_fraction"]
-    except (KeyError, TypeError):
-        return None
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else None
-
+__all__ = ["bias_warning", "measure_sections", "section_bodies"]
 
 # ---------------------------------------------------------------- sections
 def _max_complexity(summary: pd.DataFrame, keys: list[str], band: str) -> pd.DataFrame:
@@ -99,7 +89,7 @@ def bias_warning(summary: pd.DataFrame | None, bias_fraction: float | None = Non
     checkpoint) pair, or that none has; ``""`` without surrogates or flags."""
     if summary is None:
         return ""
-    table = bias_table(summary, bias_fraction)
+    table = bias_table(summary)
     flagged = table[table["bias-dominated"].fillna(0) > 0]
     if table.empty or table["bias-dominated"].isna().all():
         return ""
@@ -170,7 +160,7 @@ def _bias_section(summary: pd.DataFrame | None, band: str,
 
 
 def _mi_bias(summary: pd.DataFrame, band: str, bias_fraction: float | None) -> str:
-    table = bias_table(summary, bias_fraction)
+    table = bias_table(summary)
     keys = [k for k in ("layer", "grouping") if k in table.columns]
     p_col = f"p < {P_LEVEL:g}"
     shown = table[keys].copy()

@@ -190,15 +190,15 @@ def value_keys(df: pd.DataFrame) -> list[str]:
     return ["layer", "grouping"] if several else ["layer"]
 
 
-def bias_table(summary: pd.DataFrame, bias_fraction: float | None = None) -> pd.DataFrame:
+def bias_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Per layer, over all (seed, checkpoint) pairs with a shuffled-label surrogate of I:
     ``pairs`` (how many), ``bias-dominated`` (how many have ``bias_dominated`` = 1),
     ``max surrogate mean / I`` (the largest ratio; ∞ where I = 0 < surrogate mean),
     ``tested`` (pairs with a permutation p-value) and ``p < 0.05`` (how many of those).
 
-    Where the frame has no ``bias_dominated`` values and ``bias_fraction`` is given, a pair
-    counts as bias-dominated when its surrogate mean exceeds ``bias_fraction`` · I; without
-    either the count is NaN. A layer with several groupings measured gets a row each."""
+    The flag is the one the analysis logged (the rule lives there, with the run's
+    ``analysis.surrogates.bias_fraction``); without logged flags the count is NaN. A layer
+    with several groupings measured gets a row each."""
     data = rows_with(summary, [MI_SURROGATE, BIAS_FLAG, P_VALUE])
     cols = ["pairs", "bias-dominated", "max surrogate mean / I", "tested", f"p < {P_LEVEL:g}"]
     keys = value_keys(data)
@@ -208,12 +208,7 @@ def bias_table(summary: pd.DataFrame, bias_fraction: float | None = None) -> pd.
     mi = _column(data, MUTUAL_INFORMATION)
     sur = _column(data, MI_SURROGATE)
     p = _column(data, P_VALUE)
-    if has_values(data, BIAS_FLAG):
-        flag = _column(data, BIAS_FLAG)
-    elif bias_fraction is not None:
-        flag = np.where(np.isnan(sur) | np.isnan(mi), np.nan, (sur > bias_fraction * mi) * 1.0)
-    else:
-        flag = np.full(len(data), np.nan)
+    flag = _column(data, BIAS_FLAG)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(mi > 0, sur / mi, np.where(sur > 0, np.inf, np.nan))
     frame = data[keys].assign(_sur=sur, _flag=flag, _ratio=ratio, _p=p)

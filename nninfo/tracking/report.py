@@ -36,7 +36,7 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
             if path.suffix == ".png":
                 pngs[name] = path
     page = out / "report.html"
-    html.write_report(page, f"nninfo: {cfg.name}", cfg.to_dict(), summary, perf,
+    html.write_report(page, f"nninfo: {cfg.name}", cfg, summary, perf,
                       atoms=None if atoms.empty else atoms,
                       stats=None if stats.empty else stats, figures=pngs, band=band,
                       captions=captions, classes=classes)
