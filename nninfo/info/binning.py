@@ -28,7 +28,7 @@ import numpy as np
 from scipy.special import ndtr
 
 MIN_BINS = 2
-"""Fewest bins of a grid (the same bound as ``nninfo.capture.MIN_BINS``)."""
+"""Fewest bins of a grid: the one bound of ``analysis.n_bins``, the capture and the binnings."""
 
 GRID_MAX = 2**24
 """Most cells ``(n_bins + 2 * n_extra)**width * labels`` :func:`goldfeld_outcomes` builds

@@ -28,7 +28,8 @@ from nninfo.info.entropy import (
     small_codes,
 )
 
-Measure = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
+#: A function of (sources, target) returning named quantities (what the surrogates shuffle).
+QuantitiesOf = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
 Progress = bool | Callable[[int, int], None] | None
 
 COLUMNS = ("value", "surrogate_mean", "surrogate_std", "bias_corrected", "p_value")
@@ -39,7 +40,7 @@ equal plug-in values computed along different float paths must tie, not split by
 
 
 def shuffled_target_surrogates(
-    measure: Measure,
+    measure: QuantitiesOf,
     sources: np.ndarray,
     target: np.ndarray,
     n_shuffles: int,
