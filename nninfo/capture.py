@@ -254,11 +254,6 @@ def capture_values(net, x: torch.Tensor, layers: Sequence[str], *, batch_size: i
     return {name: np.concatenate(parts) for name, parts in chunks.items()}
 
 
-def capture_split(net, split, layers: Sequence[str] | None = None, **kwargs) -> Capture:
-    """:func:`capture_codes` on a :class:`nninfo.tasks.Split` (its ``x`` and ``labels``)."""
-    return capture_codes(net, split.x, split.labels, layers, **kwargs)
-
-
 def _concat(chunks: list[np.ndarray], name: str, levels: int) -> np.ndarray:
     codes = np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=code_dtype(levels))
     if codes.size and (codes.min() < 0 or codes.max() >= levels):

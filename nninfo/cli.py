@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 import nninfo
+from nninfo.folders import DATA_DIR_ENV, data_dir_setting
 
 DEFAULT_CONFIG = Path("projects/tishby_demo/config.yaml")
 USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
@@ -76,8 +77,8 @@ OPTIONS: dict[str, Callable] = {
                               help="Parent training run id; default: the newest."),
     "force": click.option("--force", **_BOOL,
                           help="Recompute results that are already logged."),
-    "data_dir": click.option("--data-dir", envvar="NNINFO_DATA_DIR", default=None,
-                             help="Directory with the datasets (env NNINFO_DATA_DIR)."),
+    "data_dir": click.option("--data-dir", envvar=DATA_DIR_ENV, default=None,
+                             help=f"Directory with the datasets (env {DATA_DIR_ENV})."),
     "device": click.option("--device", default=None,
                            help="torch device; default cuda if present."),
     "executor": click.option("--executor", type=click.Choice(["local", "dask"]),
@@ -142,8 +143,7 @@ def _prepare(config_path, quick=False, sets=(), experiment=None, seeds="", epoch
         from nninfo.training.common import check_device
 
         check_device(device, here=not (executor == "dask" and scheduler))  # else: workers'
-    data_dir = data_dir or os.environ.get("NNINFO_DATA_DIR") or None
-    settings = Settings(data_dir=data_dir, device=device, executor=executor,
+    settings = Settings(data_dir=data_dir_setting(data_dir), device=device, executor=executor,
                         workers=workers or None, scheduler=scheduler or None,
                         progress=progress, force=force, out_dir=out_dir or default_out_dir())
     return cfg, settings, experiment or cfg.name

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
+from nninfo import folders
 from nninfo.info import lattice as lat_mod
 from nninfo.info.lattice import redundancy_lattice
 
@@ -160,7 +161,7 @@ def test_too_many_sources():
 
 def test_disk_cache_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("NNINFO_CACHE_DIR", str(tmp_path))
-    assert lat_mod.cache_dir() == tmp_path
+    assert folders.cache_dir() == tmp_path
     lat_mod.clear_memory_cache()
     built = redundancy_lattice(4)
     files = list(tmp_path.glob("*.npz"))
@@ -181,9 +182,3 @@ def test_disk_cache_round_trip(tmp_path, monkeypatch):
     lat_mod.clear_memory_cache()
     assert redundancy_lattice(4).antichains == built.antichains  # the rewritten file loads
     lat_mod.clear_memory_cache()
-
-
-def test_cache_dir_defaults(monkeypatch, tmp_path):
-    monkeypatch.delenv("NNINFO_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert lat_mod.cache_dir() == tmp_path / "nninfo"

@@ -194,11 +194,6 @@ def entropy_from_counts(counts: np.ndarray) -> float:
     return float(np.log2(total) - np.dot(c, np.log2(c)) / total)
 
 
-def counts_of_keys(keys: np.ndarray) -> np.ndarray:
-    """Counts of the distinct values of a 1-D key array (one sort, no unique array)."""
-    return _counts_of_sorted(np.sort(np.asarray(keys).ravel()))
-
-
 def entropy_of_keys(keys: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Entropy in bits of a 1-D array of outcome keys (any sortable dtype), each key counted
     once, or with its row probability from ``weights``."""

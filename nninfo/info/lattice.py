@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from nninfo.folders import cache_dir
+
 MAX_SOURCES = 5
 _CACHE_VERSION = 1
 
@@ -244,15 +246,6 @@ def _assemble(
 
 
 # ---------------------------------------------------------------- disk cache
-
-
-def cache_dir() -> Path:
-    """Disk cache folder: $NNINFO_CACHE_DIR, else $XDG_CACHE_HOME/nninfo, else ~/.cache/nninfo."""
-    override = os.environ.get("NNINFO_CACHE_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "nninfo"
 
 
 def _cache_path(n: int) -> Path:

@@ -85,7 +85,6 @@ class SxPID(Measure):
         red_minus: np.ndarray,
     ) -> None:
         self.lattice, self.counted, self.marginals = lattice, counted, marginals
-        self._red = (red_plus, red_minus)
         self._target_pointwise: pd.DataFrame | None = None
         self.atoms = _frame(
             lattice, lattice.mobius_inversion(red_plus), lattice.mobius_inversion(red_minus)
@@ -101,11 +100,6 @@ class SxPID(Measure):
     @property
     def n_sources(self) -> int:
         return self.lattice.n
-
-    @functools.cached_property
-    def redundancies(self) -> pd.DataFrame:
-        """Average redundancies (informative, misinformative, average) of every antichain."""
-        return _frame(self.lattice, *self._red)
 
     def atom(self, antichain: Sequence[Sequence[int]]) -> pd.Series:
         """Atom row (informative, misinformative, average) of one antichain."""

@@ -8,22 +8,21 @@ Names: ``tishby``, ``mnist``, ``fashion_mnist``, ``mnist_fashion``, ``cifar10``,
 (faces, an autoencoder task: ``y`` is ``x``), ``xor``, ``parity``, ``checkerboard`` (see
 :func:`available_tasks`, :func:`task_options`).
 Real datasets live under the data directory (argument ``data_dir``, else ``$NNINFO_DATA_DIR``,
-else ``~/.cache/nninfo/data``) in torchvision's layout; see :mod:`nninfo.tasks.vision` and
-:mod:`nninfo.tasks.faces`.
+else ``~/.cache/nninfo/data``: :mod:`nninfo.folders`) in torchvision's layout; see
+:mod:`nninfo.tasks.vision` and :mod:`nninfo.tasks.faces`.
 """
+
+from nninfo.folders import DATA_DIR_ENV, default_data_dir, resolve_data_dir
 
 from . import faces, synthetic, tishby, vision  # noqa: F401  (register the tasks)
 from .base import (
-    DATA_DIR_ENV,
     DatasetMissingError,
     RawTask,
     Split,
     Task,
     available_tasks,
-    default_data_dir,
     load_task,
     register_task,
-    resolve_data_dir,
     task_input_shape,
     task_options,
     task_splits,

@@ -12,30 +12,17 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from .labels import RECONSTRUCTION, check_encoding, code_width, encode_labels
+from nninfo.folders import resolve_data_dir
 
-#: Environment variable naming the data directory when ``data_dir`` is not given.
-DATA_DIR_ENV = "NNINFO_DATA_DIR"
+from .labels import RECONSTRUCTION, check_encoding, code_width, encode_labels
 
 
 class DatasetMissingError(FileNotFoundError):
     """A dataset's files are not where the loader expects them (and could not be downloaded)."""
-
-
-def default_data_dir() -> Path:
-    """``$NNINFO_DATA_DIR`` if set, else ``~/.cache/nninfo/data``."""
-    env = os.environ.get(DATA_DIR_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "nninfo" / "data"
-
-
-def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
-    """The data directory: the argument, else :func:`default_data_dir`."""
-    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
 
 
 @dataclass
@@ -216,8 +203,8 @@ def load_task(
 
     ``label_encoding=None`` takes the task's default (``index``; ``binary`` for ``tishby``,
     i.e. one 0/1 float target for BCE; ``reconstruction`` for ``lfw``: ``y`` is ``x``, for
-    an autoencoder). ``data_dir`` defaults to :func:`default_data_dir`. ``options`` are
-    task specific, see :func:`task_options`.
+    an autoencoder). ``data_dir`` defaults to :func:`nninfo.folders.default_data_dir`.
+    ``options`` are task specific, see :func:`task_options`.
     """
     loader = _get_loader(name)
     allowed = task_options(name)

@@ -5,7 +5,7 @@ published nninfo) reads LFW with torchvision's ``ImageFolder`` from::
 
     root/lfw-deepfunneled/<person>/<person>_<number>.jpg      (13,233 images, 5,749 people)
 
-(``root`` is the data directory, see :func:`nninfo.tasks.default_data_dir`; the Kaggle copy's
+(``root`` is the data directory, see :func:`nninfo.folders.default_data_dir`; the Kaggle copy's
 extra level ``lfw-deepfunneled/lfw-deepfunneled/`` and torchvision's ``LFWPeople`` folder
 ``lfw-py/lfw-deepfunneled/`` are found too). Nothing is downloaded. Each RGB image is, as
 published, flipped horizontally or not, rotated by -10, -5, 0, 5 or 10 degrees (bilinear,

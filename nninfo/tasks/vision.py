@@ -1,7 +1,7 @@
 """Image tasks: MNIST, Fashion-MNIST, both combined, QMNIST's extra test images, CIFAR-10.
 
-Directory layout under the data directory ``root`` (see :func:`nninfo.tasks.default_data_dir`),
-the layout torchvision uses::
+Directory layout under the data directory ``root`` (see
+:func:`nninfo.folders.default_data_dir`), the layout torchvision uses::
 
     root/MNIST/raw/{train-images-idx3-ubyte, train-labels-idx1-ubyte,
                     t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte}

@@ -35,7 +35,6 @@ BAND_LO, BAND_HI = "_band_lo", "_band_hi"
 EPOCH = "epoch"
 BAND_TAG = "nninfo.aggregate_band"
 SEEDS_TAG = "nninfo.aggregate_seeds"
-_BATCH = 1000  # MLflow's limit of metrics per log_batch
 _IDS = frozenset(ID_COLUMNS) | {"layer", "grouping", "dataset"}
 
 
@@ -126,6 +125,5 @@ def _log_changed(run_id: str, rows: list[tuple[str, float, int]]) -> int:
             todo.append((key, value, step))
     stamp = max(int(time.time() * 1000), last_ts + 1)
     metrics = [Metric(k, v, stamp, s) for k, v, s in todo]
-    for i in range(0, len(metrics), _BATCH):
-        c.log_batch(run_id, metrics=metrics[i:i + _BATCH])
+    runs.log_batch(run_id, metrics=metrics)
     return len(metrics)

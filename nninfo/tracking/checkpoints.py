@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from nninfo.folders import checkpoint_cache_dir
 from nninfo.tracking import runs
 
 
@@ -59,7 +60,7 @@ def download_checkpoint(run_id: str, checkpoint: Mapping | str) -> str:
     :class:`~nninfo.training.checkpoint.CheckpointError` naming the run, the step and the file.
 
     Cache: ``<cache_dir>/checkpoints/<run id>/<artifact path>``, ``cache_dir`` being
-    :func:`nninfo.info.lattice.cache_dir` (``$NNINFO_CACHE_DIR``, else
+    :func:`nninfo.folders.cache_dir` (``$NNINFO_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/nninfo``, else ``~/.cache/nninfo``), so the copy made for ``analyze``
     serves ``performance`` and :func:`nninfo.results.load_model`. A cached copy is used only
     if it passes the same checks (else it is fetched again); a download goes to a temporary
@@ -70,7 +71,7 @@ def download_checkpoint(run_id: str, checkpoint: Mapping | str) -> str:
     """
     entry = _index_entry(run_id, checkpoint)
     step, artifact = entry["step"], entry["artifact"]
-    root = _checkpoint_cache()
+    root = checkpoint_cache_dir()
     local = root / run_id / artifact
     if local.is_file():
         try:
@@ -170,12 +171,6 @@ def _verify_checkpoint(run_id: str, entry: Mapping, path: Path) -> None:
     if ck.step != step:
         raise CheckpointError(f"{where}: the file holds the checkpoint of step {ck.step}, not "
                               f"of step {step} (it was replaced by another checkpoint's file)")
-
-
-def _checkpoint_cache() -> Path:
-    from nninfo.info.lattice import cache_dir
-
-    return cache_dir() / "checkpoints"
 
 
 def _prune_checkpoint_cache(root: Path) -> None:

@@ -12,7 +12,7 @@ import re
 import shlex
 import subprocess
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -33,7 +33,8 @@ ENTRY = "nninfo.entry"
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
 DEFAULT_EXPERIMENT_ID = "0"
-_BATCH = 900                   # MLflow accepts at most 1000 metrics per log_batch
+_BATCH = {"metrics": 900, "params": 100, "tags": 100}
+"""Entities per ``log_batch`` call (MLflow accepts at most 1000 metrics, 100 params and tags)."""
 
 
 def client() -> MlflowClient:
@@ -211,23 +212,29 @@ def owns_run(run_id: str) -> bool:
     return os.environ.get("MLFLOW_RUN_ID") != run_id
 
 
+def log_batch(run_id: str, *, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
+              tags: Sequence[RunTag] = ()) -> None:
+    """Log MLflow entities in as many ``log_batch`` calls as MLflow's limits need (metrics,
+    then params, then tags, each in their order)."""
+    for kind, items in (("metrics", metrics), ("params", params), ("tags", tags)):
+        size = _BATCH[kind]
+        for i in range(0, len(items), size):
+            client().log_batch(run_id, **{kind: list(items[i:i + size])})
+
+
 def _set_tags(run_id: str, tags: Mapping[str, str]) -> None:
-    client().log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 
 def log_params(run_id: str, params: Mapping[str, str]) -> None:
     """Log params in batches (values cut to MLflow's 6000-character limit)."""
-    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
-    for i in range(0, len(items), 100):
-        client().log_batch(run_id, params=items[i:i + 100])
+    log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
 
 
 def log_metrics(run_id: str, rows: Iterable[tuple[str, float, int]]) -> None:
     """Log ``(key, value, step)`` rows in batches."""
     now = int(time.time() * 1000)
-    metrics = [Metric(k, float(v), now, int(s)) for k, v, s in rows]
-    for i in range(0, len(metrics), _BATCH):
-        client().log_batch(run_id, metrics=metrics[i:i + _BATCH])
+    log_batch(run_id, metrics=[Metric(k, float(v), now, int(s)) for k, v, s in rows])
 
 
 def set_tags(run_id: str, tags: Mapping[str, str]) -> None:
