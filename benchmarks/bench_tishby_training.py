@@ -1,5 +1,6 @@
 """Training time of the Tishby network (12-12-4-4-4-1, tanh, 8-level stochastic rounding):
-one seed with ``train()`` and groups of seeds as one batched model with ``train_seeds``.
+one seed with ``train_network()`` and groups of seeds as one batched model with
+``train_batched``.
 
 Usage: python benchmarks/bench_tishby_training.py [--epochs 1000] [--seeds 5 10]
 Prints wall and process-CPU seconds per seed for 1,000 epochs (shorter runs are scaled).
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from nninfo.nn import Network
-from nninfo.training import TrainConfig, train, train_seeds
+from nninfo.training import TrainConfig, train_batched, train_network
 
 WIDTHS = [12, 12, 4, 4, 4, 1]
 LAYERS = [
@@ -48,18 +49,18 @@ def main() -> None:
     x, y = tishby_data()
     cfg = TrainConfig(lr=0.01, loss="bce", batch_size=64, epochs=a.epochs, checkpoint_count=30)
     scale = 1000 / a.epochs
-    runs = {"1 seed, train()": (1, lambda: train(Network(LAYERS, seed=0), x, y, cfg, seed=0,
-                                                 on_checkpoint=lambda c: None, device="cpu"))}
+    runs = {"1 seed, train_network()": (1, lambda: train_network(
+        Network(LAYERS, seed=0), x, y, cfg, seed=0, on_checkpoint=lambda c: None, device="cpu"))}
     for n in a.seeds:
-        runs[f"{n} seeds, train_seeds()"] = (n, lambda n=n: train_seeds(
+        runs[f"{n} seeds, train_batched()"] = (n, lambda n=n: train_batched(
             LAYERS, x, y, cfg, seeds=list(range(n)), on_checkpoint=lambda i, c: None,
             device="cpu"))
     print(f"torch={torch.__version__} threads={torch.get_num_threads()}; seconds per seed for "
           f"1,000 epochs (measured {a.epochs}, x{scale:g})")
-    print(f"{'run':<26} {'wall':>7} {'cpu':>7}")
+    print(f"{'run':<28} {'wall':>7} {'cpu':>7}")
     for name, (n, fn) in runs.items():
         wall, cpu = timed(fn)
-        print(f"{name:<26} {wall * scale / n:>7.2f} {cpu * scale / n:>7.2f}")
+        print(f"{name:<28} {wall * scale / n:>7.2f} {cpu * scale / n:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -4,16 +4,16 @@ The network of projects/mnist_8levels_onehot (784-50-10-5-5-5-10, tanh hidden la
 8-level stochastic quantizers, softmax output; SGD lr 0.01, batch 64, cross-entropy), on
 random data shaped like MNIST (60,000 x 784 floats, labels 0..9). Prints three tables:
 
-1. ``train_seeds`` with 1, 5, 10, 20 seeds per group (``--seeds``) on each device
+1. ``train_batched`` with 1, 5, 10, 20 seeds per group (``--seeds``) on each device
    (``--device``; on CUDA: the captured graph, eagerly, and the graph of the compiled
    pass with counter-based noise, ``compiled=True``), and the single-seed
-   ``train`` (numpy step on the CPU): us per optimiser step of the whole group and per seed,
+   ``train_network`` (numpy step on the CPU): us per optimiser step of the whole group and per seed,
    and the projected wall time of the published schedule (20 seeds x 10^5 epochs x 938 steps,
    ``20/g`` groups one after another on one device), against the goal <= 2 h on one GPU.
    A rate is marginal: (best of ``--repeats`` runs of ``--steps`` steps minus best of runs of
    ``--steps // 3``) / the difference, after one warm-up run, so set-up, the two checkpoints
    and graph capture cancel out (the ``fixed s`` column shows what they cost).
-2. Single seed, one torch thread: ``train()`` as is vs the plain autograd step
+2. Single seed, one torch thread: ``train_network()`` as is vs the plain autograd step
    (forward_parts -> OutputLoss -> backward -> SGD(fused=True).step()), eager and compiled
    (``torch.compile(fullgraph=True, dynamic=False)``; mode="reduce-overhead" on CUDA).
 3. The optimiser update alone (SGD, Adam): ``FusedStep.apply`` vs ``opt.step()`` eager and
@@ -36,9 +36,8 @@ from collections.abc import Iterator
 import torch
 
 from nninfo.nn import Network
-from nninfo.training import OutputLoss, TrainConfig, train, train_seeds
+from nninfo.training import OutputLoss, TrainConfig, choose_step, train_batched, train_network
 from nninfo.training.fused import FusedStep
-from nninfo.training.loop import uses_numpy_step
 
 Q8 = {"levels": 8}  # mode "stochastic" by default, as in the published config
 LAYERS = [
@@ -89,27 +88,28 @@ def projected_hours(us_group_step: float, group: int) -> float:
 
 def seed_rows(device: torch.device, seeds: list[int], steps: int, repeats: int,
               compile_: bool) -> Iterator[tuple]:
-    """(name, seeds, us per group step, fixed s) of train(), then of train_seeds per group
-    size (on CUDA: graph, graph + compiled, eager), one by one as they are measured."""
+    """(name, seeds, us per group step, fixed s) of train_network(), then of train_batched per
+    group size (on CUDA: graph, graph + compiled, eager), one by one as they are measured."""
     x, y = mnist_like(device)
-    variants = [{}]  # train_seeds' keywords
+    variants = [{}]  # train_batched's keywords
     if device.type == "cuda":
         variants = [{"graph": True}, *([{"compiled": True}] if compile_ else []),
                     {"graph": False}]
-    path = "numpy step" if uses_numpy_step(Network(LAYERS), x, y, cfg_of(1), device) else ""
+    numpy = choose_step(Network(LAYERS), x, y, cfg_of(1), device).path == "numpy"
+    path = "numpy step" if numpy else ""
     us, fixed = marginal(
-        lambda n: train(
+        lambda n: train_network(
             Network(LAYERS, seed=0), x, y, cfg_of(n), seed=0,
             on_checkpoint=lambda c: None, device=device,
         ),
         steps, repeats, device,
     )
-    yield f"train() {path}".strip(), 1, us, fixed
+    yield f"train_network() {path}".strip(), 1, us, fixed
     for g in seeds:
         torch.compiler.reset()  # a few compilations per function, then torch runs it eagerly
         for kw in variants:
             us, fixed = marginal(
-                lambda n, g=g, kw=kw: train_seeds(
+                lambda n, g=g, kw=kw: train_batched(
                     LAYERS, x, y, cfg_of(n), seeds=list(range(g)),
                     on_checkpoint=lambda i, c: None, device=device, **kw,
                 ),
@@ -120,10 +120,10 @@ def seed_rows(device: torch.device, seeds: list[int], steps: int, repeats: int,
 
 def variant_name(kw: dict) -> str:
     if not kw:
-        return "train_seeds"
+        return "train_batched"
     if kw.get("compiled"):
-        return "train_seeds graph+compiled"
-    return "train_seeds graph" if kw["graph"] else "train_seeds eager"
+        return "train_batched graph+compiled"
+    return "train_batched graph" if kw["graph"] else "train_batched eager"
 
 
 def print_seed_table(device: torch.device, rows: Iterator[tuple]) -> list[tuple]:
@@ -132,13 +132,13 @@ def print_seed_table(device: torch.device, rows: Iterator[tuple]) -> list[tuple]
           f"({SEEDS} seeds x 10^{math.log10(EPOCHS):.0f} epochs x {STEPS_PER_EPOCH} steps), "
           f"groups one after another on one device; goal on CUDA: <= {GOAL_H:g} h "
           "(<= 75 us per step of a 20-seed group)")
-    head = f"{'path':<26} {'seeds':>5} {'us/step/seed':>12} {'us/group step':>13} "
+    head = f"{'path':<28} {'seeds':>5} {'us/step/seed':>12} {'us/group step':>13} "
     print(head + f"{'fixed s':>7} {'projected h':>11}  goal")
     done = []
     for name, g, us, fixed in rows:
         hours = projected_hours(us, g)
         goal = ("meets" if hours <= GOAL_H else "misses") if device.type == "cuda" else "-"
-        print(f"{name:<26} {g:>5} {us / g:>12.1f} {us:>13.1f} {fixed:>7.2f} {hours:>11.1f}  {goal}")
+        print(f"{name:<28} {g:>5} {us / g:>12.1f} {us:>13.1f} {fixed:>7.2f} {hours:>11.1f}  {goal}")
         done.append((name, g, us, fixed))
     return done
 
@@ -189,9 +189,9 @@ def time_loop(step, x, y, steps: int, repeats: int, device: torch.device) -> tup
 
 
 def library_rows(device, train_us: float, steps: int, repeats: int, compile_: bool) -> list:
-    """(name, us/step, compile s) of the single-seed step: train() and the library paths."""
+    """(name, us/step, compile s) of the single-seed step: train_network() and the library paths."""
     x, y = mnist_like(device)
-    rows = [("(a) train() as is", train_us, None)]
+    rows = [("(a) train_network() as is", train_us, None)]
     variants = [("(b) autograd + SGD(fused) eager", False, False)]
     if compile_:
         variants += [
@@ -261,7 +261,7 @@ def print_library(device, lib: list, upd: list, numpy_step: bool, compiled: bool
     train_us = lib[0][1] or math.nan  # a marginal rate of 0: too few --steps to tell
     for name, us, first in lib:
         note = "" if first is None else f"  (first 3 steps incl. compile: {first:.1f} s)"
-        print(f"{name:<44} {us:>8.1f} us  {us / train_us:>5.2f}x train(){note}")
+        print(f"{name:<44} {us:>8.1f} us  {us / train_us:>5.2f}x train_network(){note}")
     print(f"\n[{device}] optimiser update alone, MNIST network's parameters")
     for kind, name, us, first in upd:
         ref = next(u for k, n, u, _ in upd if k == kind and n == "FusedStep.apply")
@@ -269,7 +269,8 @@ def print_library(device, lib: list, upd: list, numpy_step: bool, compiled: bool
         print(f"{kind:<5} {name:<38} {us:>8.1f} us  {us / ref:>5.2f}x FusedStep{note}")
     skipped = "" if compiled else "; compiled paths skipped (--no-compile)"
     print(f"\n[{device}] verdict (keep a hand-written piece only if >= {KEEP}x faster{skipped}):")
-    piece = "numpy MLPStep + FusedStep (train())" if numpy_step else "train() autograd+FusedStep"
+    piece = ("numpy MLPStep + FusedStep (train_network())" if numpy_step
+             else "train_network() autograd+FusedStep")
     print("  " + verdict(piece, train_us, {n.strip(): u for n, u, _ in lib[1:]}))
     for kind in ("SGD", "Adam"):
         mine = {n: u for k, n, u, _ in upd if k == kind}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from nninfo.training import TrainConfig, train_seeds
+from nninfo.training import TrainConfig, train_batched
 from nninfo.training import seed_step as seed_step_module
 from nninfo.training.counter_noise import CounterNoise, mix32, seed_key
 
@@ -67,9 +67,9 @@ def run(seeds, resume=None):
     x, y = data()
     got = {s: [] for s in seeds}
     metrics = {s: [] for s in seeds}
-    train_seeds(LAYERS, x, y, CFG, seeds=seeds, device="cpu", compiled=True,
-                resume_from=resume, on_checkpoint=lambda i, c: got[seeds[i]].append(c),
-                on_metrics=lambda i, m, s: metrics[seeds[i]].append((s, m)))
+    train_batched(LAYERS, x, y, CFG, seeds=seeds, device="cpu", compiled=True,
+                  resume_from=resume, on_checkpoint=lambda i, c: got[seeds[i]].append(c),
+                  on_metrics=lambda i, m, s: metrics[seeds[i]].append((s, m)))
     return got, metrics
 
 

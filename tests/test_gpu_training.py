@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nninfo.nn import Network
-from nninfo.training import TrainConfig, train, train_seeds
+from nninfo.training import TrainConfig, train_batched, train_network
 from nninfo.training import batched as batched_module
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -39,9 +39,9 @@ def run(seeds, graph=True, resume=None, cfg=CFG, compiled=False):
     x, y = data()
     got = {s: [] for s in seeds}
     metrics = {s: [] for s in seeds}
-    train_seeds(LAYERS, x, y, cfg, seeds=seeds, device="cuda", graph=graph, resume_from=resume,
-                compiled=compiled, on_checkpoint=lambda i, c: got[seeds[i]].append(c),
-                on_metrics=lambda i, m, s: metrics[seeds[i]].append((s, m)))
+    train_batched(LAYERS, x, y, cfg, seeds=seeds, device="cuda", graph=graph, resume_from=resume,
+                  compiled=compiled, on_checkpoint=lambda i, c: got[seeds[i]].append(c),
+                  on_metrics=lambda i, m, s: metrics[seeds[i]].append((s, m)))
     return got, metrics
 
 
@@ -100,5 +100,6 @@ def test_a_batched_seed_follows_the_single_seed_cuda_run():
     x, y = data()
     got, _ = run([4, 9])
     ref = []
-    train(Network(LAYERS, seed=9), x, y, CFG, seed=9, on_checkpoint=ref.append, device="cuda")
+    train_network(Network(LAYERS, seed=9), x, y, CFG, seed=9, on_checkpoint=ref.append,
+                  device="cuda")
     assert_same(got[9][-1], ref[-1], atol=1e-5)

@@ -1,12 +1,12 @@
-"""The hand-written numpy step must compute what autograd computes, and train() must use it."""
+"""The hand-written numpy step must compute what autograd computes, and train_network() must
+use it."""
 
 import numpy as np
 import pytest
 import torch
 
 from nninfo.nn import Network
-from nninfo.training import TrainConfig, train
-from nninfo.training import loop as loop_module
+from nninfo.training import TrainConfig, train_network
 from nninfo.training.losses import OutputLoss
 from nninfo.training.mlp_step import MLPStep, unsupported_reason
 
@@ -63,7 +63,8 @@ def batch(kind, n=13, seed=1):
 
 
 def autograd_grads(net, cfg, x, t):
-    """Loss sum, correct sum and parameter gradients as train()'s autograd path computes them."""
+    """Loss sum, correct sum and parameter gradients as train_network()'s autograd path
+    computes them."""
     out, pre, hidden = net.forward_parts(x)
     losses, correct = OutputLoss.of(net, cfg.loss)(out, pre, t)
     loss = losses.mean() + sum(cfg.l1 * h.abs().mean() + cfg.l2 * h.square().mean() for h in hidden)
@@ -112,13 +113,11 @@ def test_stochastic_rounding_stays_on_the_levels_at_the_extremes():
         assert h[0, 0] == h[1, 1] == 1 and h[0, 1] == h[1, 0] == -1  # saturated units
 
 
-def run(layers, cfg, monkeypatch=None, x=None, y=None):
-    if monkeypatch is not None:  # force the autograd path
-        monkeypatch.setattr(loop_module.MLPStep, "build", classmethod(lambda *a: None))
+def run(layers, cfg, path=None, x=None, y=None):
     if x is None:
         x, y = batch("ce", n=150, seed=4)
     ckpts, metrics = [], []
-    train(
+    train_network(
         Network(layers, seed=2),
         x,
         y,
@@ -127,16 +126,17 @@ def run(layers, cfg, monkeypatch=None, x=None, y=None):
         on_checkpoint=ckpts.append,
         on_metrics=lambda m, s: metrics.append(m),
         device="cpu",
+        path=path,
     )
     return ckpts, metrics
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_train_follows_the_autograd_path(monkeypatch, optimizer):
+def test_train_follows_the_autograd_path(optimizer):
     layers = [lin(7, 9, q=NEAREST), lin(9, 4, "sigmoid", NEAREST), lin(4, 3, "softmax")]
     cfg = TrainConfig(optimizer=optimizer, lr=0.05, momentum=0.9, batch_size=16, epochs=3, l2=0.01)
     fast, fast_m = run(layers, cfg)
-    slow, slow_m = run(layers, cfg, monkeypatch)
+    slow, slow_m = run(layers, cfg, "autograd")
     assert [c.step for c in fast] == [c.step for c in slow]
     for a, b in zip(fast, slow, strict=True):
         for k, v in b.model_state.items():

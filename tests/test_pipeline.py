@@ -163,9 +163,10 @@ def test_analyze_skips_logged_results_unless_forced(mlflow_store):
 
 def test_batched_seed_groups_equal_one_seed_per_job(mlflow_store, monkeypatch):
     from nninfo.jobs import train as experiment
+    from nninfo.training import step_choice
 
     with monkeypatch.context() as m:  # on a CPU, groups train one by one with the numpy step
-        m.setattr(experiment, "uses_numpy_step", lambda *a: False)
+        m.setattr(step_choice, "numpy_step_unsupported", lambda *a: "switched off")
         batched = _run("train", ("train",))
     monkeypatch.setattr(experiment, "batchable", lambda cfg: False)
     single = _run("train", ("train",))
@@ -186,7 +187,7 @@ def test_seed_groups_train_one_by_one_where_the_numpy_step_is_faster(mlflow_stor
     def batched(*a, **kw):
         raise AssertionError("a CPU group of plain MLPs should not train as a batched model")
 
-    monkeypatch.setattr(experiment, "train_seeds", batched)
+    monkeypatch.setattr(experiment, "train_batched", batched)
     parent = _run("train", ("train",))
     assert len(seed_runs(parent)) == TINY["seeds"]
 

@@ -28,7 +28,7 @@ from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
 from nninfo.tracking.runs import seed_runs
 from nninfo.tracking.train_progress import PROGRESS_METRIC, progress_line
-from nninfo.training import TrainConfig, train, train_seeds
+from nninfo.training import TrainConfig, train_batched, train_network
 from nninfo.training import common as training_common
 from tests.helpers import tishby_layers
 
@@ -68,17 +68,19 @@ def test_the_loops_report_progress_from_their_first_to_their_last_step(monkeypat
     y = (x[:, 0] > 0).long()
     cfg = TrainConfig(lr=0.1, loss="bce", batch_size=16, epochs=3, checkpoint_count=3)
     calls, ckpts = [], []
-    train(build_network(build_config(RAW), 0), x, y, cfg, seed=0, on_checkpoint=ckpts.append,
-          progress=lambda step, last: calls.append((step, last)))
+    train_network(build_network(build_config(RAW), 0), x, y, cfg, seed=0,
+                  on_checkpoint=ckpts.append,
+                  progress=lambda step, last: calls.append((step, last)))
     assert calls[0] == (0, 21) and calls[-1] == (21, 21)
     assert [s for s, _ in calls] == sorted(s for s, _ in calls) and len(calls) > 3
     resumed = []
-    train(build_network(build_config(RAW), 0), x, y, cfg, seed=0, on_checkpoint=lambda c: None,
-          resume_from=ckpts[1], progress=lambda step, last: resumed.append(step))
+    train_network(build_network(build_config(RAW), 0), x, y, cfg, seed=0,
+                  on_checkpoint=lambda c: None, resume_from=ckpts[1],
+                  progress=lambda step, last: resumed.append(step))
     assert resumed[0] == ckpts[1].step and resumed[-1] == 21
     both = []
-    train_seeds(tishby_layers(4, levels=4), x, y, cfg, seeds=[0, 1],
-                on_checkpoint=lambda i, c: None, progress=lambda s, last: both.append(s))
+    train_batched(tishby_layers(4, levels=4), x, y, cfg, seeds=[0, 1],
+                  on_checkpoint=lambda i, c: None, progress=lambda s, last: both.append(s))
     assert both[0] == 0 and both[-1] == 21 and len(both) > 3
 
 
@@ -89,8 +91,8 @@ def test_without_a_callback_the_loop_never_reads_the_clock(monkeypatch):
     x = torch.randn(64, 12)
     cfg = TrainConfig(lr=0.1, loss="bce", batch_size=16, epochs=2, checkpoint_count=2)
     monkeypatch.setattr(training_common.LiveRun, "_tick", tick)
-    train(build_network(build_config(RAW), 0), x, (x[:, 0] > 0).long(), cfg, seed=0,
-          on_checkpoint=lambda c: None)
+    train_network(build_network(build_config(RAW), 0), x, (x[:, 0] > 0).long(), cfg, seed=0,
+                  on_checkpoint=lambda c: None)
 
 
 def test_progress_lines_say_epoch_total_loss_and_time():

@@ -50,7 +50,7 @@ SERIAL = Settings(workers=1, progress=False)
 def _crash_after(n_checkpoints: int):
     """A stand-in for the training loop that dies right after its n-th checkpoint was saved,
     and a record of the checkpoint each call resumed from."""
-    real = experiment.train
+    real = experiment.train_network
     resumed: list[int | None] = []
 
     def train(*args, on_checkpoint, resume_from=None, **kw):
@@ -76,7 +76,7 @@ def test_a_resumed_seed_equals_an_uninterrupted_one(tmp_path, monkeypatch):
     cfg = build_config(SMALL)
     clean = experiment.train_seed(cfg, 1, tmp_path / "clean")
     crashing, resumed = _crash_after(2)
-    monkeypatch.setattr(experiment, "train", crashing)
+    monkeypatch.setattr(experiment, "train_network", crashing)
     with pytest.raises(RuntimeError, match="worker died"):
         experiment.train_seed(cfg, 1, tmp_path / "crashed")
     again = experiment.train_seed(cfg, 1, tmp_path / "crashed")
@@ -104,7 +104,7 @@ def test_training_again_after_a_driver_crash_resumes_the_seed(mlflow_store, monk
                                                                tmp_path):
     cfg = build_config(SMALL)
     crashing, resumed = _crash_after(3)
-    monkeypatch.setattr(experiment, "train", crashing)
+    monkeypatch.setattr(experiment, "train_network", crashing)
     monkeypatch.setattr(experiment, "batchable", lambda cfg: False)  # the single-seed loop
     with pytest.raises(PipelineError, match="worker died"):
         run_entry("train", ("train",), cfg, SERIAL, "crash")

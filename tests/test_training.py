@@ -8,8 +8,8 @@ from nninfo.training import (
     NonFiniteLossError,
     TrainConfig,
     checkpoint_steps,
-    train,
-    train_seeds,
+    train_batched,
+    train_network,
 )
 from nninfo.training.fused import FusedStep
 
@@ -61,7 +61,7 @@ def run(cfg, resume=None, callback_noise=False, layers=LAYERS, seed=5):
             torch.rand(10)
 
     net = Network(layers)
-    last = train(
+    last = train_network(
         net,
         x,
         y,
@@ -122,7 +122,7 @@ def test_bce_and_mse_losses_train():
             optimizer="adam", lr=0.02, loss=loss, batch_size=16, epochs=15, checkpoint_count=2
         )
         ms = []
-        train(
+        train_network(
             Network([lin(6, 8), last]),
             x,
             y,
@@ -142,7 +142,7 @@ def test_non_finite_loss_names_the_epoch():
     x, y = data()
     x[3, 2] = float("nan")
     with pytest.raises(NonFiniteLossError, match="in epoch 1 "):
-        train(
+        train_network(
             Network([lin(6, 2, "softmax")]),
             x,
             y,
@@ -191,7 +191,7 @@ def run_seeds(seeds, layers=NOISY, cfg=SEEDS_CFG, resume=None):
     x, y = data()
     got = {i: [] for i in range(len(seeds))}
     metrics = {i: [] for i in range(len(seeds))}
-    train_seeds(
+    train_batched(
         layers,
         x,
         y,
@@ -230,12 +230,12 @@ def test_a_seed_does_not_depend_on_the_other_seeds_in_its_batch():
     )
 
 
-def test_train_seeds_follows_the_single_seed_run_and_its_rng_streams():
+def test_train_batched_follows_the_single_seed_run_and_its_rng_streams():
     x, y = data()
     got, metrics = run_seeds([3, 4])
     for i, seed in enumerate([3, 4]):
         ref, ref_m = [], []
-        train(
+        train_network(
             Network(NOISY, seed=seed),
             x,
             y,
@@ -256,7 +256,7 @@ def test_train_seeds_follows_the_single_seed_run_and_its_rng_streams():
             assert sa == sb and ma["train_loss"] == pytest.approx(mb["train_loss"], abs=1e-5)
         # a per-seed checkpoint resumes in the single-network loop
         resumed = Network(NOISY, seed=seed)
-        train(
+        train_network(
             resumed,
             x,
             y,
@@ -271,7 +271,7 @@ def test_train_seeds_follows_the_single_seed_run_and_its_rng_streams():
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_train_seeds_resumes_bit_identically_from_its_checkpoints(optimizer):
+def test_train_batched_resumes_bit_identically_from_its_checkpoints(optimizer):
     cfg = TrainConfig(**{**SEEDS_CFG.__dict__, "optimizer": optimizer, "lr": 0.02})
     full, full_m = run_seeds([3, 7], cfg=cfg)
     mid = [full[0][1], full[1][1]]  # mid-epoch (13 of 30 steps... step 10*1/3 rounding)
@@ -282,30 +282,32 @@ def test_train_seeds_resumes_bit_identically_from_its_checkpoints(optimizer):
         assert resumed_m[i] == [(s, m) for s, m in full_m[i] if s > mid[i].step]
 
 
-def test_train_seeds_matches_single_seed_runs_without_noise():
+def test_train_batched_matches_single_seed_runs_without_noise():
     det = [lin(6, 8, quantizer={"levels": 8, "mode": "center_saturating"}), lin(8, 2, "softmax")]
     cfg = TrainConfig(lr=0.1, momentum=0.9, batch_size=16, epochs=2, checkpoint_count=2)
     x, y = data()
     got, _ = run_seeds([3, 4], layers=det, cfg=cfg)
     for i, seed in enumerate([3, 4]):
         ref = []
-        train(Network(det, seed=seed), x, y, cfg, seed=seed, on_checkpoint=ref.append, device="cpu")
+        train_network(Network(det, seed=seed), x, y, cfg, seed=seed, on_checkpoint=ref.append,
+                      device="cpu")
         for k in ref[-1].model_state:
             np.testing.assert_allclose(got[i][-1].model_state[k], ref[-1].model_state[k], atol=1e-5)
 
 
-def test_train_seeds_errors_name_the_layer_the_seed_and_the_field():
+def test_train_batched_errors_name_the_layer_the_seed_and_the_field():
     x, y = data()
     cfg = TrainConfig(epochs=1, checkpoint_count=2)
     with pytest.raises(ValueError, match=r"linear layers only.*L2 \(dropout\)"):
-        train_seeds(LAYERS, x, y, cfg, seeds=[0], on_checkpoint=lambda i, c: None, device="cpu")
+        train_batched(LAYERS, x, y, cfg, seeds=[0], on_checkpoint=lambda i, c: None, device="cpu")
     with pytest.raises(ValueError, match="seeds: "):
-        train_seeds(NOISY, x, y, cfg, seeds=[], on_checkpoint=lambda i, c: None)
+        train_batched(NOISY, x, y, cfg, seeds=[], on_checkpoint=lambda i, c: None)
     with pytest.raises(ValueError, match="resume_from: expected a list of 2"):
-        train_seeds(NOISY, x, y, cfg, seeds=[0, 1], on_checkpoint=lambda i, c: None, resume_from=[])
+        train_batched(NOISY, x, y, cfg, seeds=[0, 1], on_checkpoint=lambda i, c: None,
+                      resume_from=[])
     x[:, 1] = float("nan")  # every seed's loss turns NaN at its first step
     with pytest.raises(NonFiniteLossError, match=r"for seeds \[0, 1\] in epoch 1 "):
-        train_seeds(NOISY, x, y, cfg, seeds=[0, 1], on_checkpoint=lambda i, c: None, device="cpu")
+        train_batched(NOISY, x, y, cfg, seeds=[0, 1], on_checkpoint=lambda i, c: None, device="cpu")
 
 
 @pytest.mark.parametrize("kind", ["sgd", "sgd_momentum", "adam"])
@@ -344,19 +346,20 @@ MNIST_LIKE = [lin(20, 12, quantizer=Q8), lin(12, 5, quantizer=Q8), lin(5, 5, qua
 
 @pytest.mark.parametrize("group", [[5], [5, 2], [0, 1, 2, 3, 4, 5]])
 def test_batched_seed_equals_the_single_seed_cpu_path_over_hundreds_of_steps(group):
-    """Whatever group a seed trains in, it follows train() (the numpy step on the CPU): the
-    same permutations and noise, weights and epoch losses within 1e-5 after 320 steps."""
+    """Whatever group a seed trains in, it follows train_network() (the numpy step on the
+    CPU): the same permutations and noise, weights and epoch losses within 1e-5 after 320
+    steps."""
     x = torch.randn(630, 20, generator=torch.Generator().manual_seed(2))
     y = (x[:, :4].sum(1) > 0).long() + 2 * (x[:, 4] > 0).long()
     cfg = TrainConfig(lr=0.05, batch_size=16, epochs=8, checkpoint_count=3,
                       checkpoint_schedule="lin")
     got, metrics = {}, {}
-    train_seeds(MNIST_LIKE, x, y, cfg, seeds=group, device="cpu",
-                on_checkpoint=lambda i, c: got.__setitem__(group[i], c),
-                on_metrics=lambda i, m, s: metrics.setdefault(group[i], []).append(m))
+    train_batched(MNIST_LIKE, x, y, cfg, seeds=group, device="cpu",
+                  on_checkpoint=lambda i, c: got.__setitem__(group[i], c),
+                  on_metrics=lambda i, m, s: metrics.setdefault(group[i], []).append(m))
     ref, ref_m = [], []
-    train(Network(MNIST_LIKE, seed=5), x, y, cfg, seed=5, on_checkpoint=ref.append,
-          on_metrics=lambda m, s: ref_m.append(m), device="cpu")
+    train_network(Network(MNIST_LIKE, seed=5), x, y, cfg, seed=5, on_checkpoint=ref.append,
+                  on_metrics=lambda m, s: ref_m.append(m), device="cpu")
     assert ref[-1].step == got[5].step == 320
     assert torch.equal(got[5].torch_rng_state, ref[-1].torch_rng_state)  # same noise drawn
     for k, v in ref[-1].model_state.items():
@@ -399,3 +402,47 @@ def test_graphed_step_warms_up_then_captures_one_graph_per_batch_size(monkeypatc
     off = graphs.GraphedStep(lambda b: log.append(("off", b)), torch.device("cuda"), graph=False)
     off(16), off(16), off(16)
     assert log[-3:] == [("off", 16)] * 3 and not off.graphs
+
+
+def test_choose_step_is_the_rule_the_jobs_follow():
+    """One place picks the path: numpy step, autograd, batched or CUDA graph (compiled only
+    when asked). CUDA needs no GPU here: the rule only reads the device's type."""
+    from nninfo.training.step_choice import batchable_network, choose_step
+
+    x, y = data()
+    soft = torch.softmax(torch.randn(len(x), 2), 1)  # soft targets: not the numpy step's
+    cfg = TrainConfig(batch_size=16, epochs=1)
+    net = Network(NOISY, seed=0)
+
+    def path(y, device="cpu", **kw):
+        return choose_step(net, x, y, cfg, device, **kw).path
+
+    assert path(y) == "numpy" and path(soft) == "autograd" and path(y, "cuda") == "autograd"
+    group = {"group": True, "batchable": True}
+    assert path(y, **group) == "numpy"  # one seed after another: faster on a CPU
+    assert path(soft, **group) == "batched"
+    assert path(soft, **group, resume_steps=[30, 30]) == "batched"
+    assert path(soft, **group, resume_steps=[None, 30]) == "autograd"
+    assert path(y, "cuda", **group) == "cuda_graph"
+    assert path(y, "cuda", **group, resume_steps=[None, 30]) == "autograd"
+    assert path(y, "cuda", group=True, batchable=False) == "autograd"
+    assert path(y, group=True, batchable=False) == "numpy"
+    choice = choose_step(net, x, soft, cfg, "cpu", **group)
+    assert choice.batched and not choice.graph and not choice.compiled and choice.reason
+    assert choose_step(net, x, soft, cfg, "cpu", **group, compiled=True).compiled
+    assert not choose_step(net, x, y, cfg, "cpu", compiled=True).compiled  # one seed
+    assert batchable_network(NOISY, None)
+    assert not batchable_network(NOISY, 3)  # a fixed network seed: every seed the same
+    assert not batchable_network([{"type": "flatten"}, *NOISY], None)
+
+
+def test_train_network_follows_the_path_it_is_given():
+    x, y = data()
+    cfg = TrainConfig(batch_size=16, epochs=1, checkpoint_count=2)
+    with pytest.raises(ValueError, match="path: 'batched' is not 'numpy' or 'autograd'"):
+        train_network(Network(NOISY, seed=0), x, y, cfg, seed=0, on_checkpoint=lambda c: None,
+                      device="cpu", path="batched")
+    soft = torch.softmax(torch.randn(len(x), 2), 1)
+    with pytest.raises(ValueError, match="numpy step does not cover"):
+        train_network(Network(NOISY, seed=0), x, soft, cfg, seed=0,
+                      on_checkpoint=lambda c: None, device="cpu", path="numpy")

@@ -74,7 +74,6 @@ class SxPID(Measure):
     n_sources, lattice, counted (the distinct outcomes), marginals.
     """
 
-    name = "pid"
 
     def __init__(
         self,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from nninfo.config import ExperimentConfig
 from nninfo.jobs.common import build_network, load_experiment_task, steps_per_epoch
-from nninfo.training import Checkpoint, train, train_seeds
-from nninfo.training.loop import uses_numpy_step
+from nninfo.training import Checkpoint, choose_step, train_batched, train_network
+from nninfo.training.step_choice import batchable_network
 
 
 @dataclass
@@ -127,46 +127,49 @@ def train_seed(cfg: ExperimentConfig, seed: int, workdir: str | Path, *,
     attempt (a killed worker, a crashed driver), training resumes from its latest checkpoint
     and continues bit for bit as the uninterrupted run would; the earlier checkpoint files
     and history are kept. So running the same job twice, or concurrently, is safe.
-    ``status.json`` there tells how far it got (:func:`read_status`).
+    ``status.json`` there tells how far it got (:func:`read_status`). The step (numpy or
+    autograd): :func:`~nninfo.training.step_choice.choose_step`'s.
     """
     train_split = load_experiment_task(cfg, data_dir)["train"]
     rec = _SeedRecorder(workdir, seed, steps_per_epoch(cfg, data_dir))
-    train(build_network(cfg, seed), train_split.x, train_split.y, cfg.training, seed=seed,
-          on_checkpoint=rec.checkpoint, on_metrics=rec.metrics, device=device,
-          resume_from=rec.resume, progress=rec.progress)
+    net = build_network(cfg, seed)
+    choice = choose_step(net, train_split.x, train_split.y, cfg.training, device)
+    train_network(net, train_split.x, train_split.y, cfg.training, seed=seed,
+                  on_checkpoint=rec.checkpoint, on_metrics=rec.metrics, device=device,
+                  resume_from=rec.resume, progress=rec.progress, path=choice.path)
     return rec.result()
 
 
 def batchable(cfg: ExperimentConfig) -> bool:
     """Whether several seeds can train at once as one batched model (all-linear layers, each
-    seed initialised from its own seed)."""
-    return cfg.network.seed is None and cfg.network.all_linear
+    seed initialised from its own seed), so that they are worth grouping into one job."""
+    return batchable_network(cfg.network.layers, cfg.network.seed)
 
 
 def train_seed_group(cfg: ExperimentConfig, seeds: list[int], workdirs: list[str | Path], *,
                      data_dir: str | None = None, device: str | None = None
                      ) -> list[SeedTraining]:
-    """Train several seeds at once as one batched model; each seed's numbers are those of
-    :func:`train_seed` (its own RNG streams), and so are its files in its work directory.
-    Seeds train one by one instead when that is faster (on a CPU, networks that the numpy
-    step covers: 5.7 s per seed for 1,000 epochs of the Tishby network, against 6.5 s with
-    10 seeds batched) and when seeds with progress from an earlier attempt are at different
-    steps. On a GPU the group is one batched model whose step is a captured CUDA graph."""
+    """Train several seeds, each seed's numbers those of :func:`train_seed` (its own RNG
+    streams), and so are its files in its work directory: as one batched model (on a GPU,
+    each step a captured CUDA graph) or one seed after another, as
+    :func:`~nninfo.training.step_choice.choose_step` picks."""
     train_split = load_experiment_task(cfg, data_dir)["train"]
     spe = steps_per_epoch(cfg, data_dir)
     recs = [_SeedRecorder(w, s, spe) for s, w in zip(seeds, workdirs, strict=True)]
     resume = [r.resume for r in recs]
-    one_by_one = not batchable(cfg) or uses_numpy_step(
-        build_network(cfg, seeds[0]), train_split.x, train_split.y, cfg.training, device)
-    if one_by_one or len({None if c is None else c.step for c in resume}) > 1:
+    choice = choose_step(build_network(cfg, seeds[0]), train_split.x, train_split.y,
+                         cfg.training, device, group=True, batchable=batchable(cfg),
+                         resume_steps=[None if c is None else c.step for c in resume])
+    if not choice.batched:
         return [train_seed(cfg, s, w, data_dir=data_dir, device=device)
                 for s, w in zip(seeds, workdirs, strict=True)]
-    train_seeds(list(cfg.network.layers), train_split.x, train_split.y, cfg.training,
-                seeds=list(seeds), device=device,
-                on_checkpoint=lambda i, ck: recs[i].checkpoint(ck),
-                on_metrics=lambda i, m, step: recs[i].metrics(m, step),
-                resume_from=None if resume[0] is None else resume, init=cfg.network.init,
-                progress=lambda step, last: [r.progress(step, last) for r in recs])
+    train_batched(list(cfg.network.layers), train_split.x, train_split.y, cfg.training,
+                  seeds=list(seeds), device=device,
+                  on_checkpoint=lambda i, ck: recs[i].checkpoint(ck),
+                  on_metrics=lambda i, m, step: recs[i].metrics(m, step),
+                  resume_from=None if resume[0] is None else resume, init=cfg.network.init,
+                  progress=lambda step, last: [r.progress(step, last) for r in recs],
+                  graph=choice.graph, compiled=choice.compiled)
     return [r.result() for r in recs]
 
 

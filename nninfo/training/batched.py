@@ -1,10 +1,10 @@
 """Several seeds of an all-linear network trained at once as one :class:`BatchedMLP`.
 
-Every seed owns the RNG streams the single-seed :func:`~nninfo.training.train` would use
-(shuffling generator, quantizer-noise generator, both from
-:func:`~nninfo.training.common.derived_seeds`), so a seed's run
-does not depend on which other seeds share its batch, and its checkpoints resume in
-``train`` (and vice versa).
+Every seed owns the RNG streams the single-seed :func:`~nninfo.training.train_network`
+would use (shuffling generator, quantizer-noise generator, both from
+:func:`~nninfo.training.common.init_shuffle_noise_seeds`), so a seed's run does not depend
+on which other seeds share its batch, and its checkpoints resume in ``train_network`` (and
+vice versa).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from nninfo.training.common import (
     LiveRun,
     Progress,
     StepPlan,
-    derived_seeds,
+    init_shuffle_noise_seeds,
     make_optimizer,
     one_thread,
     progress_callback,
@@ -131,7 +131,7 @@ def _check_seeds(seeds: Any) -> list[int]:
 class _SeedsRun(LiveRun):
     """A live several-seeds run: per-seed generators, metrics; checkpoints and epoch ends.
 
-    Seeds ``seeds[n_real:]`` are a discarded twin (see :func:`train_seeds`): trained, never
+    Seeds ``seeds[n_real:]`` are a discarded twin (see :func:`train_batched`): trained, never
     reported.
     """
 
@@ -154,7 +154,7 @@ class _SeedsRun(LiveRun):
         self.net, self.opt, self.seeds, self.n_real = net, opt, seeds, n_real
         self.accuracy, self.device = accuracy, device
         self.on_checkpoint, self.on_metrics = on_checkpoint, on_metrics
-        self.derived = [derived_seeds(s) for s in seeds]
+        self.derived = [init_shuffle_noise_seeds(s) for s in seeds]
         self.gens = [torch.Generator().manual_seed(d[1]) for d in self.derived]
         self.noise_gens = [torch.Generator(self.device).manual_seed(d[2]) for d in self.derived]
         self.metrics: list[dict[str, float]] = [{} for _ in seeds]
@@ -239,7 +239,7 @@ class _SeedsRun(LiveRun):
         return min(self.plan.per_epoch, self.plan.last - epoch * self.plan.per_epoch) - first
 
 
-def train_seeds(
+def train_batched(
     layers: list[dict[str, Any]],
     x: Tensor,
     y: Tensor,
@@ -257,26 +257,27 @@ def train_seeds(
 ) -> list[Checkpoint]:
     """Train one all-linear network per seed at once, as a :class:`BatchedMLP`.
 
-    Seed ``s`` behaves like ``train(Network(layers, seed=s, init=init), ..., seed=s)``: the
-    same initial weights, permutations and quantizer noise (each seed draws from its own
-    generator), and an independent optimiser. On the CPU its numbers do not depend on the
-    other seeds in ``seeds`` (bit for bit) and equal the single-seed run up to floating-point
-    differences between batched and plain matrix products; on a GPU both hold up to rounding
-    (cuBLAS picks its kernels by the stack). The whole training set stays on the device and
-    each seed's batches are gathered there from its own permutation. On a GPU the step
-    (forward, loss, backward, update) runs as a captured CUDA graph
+    Seed ``s`` behaves like ``train_network(Network(layers, seed=s, init=init), ...,
+    seed=s)``: the same initial weights, permutations and quantizer noise (each seed draws
+    from its own generator), and an independent optimiser. On the CPU its numbers do not
+    depend on the other seeds in ``seeds`` (bit for bit) and equal the single-seed run up to
+    floating-point differences between batched and plain matrix products; on a GPU both hold
+    up to rounding (cuBLAS picks its kernels by the stack). The whole training set stays on
+    the device and each seed's batches are gathered there from its own permutation. On a GPU
+    the step (forward, loss, backward, update) runs as a captured CUDA graph
     (:class:`~nninfo.training.graphs.GraphedStep`; ``graph=False``: eagerly, as on the CPU).
     ``compiled``: the forward pass and loss compiled by ``torch.compile`` into fused kernels,
     with quantizer noise from a hash of (seed, step, position)
     (:class:`~nninfo.training.counter_noise.CounterNoise`) instead of the generators: still
     each seed's own (its numbers independent of its group up to rounding) and resumed
-    exactly, but another stream than the single-seed loop's (whose :func:`train` resumes
-    such a checkpoint with its own).
+    exactly, but another stream than the single-seed loop's (whose
+    :func:`~nninfo.training.loop.train_network` resumes such a checkpoint with its own). The
+    jobs never ask for it (see :mod:`~nninfo.training.step_choice`).
     ``on_checkpoint(seed_index, checkpoint)`` gets per-seed checkpoints in the
     single-Network layout, with the RNG states the single-seed loop would have, so
-    :func:`train` resumes them; ``on_metrics(seed_index, metrics, step)`` per-epoch metrics.
-    ``resume_from``: one checkpoint per seed, all at the same step. Only linear layers (no
-    dropout). ``progress``: as for :func:`train`, for all seeds. Raises
+    ``train_network`` resumes them; ``on_metrics(seed_index, metrics, step)`` per-epoch
+    metrics. ``resume_from``: one checkpoint per seed, all at the same step. Only linear
+    layers (no dropout). ``progress``: as for ``train_network``, for all seeds. Raises
     :class:`~nninfo.training.common.NonFiniteLossError` naming the epoch and the seeds.
     Returns the last checkpoint of every seed.
     """
@@ -294,7 +295,7 @@ def train_seeds(
     loss_fn = OutputLoss.of(net, cfg.loss)
     t, accuracy = loss_fn.targets(y.to(device))
     opt = make_optimizer(net, cfg)
-    opt_step = FusedStep(opt, split=True)  # before resuming, as in train()
+    opt_step = FusedStep(opt, split=True)  # before resuming, as in train_network()
     sums = EpochSums(len(seeds), x.dtype, device)
     plan = StepPlan.of(cfg, len(x))
     report, bar = progress_callback(progress)

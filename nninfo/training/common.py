@@ -26,7 +26,7 @@ class NonFiniteLossError(FloatingPointError):
     """Raised when the training loss becomes NaN or infinite."""
 
 
-def derived_seeds(seed: int) -> tuple[int, int, int]:
+def init_shuffle_noise_seeds(seed: int) -> tuple[int, int, int]:
     """Independent (init, shuffle, noise) seeds derived from one run seed."""
     a, b, c = np.random.SeedSequence(seed).generate_state(3, dtype=np.uint64)
     return int(a >> 1), int(b >> 1), int(c >> 1)

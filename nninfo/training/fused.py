@@ -6,11 +6,14 @@ takes the gradients (from ``torch.autograd.grad``, so no ``.grad`` fields to zer
 the same ``torch._fused_sgd_`` / ``torch._fused_adam_`` kernels that ``step`` would, on the
 optimiser's own state, so results are bit-identical and ``state_dict`` stays valid.
 These kernels are private torch API: where the installed torch lacks the one it would call,
-:class:`FusedStep` falls back to ``opt.step()`` (same results, only slower);
-``tests/test_private_torch.py`` fails, naming the kernel, when a torch upgrade removes them.
+or the kernel rejects its arguments at the first step (a changed signature), :class:`FusedStep`
+falls back to ``opt.step()`` (same results, only slower; a rejected call warns once);
+``tests/test_private_torch.py`` fails, naming the kernel, when a torch upgrade changes them.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 from torch import Tensor
@@ -39,11 +42,12 @@ class FusedStep:
         sgd_ok = fused and hasattr(torch, "_fused_sgd_")
         adam_ok = fused and plain_adam and hasattr(torch, "_fused_adam_")
         if sgd_ok and isinstance(opt, torch.optim.SGD):
-            self.kind = "sgd"
+            self.kind, self._kernel = "sgd", torch._fused_sgd_
         elif adam_ok and type(opt) is torch.optim.Adam:
-            self.kind = "adam"
+            self.kind, self._kernel = "adam", torch._fused_adam_
         else:
-            self.kind = "generic"
+            self.kind, self._kernel = "generic", None
+        self._tried = self.kind == "generic"  # whether the kernel has run once
 
     def __call__(self, grads: list[Tensor] | tuple[Tensor, ...]) -> None:
         # the fused kernels walk memory linearly: a gradient must have its parameter's strides
@@ -59,10 +63,30 @@ class FusedStep:
         """The update, for gradients that already have their parameters' strides."""
         if self.kind == "generic":
             self._generic(grads)
+        elif not self._tried:
+            self._first(grads)
         elif self.kind == "sgd":
             self._sgd(grads)
         else:
             self._adam(grads)
+
+    def _first(self, grads: list[Tensor]) -> None:
+        """The first update with the private kernel; if the kernel rejects its arguments (a
+        torch whose kernel changed), warn once and take ``opt.step()`` from now on."""
+        try:
+            self._sgd(grads) if self.kind == "sgd" else self._adam(grads)
+        except (TypeError, RuntimeError) as err:
+            name = "_fused_sgd_" if self.kind == "sgd" else "_fused_adam_"
+            warnings.warn(
+                f"torch.{name} (private) rejected FusedStep's arguments in torch "
+                f"{torch.__version__} ({err}); using opt.step() instead (same results, "
+                "slower). Update nninfo.training.fused for this torch version.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.kind, self._kernel = "generic", None
+            self._generic(grads)
+        self._tried = True
 
     def _generic(self, grads: list[Tensor]) -> None:
         for p, grad in zip(self.params, grads, strict=True):
@@ -92,7 +116,7 @@ class FusedStep:
             found = [state[p].get("momentum_buffer") for p in self.params]
             first = all(b is None for b in found)
             bufs = [torch.empty_like(x) for x in grads] if first else found
-        torch._fused_sgd_(
+        self._kernel(
             self._params(),
             self._parts(grads),
             self._parts(bufs),
@@ -121,20 +145,24 @@ class FusedStep:
         steps = [s["step"] for s in states]
         torch._foreach_add_(steps, 1)
         beta1, beta2 = g["betas"]
-        torch._fused_adam_(
-            self._params(),
-            self._parts(grads),
-            self._parts([s["exp_avg"] for s in states]),
-            self._parts([s["exp_avg_sq"] for s in states]),
-            [],
-            self._repeat(steps),
-            amsgrad=False,
-            lr=g["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            weight_decay=g["weight_decay"],
-            eps=g["eps"],
-            maximize=g["maximize"],
-            grad_scale=None,
-            found_inf=None,
-        )
+        try:
+            self._kernel(
+                self._params(),
+                self._parts(grads),
+                self._parts([s["exp_avg"] for s in states]),
+                self._parts([s["exp_avg_sq"] for s in states]),
+                [],
+                self._repeat(steps),
+                amsgrad=False,
+                lr=g["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=g["weight_decay"],
+                eps=g["eps"],
+                maximize=g["maximize"],
+                grad_scale=None,
+                found_inf=None,
+            )
+        except BaseException:
+            torch._foreach_sub_(steps, 1)  # the step did not happen (opt.step() counts it)
+            raise

@@ -21,7 +21,7 @@ from nninfo.training.common import (
     LiveRun,
     Progress,
     StepPlan,
-    derived_seeds,
+    init_shuffle_noise_seeds,
     make_optimizer,
     one_thread,
     progress_callback,
@@ -30,7 +30,8 @@ from nninfo.training.common import (
 from nninfo.training.config import TrainConfig
 from nninfo.training.fused import FusedStep
 from nninfo.training.losses import OutputLoss
-from nninfo.training.mlp_step import MLPStep, unsupported_reason
+from nninfo.training.mlp_step import MLPStep
+from nninfo.training.step_choice import AUTOGRAD, NUMPY, choose_step
 
 
 class _Run(LiveRun):
@@ -96,7 +97,7 @@ class _Run(LiveRun):
         self.latest = ck
 
 
-def train(
+def train_network(
     net: Network,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -108,6 +109,7 @@ def train(
     device: str | torch.device | None = None,
     resume_from: Checkpoint | None = None,
     progress: bool | Progress = False,
+    path: str | None = None,
 ) -> Checkpoint:
     """Train ``net`` on ``(x, y)``; call ``on_checkpoint`` at the scheduled steps.
 
@@ -122,20 +124,26 @@ def train(
     epoch) when the loss becomes NaN or infinite;
     the check runs at epoch ends and checkpoints, so no non-finite checkpoint is emitted.
     After each ``on_checkpoint`` call the global RNG and train mode are restored, so callbacks
-    cannot perturb the run. Device: ``device`` or CUDA when available, else CPU. On the
-    CPU, plain MLPs train with the hand-written numpy step of
-    :mod:`nninfo.training.mlp_step` (same numbers up to float rounding), with torch and
-    numpy's BLAS on one thread each for the duration of the loop. ``progress``: True for a
+    cannot perturb the run. Device: ``device`` or CUDA when available, else CPU. ``path``:
+    ``"numpy"`` or ``"autograd"``; None: as :func:`~nninfo.training.step_choice.choose_step`
+    picks (on the CPU, plain MLPs take the hand-written numpy step of
+    :mod:`nninfo.training.mlp_step`, same numbers up to float rounding, with torch and
+    numpy's BLAS on one thread each for the duration of the loop). ``progress``: True for a
     tqdm bar, or ``progress(step, last_step)``, called at the start, about every second
     (:data:`~nninfo.training.common.PROGRESS_EVERY`) and at the end; it is called at moments
     that depend on the clock, so it must leave the global RNG and the network alone.
     """
     device = resolve_device(device)
-    init_seed, shuffle_seed, noise_seed = derived_seeds(seed)
+    init_seed, shuffle_seed, noise_seed = init_shuffle_noise_seeds(seed)
     net.to(device)
     x = (x if x.is_floating_point() else x.float()).to(device)
+    y = y.to(device)
+    if path is None:
+        path = choose_step(net, x, y, cfg, device).path
+    if path not in (NUMPY, AUTOGRAD):
+        raise ValueError(f"path: {path!r} is not {NUMPY!r} or {AUTOGRAD!r}")
     loss_fn = OutputLoss.of(net, cfg.loss)
-    t, accuracy = loss_fn.targets(y.to(device))
+    t, accuracy = loss_fn.targets(y)
     opt = make_optimizer(net, cfg)
     opt_step = FusedStep(opt)  # before resuming: it keeps the param group holding cfg's values
     plan = StepPlan.of(cfg, len(x))
@@ -150,10 +158,13 @@ def train(
     else:
         run.resume(resume_from)
     net.train()
-    mlp = MLPStep.build(net, cfg, t, x)  # plain MLPs on the CPU: hand-written backward
-    if mlp is None:
+    mlp = None
+    if path == AUTOGRAD:
         batch_step = _autograd_step(net, loss_fn, opt_step, sums, cfg)
     else:
+        mlp = MLPStep.build(net, cfg, t, x)  # plain MLPs on the CPU: hand-written backward
+        if mlp is None:
+            raise ValueError("path: the numpy step does not cover this network; use 'autograd'")
         t = mlp.targets(t)
         batch_step = _numpy_step(mlp, opt_step, sums)
     if resume_from is None:
@@ -207,17 +218,6 @@ def _numpy_step(
         correct_sum[...] += batch_correct
 
     return step
-
-
-def uses_numpy_step(
-    net: Network, x: Tensor, y: Tensor, cfg: TrainConfig, device: str | torch.device | None
-) -> bool:
-    """Whether :func:`train` would train ``net`` with the hand-written numpy step (CPU)."""
-    if resolve_device(device).type != "cpu":
-        return False
-    x = x if x.is_floating_point() else x.float()
-    t = OutputLoss.of(net, cfg.loss).targets(y)[0]
-    return unsupported_reason(net, cfg.loss, t, x) is None
 
 
 def _batches(

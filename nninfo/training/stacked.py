@@ -1,7 +1,7 @@
 """Several seeds of an all-linear network as one model, for training them at once.
 
 :class:`BatchedMLP` stacks the weights of ``len(seeds)`` copies of a :class:`Network` along a
-leading seed axis; :func:`~nninfo.training.batched.train_seeds` trains it.
+leading seed axis; :func:`~nninfo.training.batched.train_batched` trains it.
 """
 
 from __future__ import annotations
