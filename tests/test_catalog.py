@@ -116,3 +116,13 @@ def test_the_old_spelling_of_the_entropy_only_measure_still_works():
 def test_a_name_is_registered_once():
     with pytest.raises(ValueError, match="in the catalogue already"):
         register_measure(ENTROPY)
+
+
+def test_the_count_quantities_are_the_integers_of_a_layer_summary():
+    from nninfo.capture import layer_summary
+
+    codes = np.random.default_rng(0).integers(0, 3, size=(50, 4))
+    summary = layer_summary(codes, 3)
+    assert {k for k, v in summary.items() if isinstance(v, int)} == catalog.COUNT_QUANTITIES
+    assert summary["n_samples"] == 50 and summary["n_neurons"] == 4
+    assert summary["distinct_patterns"] == len(np.unique(codes, axis=0))

@@ -265,7 +265,9 @@ def test_compare_writes_figures_and_a_report_logged_to_a_comparison_run(store, t
     assert "q8" in text and "q4" in text
     # the experiments disagree on report.band: the quantile band, and the page says so
     assert "2.5–97.5 % quantiles over seeds" in text
-    assert text.count("colours: experiments") == len(figures)  # every figure's caption
+    # every figure's caption says how the experiments are told apart
+    assert text.count("colours: experiments") + text.count(
+        "experiments: a row of panels each") == len(figures)
     differences = pd.read_csv(page.parent / "config_differences.csv", dtype=str).set_index(
         "parameter")
     assert differences.loc["network.layers.0.quantizer.levels"].tolist() == ["8", "4"]

@@ -38,9 +38,9 @@ from nninfo.info.shannon import (
 )
 from nninfo.info.sx import SxPID, sx_pid
 
-__all__ = ["BROJA", "ENTROPY", "PID", "REING", "SHANNON", "MeasureEntry", "Quantity",
-           "canonical_name", "entries", "measure", "measure_names", "register_measure",
-           "unregister_measure"]
+__all__ = ["BROJA", "COUNT_QUANTITIES", "ENTROPY", "LAYER_METRICS", "PID", "REING", "SHANNON",
+           "MeasureEntry", "Quantity", "canonical_name", "entries", "measure", "measure_names",
+           "register_measure", "unregister_measure"]
 
 #: ``compute(sources, labels, weights)``: sources (N, n) int codes, one column per source;
 #: labels (N,) int; weights (N,) row probabilities or None (equally weighted samples).
@@ -108,6 +108,14 @@ class MeasureEntry:
             return n_sources == self.exact_sources
         return self.max_sources is None or n_sources <= self.max_sources
 
+
+#: Quantities of a whole layer that belong to no measure (keys ``<layer>/<quantity>``, from
+#: the capture and the surrogates of I): those logged as MLflow metrics, and the counts
+#: (integers, missing on grouping rows: Int64 in the results frames, no decimals in tables).
+LAYER_METRICS = frozenset({
+    "mutual_information", "distinct_patterns", "pattern_entropy", "mean_entropy",
+    "mean_saturation", "bias_dominated"})
+COUNT_QUANTITIES = frozenset({"distinct_patterns", "n_samples", "n_neurons"})
 
 _CATALOG: dict[str, MeasureEntry] = {}
 _ALIASES: dict[str, str] = {}

@@ -217,7 +217,7 @@ def _resume_point(workdir: Path, seed: int, steps_per_epoch: int
 
 
 def train_work_dir(cfg: ExperimentConfig) -> Path:
-    """Where seeds train: ``$NNINFO_WORK_DIR`` (default: ``<cache>/work``) / experiment /
+    """Where seeds train: :func:`nninfo.folders.work_root` / experiment /
     hash of what training depends on (task, network, training, nninfo version).
 
     The same for every attempt, so a seed retried after its worker died, or trained again
@@ -227,8 +227,7 @@ def train_work_dir(cfg: ExperimentConfig) -> Path:
     """
 
     import nninfo
-    from nninfo.info.lattice import cache_dir
+    from nninfo.folders import work_root
 
-    root = os.environ.get("NNINFO_WORK_DIR") or cache_dir() / "work"
     name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in cfg.name)
-    return Path(root) / name / cfg.training_key(nninfo.__version__)
+    return work_root() / name / cfg.training_key(nninfo.__version__)

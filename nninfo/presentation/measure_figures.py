@@ -33,7 +33,7 @@ from nninfo.presentation.canvas import (
     add_caption_note,
     plot_metric_over_epochs,
 )
-from nninfo.presentation.style import EXPERIMENT, experiment_names
+from nninfo.presentation.style import EXPERIMENT, experiment_names, several_experiments
 
 __all__ = [
     "deg_syn_columns",
@@ -143,6 +143,7 @@ def plot_class_complexity(classes: pd.DataFrame, band: str = DEFAULT_BAND) -> Fi
             ax.get_legend().remove()
     fig.suptitle("Representational complexity $C$ of each class over training")
     add_caption_note(fig, CLASS_NOTE, lead=True)
+    _note_experiment_rows(fig, data)
     return fig
 
 
@@ -160,6 +161,12 @@ def _synergy_long(summary: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
         long = long.merge(extra.dropna(subset=["Pi_m_surrogate"]), on=[*ids, "m"], how="left")
     long = long.dropna(subset=["Pi_m"])
     return long.assign(m=long["m"].map(pi_label))
+
+
+def _note_experiment_rows(fig: Figure, df: pd.DataFrame) -> None:
+    """Say so when panels are split by experiment (their titles name it)."""
+    if several_experiments(df):
+        add_caption_note(fig, "experiments: a row of panels each, named in the panel titles")
 
 
 def plot_degree_of_synergy(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
@@ -183,6 +190,7 @@ def plot_degree_of_synergy(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> F
         ax.set_title(title)
     fig.suptitle(r"Information $\Pi_m$ at each degree of synergy $m$ over training")
     add_caption_note(fig, PI_NOTE, lead=True)
+    _note_experiment_rows(fig, summary)
     if "Pi_m_surrogate" in long.columns:
         add_caption_note(fig, PI_DASHED_NOTE)
     return fig

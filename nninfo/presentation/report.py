@@ -30,15 +30,14 @@ from matplotlib.figure import Figure
 
 from nninfo import __version__
 from nninfo.config.spec import ExperimentConfig
-from nninfo.info.catalog import entries
 from nninfo.presentation.bands import BAND_TEXT, DEFAULT_BAND, check_band, spread_text
 from nninfo.presentation.figures import standard_figures
 from nninfo.presentation.numbers import SPREAD_DIGITS
 from nninfo.presentation.page import check_frame, figures_section, html_page
 from nninfo.presentation.sections import (
-    OWN_SECTIONS,
     bias_warning,
     section_bodies,
+    section_titles,
 )
 from nninfo.presentation.style import natural_key
 from nninfo.presentation.tables import (
@@ -53,13 +52,6 @@ from nninfo.presentation.tables import (
 __all__ = ["bias_table", "final_epoch_table", "pid_surrogate_table",
            "render_report", "spread_text", "top_atoms", "write_report"]
 
-def _section_titles() -> dict[str, str]:
-    """Section id -> title, in page order (the catalogue measures' sections after the PID's)."""
-    measures = {e.section: e.section_title for e in entries() if e.section not in OWN_SECTIONS}
-    return {"config": "Configuration", "performance": "Performance", "bias": "Estimation bias",
-            "complexity": "Representational complexity", "classes": "Per-class complexity",
-            "atoms": "PID atoms", **measures, "activations": "Activation statistics",
-            "figures": "Figures"}
 # ---------------------------------------------------------------- config
 def _plain(value: object) -> object:
     """Config value as plain YAML/JSON types (unknown objects become strings)."""
@@ -155,7 +147,7 @@ def render_report(
     bodies = {"config": _config_section(config),
               **section_bodies(summary, performance, atoms, stats, classes, band, fraction),
               "figures": figures_section(figures, captions or {})}
-    titles = _section_titles()
+    titles = section_titles()
     bodies = {k: bodies[k] for k in titles if k in bodies}
     warning = bias_warning(summary, fraction)
     banner = (f'<p class="warning">{html.escape(warning)} See '

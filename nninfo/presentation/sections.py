@@ -47,7 +47,7 @@ from nninfo.presentation.tables import (
     value_keys,
 )
 
-__all__ = ["bias_warning", "measure_sections", "section_bodies"]
+__all__ = ["bias_warning", "measure_sections", "section_bodies", "section_titles"]
 
 # ---------------------------------------------------------------- sections
 def _max_complexity(summary: pd.DataFrame, keys: list[str], band: str) -> pd.DataFrame:
@@ -261,6 +261,15 @@ def _performance_section(performance: pd.DataFrame | None, band: str) -> str:
             else "<p>No accuracy was logged (e.g. an autoencoder): loss only.</p>")
     return note + _table(table, text_cols=["dataset"],
                          caption=spread_text(band, _n_seeds(performance)))
+
+
+def section_titles() -> dict[str, str]:
+    """Section id -> title, in page order (the catalogue measures' sections after the PID's)."""
+    measures = {e.section: e.section_title for e in entries() if e.section not in OWN_SECTIONS}
+    return {"config": "Configuration", "performance": "Performance", "bias": "Estimation bias",
+            "complexity": "Representational complexity", "classes": "Per-class complexity",
+            "atoms": "PID atoms", **measures, "activations": "Activation statistics",
+            "figures": "Figures"}
 
 
 def section_bodies(summary: pd.DataFrame | None, performance: pd.DataFrame | None,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from nninfo.info.catalog import PID
+from nninfo.info.catalog import COUNT_QUANTITIES, PID
 from nninfo.presentation.bands import DEFAULT_BAND, check_band, has_values, seed_interval
 from nninfo.presentation.measure_figures import (
     COMPLEXITY,
@@ -43,7 +43,6 @@ def _fmt(x: object) -> str:
     return format_number(x)
 
 
-INTEGER_QUANTITIES = frozenset({"distinct_patterns", "n_samples", "n_neurons"})
 
 
 def _spread(values: Sequence[float] | np.ndarray | pd.Series, band: str,
@@ -66,7 +65,7 @@ def _spread(values: Sequence[float] | np.ndarray | pd.Series, band: str,
 
 def is_integer_quantity(df: pd.DataFrame, column: str) -> bool:
     """True for integer columns (int dtype) and counts such as ``distinct_patterns``."""
-    return column in INTEGER_QUANTITIES or pd.api.types.is_integer_dtype(df[column])
+    return column in COUNT_QUANTITIES or pd.api.types.is_integer_dtype(df[column])
 
 
 def _n_seeds(df: pd.DataFrame) -> int | tuple[int, int]:

@@ -46,7 +46,7 @@ def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings
         entry.start()
     with pipeline.on_work(entry.start), entry:
         if parent is None:
-            train.train(cfg, settings, entry.run_id)
+            train.train_experiment(cfg, settings, entry.run_id)
             parent = entry.run_id
         measured = [s for s in steps if s in ("analyze", "performance")]
         for step in steps:

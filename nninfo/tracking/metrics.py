@@ -12,19 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from nninfo.info.catalog import measure, measure_names
+from nninfo.info.catalog import LAYER_METRICS, measure, measure_names
 from nninfo.info.measure import SEPARATOR
 
-LAYER_QUANTITIES = frozenset({
-    "mutual_information", "distinct_patterns", "pattern_entropy", "mean_entropy",
-    "mean_saturation", "bias_dominated"})
 METRIC_SUFFIXES = ("_surrogate_mean", "_surrogate_std", "_bias_corrected", "_p_value")
 
 
 def is_metric(quantity: str) -> bool:
     """Quantities logged as MLflow metrics; the rest (Reing's C_k and D_k, sums, counts) are
     kept in the ``analysis/measures`` tables."""
-    if quantity in LAYER_QUANTITIES or quantity.endswith(METRIC_SUFFIXES):
+    if quantity in LAYER_METRICS or quantity.endswith(METRIC_SUFFIXES):
         return True
     name, _, plain = quantity.partition(SEPARATOR)
     if not plain or name not in measure_names():

@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from nninfo.info.catalog import COUNT_QUANTITIES
 from nninfo.tracking import runs
 from nninfo.tracking.checkpoints import checkpoint_index
 from nninfo.tracking.runs import find_parent, seed_runs
@@ -34,9 +35,9 @@ ID_COLUMNS = ["experiment", "run_id", "seed", "chapter", "step", "epoch"]
 INT_COLUMNS = frozenset({"seed", "step", "chapter", "class", "t", "subset", "degree", "neuron",
                          "n"})
 """Integer columns: int64, or pandas' nullable Int64 where a value is missing."""
-COUNT_COLUMNS = frozenset({"distinct_patterns", "n_samples", "n_neurons"})
+COUNT_COLUMNS = COUNT_QUANTITIES
 """Integer quantities that are missing on some rows by design (e.g. on grouping rows):
-always Int64."""
+always Int64 (declared with the measures, :mod:`nninfo.info.catalog`)."""
 TEXT_COLUMNS = frozenset({"experiment", "run_id", "layer", "grouping", "dataset", "antichain",
                           "quantity"})
 FLOAT_COLUMNS = frozenset({"epoch"})

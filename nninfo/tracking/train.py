@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from mlflow.entities import DatasetInput
 
 
-def train(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
+def train_experiment(cfg: ExperimentConfig, settings: Settings, parent: str) -> list[str]:
     """Train every seed as a child run of ``parent``; returns the seed run ids."""
     gpus = pipeline.training_gpus(settings)
     c = runs.client()
