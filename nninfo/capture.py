@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nninfo.checks import is_integer
 from nninfo.info.binning import bin_edges
 
 Coder = Callable[[torch.Tensor], torch.Tensor]
@@ -197,7 +198,7 @@ def capture_codes(
     docstring)."""
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding={rounding!r} is not one of {list(ROUNDINGS)}")
-    if isinstance(rounding_seed, bool) or not isinstance(rounding_seed, int) or rounding_seed < 0:
+    if not is_integer(rounding_seed, 0):
         raise ValueError(f"rounding_seed={rounding_seed!r} must be an integer >= 0")
     quantize = StochasticRounding(rounding_seed) if rounding == "stochastic" else None
     layers = list(net.layer_names) if layers is None else list(layers)
@@ -207,7 +208,7 @@ def capture_codes(
     labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
     if labels.ndim != 1 or len(labels) != len(x):
         raise ValueError(f"labels must be 1-D with len(x)={len(x)} entries, got {labels.shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_integer(batch_size, 1):
         raise ValueError(f"batch_size={batch_size!r} must be an integer >= 1")
     coders = {name: _coder(net, name, n_bins) for name in layers}
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in layers}
@@ -266,7 +267,7 @@ def _level_counts(codes: np.ndarray, levels: int) -> np.ndarray:
     codes = np.asarray(codes)
     if codes.ndim != 2:
         raise ValueError(f"codes must be 2-D (samples, neurons), got shape {codes.shape}")
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+    if not is_integer(levels, 1):
         raise ValueError(f"levels={levels!r} must be an integer >= 1")
     if codes.size and (codes.min() < 0 or codes.max() >= levels):
         raise ValueError(f"codes must lie in 0..{levels - 1}, got {codes.min()}..{codes.max()}")

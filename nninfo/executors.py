@@ -31,6 +31,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from nninfo.checks import is_integer
+
 EXECUTORS = ("local", "dask")
 
 
@@ -88,7 +90,7 @@ def run_jobs(jobs: Sequence[Job], *, executor: str = "local", workers: int | Non
     check_executor(executor, workers, scheduler, reach=False)
     if workers is None:
         workers = (gpu_count(executor) if gpus and not scheduler else 0) or default_workers()
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+    if not is_integer(retries, 0):
         raise ValueError(f"retries: {retries!r} is not an integer >= 0")
     if executor == "dask":
         yield from _dask(jobs, workers, scheduler, retries, gpus)
@@ -105,8 +107,7 @@ def check_executor(executor: str, workers: int | None = None, scheduler: str | N
     scheduler that does not answer within ``timeout`` seconds."""
     if executor not in EXECUTORS:
         raise ValueError(f"--executor: {executor!r} is not one of {list(EXECUTORS)}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
+    if workers is not None and not is_integer(workers, 1):
         raise ValueError(f"--workers: {workers!r} is not a positive integer")
     if scheduler is not None and executor != "dask":
         raise ValueError(f"--scheduler: {scheduler!r} needs --executor dask, not {executor!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nninfo.checks import is_integer
 from nninfo.config.fit import source_limits
 from nninfo.config.spec import (
     ALL_SPLITS,
@@ -220,6 +221,6 @@ def _grouping(raw: Any, index: int) -> Grouping:
 
 
 def _index(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_integer(value):
         raise TypeError(value)
     return value

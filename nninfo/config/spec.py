@@ -8,6 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from nninfo.checks import is_integer
 from nninfo.info.catalog import PID
 from nninfo.presentation.bands import BANDS
 
@@ -55,7 +56,7 @@ def _check_int(field_name: str, value: Any, minimum: int, allowed: str, *,
     when ``nullable``): then a ConfigError with ``allowed``."""
     if nullable and value is None:
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_integer(value, minimum):
         _fail(field_name, value, allowed)
     return value
 

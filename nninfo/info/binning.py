@@ -27,6 +27,8 @@ from numbers import Real
 import numpy as np
 from scipy.special import ndtr
 
+from nninfo.checks import is_integer
+
 MIN_BINS = 2
 """Fewest bins of a grid: the one bound of ``analysis.n_bins``, the capture and the binnings."""
 
@@ -44,7 +46,7 @@ DEFAULT_PROB_THRESHOLD = 1e-10
 def bin_edges(limits: tuple[float, float], n_bins: int) -> np.ndarray:
     """The ``n_bins + 1`` equal-width bin edges spanning ``limits`` (also the hard binning's
     grid, :func:`nninfo.capture.bin_values`)."""
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < MIN_BINS:
+    if not is_integer(n_bins, MIN_BINS, numpy_ints=True):
         raise ValueError(f"n_bins={n_bins!r}: need an integer >= {MIN_BINS}")
     try:
         lo, hi = (float(x) for x in limits)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from nninfo.checks import is_integer
 from nninfo.folders import cache_dir
 
 MAX_SOURCES = 5
@@ -118,7 +119,7 @@ def _expose(masks: tuple[int, ...]) -> Antichain:
 
 
 def _check_n(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+    if not is_integer(n, numpy_ints=True):
         raise TypeError(f"n: number of sources must be an int, got {type(n).__name__}")
     if n < 1:
         raise ValueError(f"n: number of sources must be >= 1, got {n}")

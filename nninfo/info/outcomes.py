@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nninfo.checks import is_integer
+
 PROB_TOLERANCE = 1e-9
 
 
@@ -135,7 +137,7 @@ def _as_probs(probs: object, rows: int) -> np.ndarray:
 
 
 def _as_index(value: object, field: str, columns: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+    if not is_integer(value, numpy_ints=True):
         raise TypeError(f"{field}: column index must be an int, got {value!r}")
     idx = int(value)
     if not -columns <= idx < columns:

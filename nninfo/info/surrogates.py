@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from nninfo.checks import is_integer
 from nninfo.info.entropy import (
     as_samples,
     as_target,
@@ -167,19 +168,15 @@ def _dense_codes(x: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse.reshape(-1).astype(np.int64, copy=False), len(unique)
 
 
-def _is_integer(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
 def check_shuffle_args(n_shuffles: object, seed: object) -> None:
     """Raise ValueError naming the argument unless ``n_shuffles`` is a positive integer and
     ``seed`` a non-negative integer or None (bools are refused for both)."""
-    if not _is_integer(n_shuffles) or n_shuffles < 1:
+    if not is_integer(n_shuffles, 1, numpy_ints=True):
         raise ValueError(
             f"n_shuffles={n_shuffles!r} ({type(n_shuffles).__name__}) is not allowed: "
             "n_shuffles must be a positive integer (an int >= 1; bools are refused)"
         )
-    if seed is not None and (not _is_integer(seed) or seed < 0):
+    if seed is not None and not is_integer(seed, 0, numpy_ints=True):
         raise ValueError(
             f"seed={seed!r} ({type(seed).__name__}) is not allowed: seed must be a "
             "non-negative integer or None (bools are refused)"

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from nninfo.checks import is_integer
 from nninfo.info.lattice import MAX_SOURCES, Antichain, RedundancyLattice, redundancy_lattice
 from nninfo.info.measure import Measure
 from nninfo.info.outcomes import CountedOutcomes, count_outcomes
@@ -73,7 +74,6 @@ class SxPID(Measure):
     representational_complexity : C = sum_m m Pi_m / I (NaN + ZeroInformationWarning if I = 0).
     n_sources, lattice, counted (the distinct outcomes), marginals.
     """
-
 
     def __init__(
         self,
@@ -191,7 +191,7 @@ class SxPID(Measure):
         Outcomes come in the order of ``self.counted.values``;
         sum over outcomes of probability * atoms equals ``self.atoms``.
         """
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        if not is_integer(chunk_size, 1):
             raise ValueError(f"chunk_size: must be a positive int, got {chunk_size!r}")
         c, m, lat = self.counted, self.marginals, self.lattice
         coef = lat.union_coefficients.astype(np.float64)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nninfo.checks import is_integer
 from nninfo.nn.quantizers import Quantizer
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "hardtanh", "identity", "softmax")
@@ -71,7 +72,7 @@ def _where(i: int, key: str | None = None) -> str:
 
 
 def _check_int(i: int, key: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_integer(value, minimum):
         raise ValueError(f"{_where(i, key)}: {value!r} is not an integer >= {minimum}")
 
 

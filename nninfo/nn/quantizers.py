@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nninfo.checks import is_integer
+
 MODES = ("stochastic", "center_saturating")
 
 
@@ -26,7 +28,7 @@ class Quantizer(nn.Module):
 
     def __init__(self, levels: int, mode: str, limits: tuple[float, float]) -> None:
         super().__init__()
-        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
+        if not is_integer(levels, 2):
             raise ValueError(f"quantizer.levels: {levels!r} is not an integer >= 2")
         if mode not in MODES:
             raise ValueError(f"quantizer.mode: {mode!r} is not one of {list(MODES)}")

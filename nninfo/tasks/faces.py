@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from nninfo.checks import is_integer
+
 from .base import DatasetMissingError, RawTask, register_task
 from .labels import RECONSTRUCTION
 
@@ -176,7 +178,7 @@ def load_lfw(
                                   "split need at least 2")
     if n_train is None:
         n_train = published_n_train(total)
-    elif isinstance(n_train, bool) or not isinstance(n_train, int) or not 0 < n_train < total:
+    elif not is_integer(n_train, 1) or n_train >= total:
         raise ValueError(f"option n_train={n_train!r} must be null (the published proportion) "
                          f"or an integer in 1..{total - 1} ({total} images)")
     order = np.random.default_rng(seed).permutation(total)

@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from nninfo.checks import is_integer
+
 from .base import RawTask, register_task
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+    if not is_integer(value, minimum, numpy_ints=True):
         raise ValueError(f"option {name}={value!r} must be an integer >= {minimum}")
     return int(value)
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from nninfo.checks import is_integer
 from nninfo.folders import checkpoint_cache_dir
 from nninfo.tracking import runs
 
@@ -121,7 +122,7 @@ def _check_index_entry(run_id: str, entry: object) -> None:
         raise _checkpoint_error(f"run {run_id}: checkpoints.json entry {entry!r} is not an "
                                 "object")
     step, artifact = entry.get("step"), entry.get("artifact")
-    if isinstance(step, bool) or not isinstance(step, int):
+    if not is_integer(step):
         raise _checkpoint_error(f"run {run_id}: checkpoints.json entry {dict(entry)!r} has no "
                                 "integer step")
     parts = artifact.split("/") if isinstance(artifact, str) else []

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from nninfo.checks import is_integer
 from nninfo.training.losses import LOSSES
 from nninfo.training.schedule import (
     DEFAULT_START_EXPONENT,
@@ -52,7 +53,7 @@ class TrainConfig:
                 raise ValueError(f"{name}: {getattr(self, name)!r} is not one of {list(allowed)}")
         for name, low in (("batch_size", 1), ("checkpoint_count", 2)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            if not is_integer(v, low):
                 raise ValueError(f"{name}: {v!r} is not an integer >= {low}")
         for name in ("lr", "epochs", "momentum", "l1", "l2"):
             v = getattr(self, name)
