@@ -335,11 +335,25 @@ def test_valid_edge_cases_pass():
              "network": {"layers": [CONV, {"type": "flatten"},
                                     {**LIN, "in_features": 1352, "out_features": 1,
                                      "activation": "sigmoid"}]},
-             "analysis": {"layers": ["L3"], "dataset": "qmnist_test50k"}}
+             "analysis": {"layers": ["L3"], "dataset": "qmnist_test50k", "n_bins": 10}}
     with pytest.raises(ConfigError, match="analysis.dataset: 'qmnist_test50k'"):
         build_config(mnist)
     mnist["task"]["options"]["qmnist_test50k"] = True
     assert build_config(mnist).analysis.dataset == "qmnist_test50k"
+
+
+def test_unquantized_layers_need_bins_and_a_bounded_activation_before_training():
+    unquantized = copy.deepcopy(BASE)
+    for layer in unquantized["network"]["layers"]:
+        layer.pop("quantizer", None)
+    unquantized["analysis"]["layers"] = ["L1"]
+    with pytest.raises(ConfigError, match=r"analysis.n_bins: None .* L1 is not quantized"):
+        build_config(unquantized)
+    unquantized["analysis"]["n_bins"] = 8
+    assert build_config(unquantized).analysis.n_bins == 8
+    unquantized["network"]["layers"][0]["activation"] = "relu"
+    with pytest.raises(ConfigError, match=r"analysis.layers: 'L1' .* activation is unbounded"):
+        build_config(unquantized)
 
 
 def test_source_limits_match_the_engines():

@@ -251,8 +251,10 @@ def test_settings_that_cannot_run_fail_before_any_run(mlflow_store, tmp_path, ar
 
 def test_missing_data_fails_before_any_run(mlflow_store, tmp_path):
     raw = {**RAW, "task": {"name": "mnist"},
-           "network": {"layers": [{"type": "linear", "in_features": 784, "out_features": 10}]},
-           "training": {"epochs": 1}, "analysis": {"layers": ["L1"], "measures": ["shannon"]}}
+           "network": {"layers": [{"type": "linear", "in_features": 784, "out_features": 10,
+                                   "activation": "tanh"}]},
+           "training": {"epochs": 1},
+           "analysis": {"layers": ["L1"], "measures": ["shannon"], "n_bins": 8}}
     with pytest.raises(FileNotFoundError):
         run_entry("train", ("train",), build_config(raw), Settings(
             data_dir=str(tmp_path / "empty"), workers=1, progress=False), "hostile")
