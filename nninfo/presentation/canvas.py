@@ -216,7 +216,7 @@ def plot_metric_over_epochs(
     return ax.figure
 
 
-def _panels(n: int, *, sharey: bool = False, width: float = 4.5,
+def panel_grid(n: int, *, sharey: bool = False, width: float = 4.5,
             max_cols: int = 3) -> tuple[Figure, list[Axes]]:
     """``n`` panels in rows of at most ``max_cols``; unused grid cells are removed."""
     cols = min(n, max_cols)
@@ -229,7 +229,7 @@ def _panels(n: int, *, sharey: bool = False, width: float = 4.5,
     return fig, list(grid[:n])
 
 
-def _split_panels(df: pd.DataFrame, keys: list[str]
+def split_panels(df: pd.DataFrame, keys: list[str]
                   ) -> list[tuple[str, pd.DataFrame]]:
     """``df`` split by the values of ``keys`` (NaN as ``""``; ``experiment`` first when
     the frame holds several), in order, each with its panel title (``L2``, ``L2 (pairs)``,
@@ -246,14 +246,14 @@ def _split_panels(df: pd.DataFrame, keys: list[str]
     return out
 
 
-def _panel_per_column(df: pd.DataFrame, labels: dict[str, tuple[str, str]], name: str,
+def panel_per_column(df: pd.DataFrame, labels: dict[str, tuple[str, str]], name: str,
                       band: str) -> Figure:
     """One panel per column of ``labels`` (column -> (title, y label)) that has values,
     each over epochs per layer."""
     present = [c for c in labels if has_values(df, c)]
     if not present:
         raise ValueError(f"{name} has none of the columns {list(labels)} with values")
-    fig, axes = _panels(len(present), width=5.0 if several_experiments(df) else 4.5)
+    fig, axes = panel_grid(len(present), width=5.0 if several_experiments(df) else 4.5)
     for ax, col in zip(axes, present, strict=True):
         title, ylabel = labels[col]
         plot_metric_over_epochs(df, col, ax=ax, ylabel=ylabel, band=band)

@@ -32,12 +32,12 @@ from nninfo.presentation.page import check_frame, figures_section, html_page
 from nninfo.presentation.sections import measure_sections
 from nninfo.presentation.style import EXPERIMENT, experiment_names
 from nninfo.presentation.tables import (
-    _empty,
-    _n_seeds,
-    _table,
     bias_table,
+    empty_note,
     final_epoch_table,
+    html_table,
     rows_with,
+    seed_count,
     value_keys,
 )
 
@@ -70,12 +70,12 @@ def _values_table(frame: pd.DataFrame, cols: Mapping[str, str], band: str,
         return ""
     keys = [EXPERIMENT, *(value_keys(data) if by is None else by)]
     table = final_epoch_table(data, keys, present, band).rename(columns=dict(cols))
-    return intro + _table(table, text_cols=keys, caption=spread_text(band, _n_seeds(data)))
+    return intro + html_table(table, text_cols=keys, caption=spread_text(band, seed_count(data)))
 
 
 def _information_section(summary: pd.DataFrame | None, band: str) -> str:
     if summary is None or summary.empty:
-        return _empty("no analysis results")
+        return empty_note("no analysis results")
     pid = {**_PID_COLS, **{c: pi_label(c.removeprefix(DEG_SYN_PREFIX))
                             for c in deg_syn_columns(summary)}}
     parts = [
@@ -84,13 +84,13 @@ def _information_section(summary: pd.DataFrame | None, band: str) -> str:
         *(_values_table(summary, cols, band, f"<h3>{html.escape(title)}</h3>{intro}")
           for title, cols, intro in measure_sections(summary).values()),
     ]
-    return "".join(parts) or _empty("no information measures with values")
+    return "".join(parts) or empty_note("no information measures with values")
 
 
 def _bias_section(summary: pd.DataFrame | None) -> str:
     """Per experiment and layer: bias-dominated (seed, checkpoint) pairs of I."""
     if summary is None or not has_values(summary, "mutual_information_surrogate_mean"):
-        return _empty("no shuffled-label surrogates of I(Y; L) were computed")
+        return empty_note("no shuffled-label surrogates of I(Y; L) were computed")
     tables = []
     for name in experiment_names(summary):
         table = bias_table(summary[summary[EXPERIMENT] == name])
@@ -105,7 +105,7 @@ def _bias_section(summary: pd.DataFrame | None) -> str:
     return ("<p>A (seed, checkpoint) pair is bias-dominated when the shuffled-label "
             "surrogate mean of I(Y; L) exceeds the configured fraction of I (the run's "
             "<code>bias_dominated</code> flag).</p>"
-            + _table(shown, text_cols=keys, caption="counts over all seeds and checkpoints"))
+            + html_table(shown, text_cols=keys, caption="counts over all seeds and checkpoints"))
 
 
 def _meta(frames: list[pd.DataFrame], band: str) -> str:
@@ -135,9 +135,9 @@ def render_comparison_report(title: str, summaries: pd.DataFrame | None,
             if performance is not None and not performance.empty else "")
     experiments = _experiments_table(frames) if frames else pd.DataFrame()
     sections = {
-        "experiments": ("Experiments", _table(experiments, text_cols=[EXPERIMENT, "layers"])
-                        if not experiments.empty else _empty("no data")),
-        "performance": ("Performance", perf or _empty("no performance metrics")),
+        "experiments": ("Experiments", html_table(experiments, text_cols=[EXPERIMENT, "layers"])
+                        if not experiments.empty else empty_note("no data")),
+        "performance": ("Performance", perf or empty_note("no performance metrics")),
         "information": ("Information and complexity", _information_section(summaries, band)),
         "bias": ("Estimation bias", _bias_section(summaries)),
         "figures": ("Figures", figures_section(figures, {})),

@@ -38,10 +38,10 @@ from nninfo.presentation.bands import (
     seed_interval,
 )
 from nninfo.presentation.canvas import (
-    _panel_per_column,
-    _panels,
     add_caption_note,
     figure_caption,
+    panel_grid,
+    panel_per_column,
     plot_metric_over_epochs,
     save_figure,
     save_figures,
@@ -97,7 +97,7 @@ def plot_performance(performance: pd.DataFrame, band: str = DEFAULT_BAND) -> Fig
     if not present:
         raise ValueError(f"performance has none of the columns {list(PERFORMANCE)} with "
                          f"values; columns: {list(performance.columns)}")
-    fig, axes = _panels(len(present))
+    fig, axes = panel_grid(len(present))
     for ax, col in zip(axes, present, strict=True):
         plot_metric_over_epochs(performance, col, by="dataset", ax=ax, ylabel=col, band=band)
         ax.set_title(PERFORMANCE[col])
@@ -107,7 +107,7 @@ def plot_performance(performance: pd.DataFrame, band: str = DEFAULT_BAND) -> Fig
 def plot_activation_statistics(stats: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
     """Mean (over neurons, then seeds) entropy and saturation per layer over epochs."""
     require_columns(stats, ["seed", "epoch", "layer"], "stats")
-    fig = _panel_per_column(stats, _ACTIVATIONS, "stats", band)
+    fig = panel_per_column(stats, _ACTIVATIONS, "stats", band)
     fig.suptitle("Quantised activations of each layer over training")
     if any(has_values(stats, c) for c in ("entropy", "saturation")):
         add_caption_note(fig, ACTIVATIONS_NOTE, lead=True)

@@ -27,11 +27,11 @@ from matplotlib.figure import Figure
 from nninfo.info.catalog import PID, MeasureEntry
 from nninfo.presentation.bands import DEFAULT_BAND, has_values, require_columns
 from nninfo.presentation.canvas import (
-    _panel_per_column,
-    _panels,
-    _split_panels,
     add_caption_note,
+    panel_grid,
+    panel_per_column,
     plot_metric_over_epochs,
+    split_panels,
 )
 from nninfo.presentation.style import EXPERIMENT, experiment_names, several_experiments
 
@@ -132,8 +132,8 @@ def plot_class_complexity(classes: pd.DataFrame, band: str = DEFAULT_BAND) -> Fi
     data = classes.dropna(subset=[COMPLEXITY])
     if data.empty:
         raise ValueError(f"classes: column {COMPLEXITY!r} has no non-NaN values to plot")
-    panels = _split_panels(data, _panel_keys(data))
-    fig, axes = _panels(len(panels), sharey=True, width=4.0, max_cols=_max_cols(panels))
+    panels = split_panels(data, _panel_keys(data))
+    fig, axes = panel_grid(len(panels), sharey=True, width=4.0, max_cols=_max_cols(panels))
     class_sets = {frozenset(part["class"].unique()) for _, part in panels}
     for j, (ax, (title, part)) in enumerate(zip(axes, panels, strict=True)):
         plot_metric_over_epochs(part, COMPLEXITY, by="class", ax=ax,
@@ -180,8 +180,8 @@ def plot_degree_of_synergy(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> F
                          f"columns: {list(summary.columns)}")
     long = _synergy_long(summary, cols)
     panel_keys = [k for k in ("layer", "grouping") if k in long.columns]
-    panels = _split_panels(long, panel_keys)
-    fig, axes = _panels(len(panels), sharey=True, width=4.0, max_cols=_max_cols(panels))
+    panels = split_panels(long, panel_keys)
+    fig, axes = panel_grid(len(panels), sharey=True, width=4.0, max_cols=_max_cols(panels))
     for ax, (title, part) in zip(axes, panels, strict=True):
         plot_metric_over_epochs(part, "Pi_m", by="m", ax=ax, ylabel=PI_LABEL, band=band,
                                 dashed="Pi_m_surrogate" if "Pi_m_surrogate" in part else None,
@@ -206,7 +206,7 @@ def plot_measure(summary: pd.DataFrame, entry: MeasureEntry, band: str = DEFAULT
     if not panels:
         raise ValueError(f"summary has none of the columns {list(entry.plotted())} with "
                          "values")
-    fig = _panel_per_column(summary, panels, "summary", band)
+    fig = panel_per_column(summary, panels, "summary", band)
     fig.suptitle(entry.title)
     notes = [entry.note, *(q.note for q in entry.quantities
                            if q.note and entry.key(q.name) in panels)]

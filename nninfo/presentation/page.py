@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from nninfo.presentation.canvas import figure_caption
 from nninfo.presentation.numbers import mathtext_html
-from nninfo.presentation.tables import _empty
+from nninfo.presentation.tables import empty_note
 
 __all__ = ["check_frame", "figures_section", "html_page"]
 
@@ -62,7 +62,7 @@ def figures_section(figures: Mapping[str, Figure | Path],
     """The figures as ``<figure>`` elements with embedded PNGs; each caption is
     ``captions[name]`` or the figure's own (:func:`nninfo.presentation.canvas.figure_caption`)."""
     if not figures:
-        return _empty("no figures")
+        return empty_note("no figures")
     parts = []
     for name, fig in figures.items():
         if isinstance(fig, Path) and fig.suffix != ".png":

@@ -41,10 +41,10 @@ from nninfo.presentation.sections import (
 )
 from nninfo.presentation.style import natural_key
 from nninfo.presentation.tables import (
-    _empty,
-    _table,
     bias_table,
+    empty_note,
     final_epoch_table,
+    html_table,
     pid_surrogate_table,
     top_atoms,
 )
@@ -84,10 +84,10 @@ def _flatten(config: Mapping, prefix: str = "") -> list[tuple[str, str]]:
 def _config_section(config: Mapping) -> str:
     plain = _plain(config)
     if not plain:
-        return _empty("no configuration given")
+        return empty_note("no configuration given")
     table = pd.DataFrame(_flatten(plain), columns=["parameter", "value"])
     dump = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
-    return (_table(table, text_cols=["parameter", "value"])
+    return (html_table(table, text_cols=["parameter", "value"])
             + "<details><summary>YAML</summary><pre>"
             + html.escape(dump) + "</pre></details>")
 

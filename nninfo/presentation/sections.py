@@ -33,16 +33,16 @@ from nninfo.presentation.tables import (
     PID_MI,
     PID_MI_SURROGATE,
     TOP_ATOMS,
-    _empty,
-    _layer_keys,
-    _n_seeds,
-    _sort,
-    _spread,
-    _table,
     bias_table,
+    empty_note,
     final_epoch_table,
+    html_table,
+    layer_keys,
+    mean_spread_cell,
     pid_surrogate_table,
     rows_with,
+    seed_count,
+    sorted_rows,
     top_atoms,
     value_keys,
 )
@@ -54,28 +54,28 @@ def _max_complexity(summary: pd.DataFrame, keys: list[str], band: str) -> pd.Dat
     """Per curve: max over epochs of C, mean and spread over seeds."""
     data = summary.dropna(subset=[COMPLEXITY]).fillna({k: "" for k in keys})
     per_seed = data.groupby([*keys, "seed"])[COMPLEXITY].max()
-    stats = per_seed.groupby(level=keys).agg(lambda x: _spread(x, band)).rename("max C")
+    stats = per_seed.groupby(level=keys).agg(lambda x: mean_spread_cell(x, band)).rename("max C")
     return stats.reset_index()
 
 
 def _complexity_section(summary: pd.DataFrame | None, band: str) -> str:
     if not has_values(summary, COMPLEXITY):
-        return _empty("representational complexity was not computed")
-    keys = _layer_keys(summary)
+        return empty_note("representational complexity was not computed")
+    keys = layer_keys(summary)
     final = final_epoch_table(summary, keys, [COMPLEXITY], band)
     final = final.rename(columns={COMPLEXITY: "final C"})
     table = final.merge(_max_complexity(summary, keys, band), on=keys, how="left")
-    caption = spread_text(band, _n_seeds(summary))
+    caption = spread_text(band, seed_count(summary))
     body = ("<p>" + mathtext_html(C_NOTE) + ". final C: at each seed's last epoch; "
             "max C: each seed's maximum over epochs.</p>"
-            + _table(_sort(table, keys), text_cols=keys, caption=caption))
+            + html_table(sorted_rows(table, keys), text_cols=keys, caption=caption))
     syn = deg_syn_columns(summary)
     if syn:
         pi = final_epoch_table(summary, keys, syn, band)
         pi = pi.rename(columns={c: pi_label(c.removeprefix(DEG_SYN_PREFIX)) for c in syn})
         body += ("<h3>Information Π<sub>m</sub> [bits] at each degree of synergy m, at the "
                  "final epoch</h3><p>" + mathtext_html(PI_NOTE) + ".</p>")
-        body += _table(pi, text_cols=keys, caption=caption)
+        body += html_table(pi, text_cols=keys, caption=caption)
     return body
 
 
@@ -146,15 +146,15 @@ def _bias_section(summary: pd.DataFrame | None, band: str,
     pid = (pid_surrogate_table(summary, band) if summary is not None
            else pd.DataFrame())
     if not has_mi and pid.empty:
-        return _empty("no shuffled-label surrogates were computed, so the estimation bias "
+        return empty_note("no shuffled-label surrogates were computed, so the estimation bias "
                       "of these plug-in estimates is unknown")
-    body = _mi_bias(summary, band, bias_fraction) if has_mi else _empty(
+    body = _mi_bias(summary, band, bias_fraction) if has_mi else empty_note(
         "no shuffled-label surrogates of I(Y; L) were computed")
     if not pid.empty:
         pid_keys = [k for k in ("layer", "grouping") if k in pid.columns]
         body += ("<h3>I<sup>sx</sup> PID next to its surrogate means, at the checkpoints with PID "
                  "surrogates</h3>"
-                 + _table(pid.rename(columns=_PID_SURROGATE_COLUMNS), text_cols=pid_keys,
+                 + html_table(pid.rename(columns=_PID_SURROGATE_COLUMNS), text_cols=pid_keys,
                           caption=spread_text(band) + ", at each checkpoint"))
     return body
 
@@ -177,7 +177,7 @@ def _mi_bias(summary: pd.DataFrame, band: str, bias_fraction: float | None) -> s
              f"{html.escape(_fraction_text(bias_fraction))} of I. Dashed lines in the "
              "figures are the surrogate means.</p>")
     body = (intro + _verdict(bias_warning(summary, bias_fraction))
-            + _table(shown, text_cols=keys,
+            + html_table(shown, text_cols=keys,
                      caption="counts over all seeds and checkpoints of each layer"))
     data = rows_with(summary, [MI_SURROGATE])
     mi_cols = [c for c in _MI_COLUMNS if has_values(data, c)]
@@ -185,7 +185,8 @@ def _mi_bias(summary: pd.DataFrame, band: str, bias_fraction: float | None) -> s
         mi_keys = value_keys(data)
         final = final_epoch_table(data, mi_keys, mi_cols, band).rename(columns=_MI_COLUMNS)
         body += ("<h3>I(Y; L) and its bias at the final epoch</h3>"
-                 + _table(final, text_cols=mi_keys, caption=spread_text(band, _n_seeds(data))))
+                 + html_table(final, text_cols=mi_keys,
+                              caption=spread_text(band, seed_count(data))))
     return body
 
 
@@ -196,19 +197,19 @@ def _classes_section(classes: pd.DataFrame, band: str) -> str:
     table = final_epoch_table(data, keys, list(cols), band).rename(columns=cols)
     intro = ("<p>Target-pointwise I<sup>sx</sup> PID: per class (label value), its specific "
              "information and representational complexity C, at each seed's final epoch.</p>")
-    return intro + _table(table, text_cols=keys[:-1],
-                          caption=spread_text(band, _n_seeds(data)))
+    return intro + html_table(table, text_cols=keys[:-1],
+                          caption=spread_text(band, seed_count(data)))
 
 
 def _atoms_section(atoms: pd.DataFrame | None, band: str) -> str:
     """The PID atoms section's body (the top atoms table, or a note without atoms)."""
     if atoms is None or not has_values(atoms, "average"):
-        return _empty("no PID atoms were logged")
+        return empty_note("no PID atoms were logged")
     table = top_atoms(atoms, band=band)
     intro = (f"<p>The {TOP_ATOMS} atoms of largest |mean average| per layer at the final "
              "epoch, in bits.</p>")
-    return intro + _table(table, text_cols=[*_layer_keys(atoms), "antichain"],
-                          caption=spread_text(band, _n_seeds(atoms)))
+    return intro + html_table(table, text_cols=[*layer_keys(atoms), "antichain"],
+                          caption=spread_text(band, seed_count(atoms)))
 
 
 #: Report sections the presentation builds itself (the I^sx PID's C, Pi_m, atoms, classes).
@@ -241,26 +242,26 @@ def _values_section(summary: pd.DataFrame, cols: Mapping[str, str], intro: str,
     keys = value_keys(data)
     table = final_epoch_table(data, keys, [c for c in cols if has_values(data, c)], band)
     table = table.rename(columns=dict(cols))
-    return intro + _table(table, text_cols=keys, caption=spread_text(band, _n_seeds(data)))
+    return intro + html_table(table, text_cols=keys, caption=spread_text(band, seed_count(data)))
 
 
 def _activations_section(stats: pd.DataFrame | None, band: str) -> str:
     cols = [c for c in ("entropy", "saturation", "distinct_patterns") if has_values(stats, c)]
     if not cols:
-        return _empty("no activation statistics were logged")
+        return empty_note("no activation statistics were logged")
     intro = "<p>Averaged over the neurons of a layer, then over seeds.</p>"
-    return intro + _table(final_epoch_table(stats, ["layer"], cols, band), text_cols=["layer"],
-                          caption=spread_text(band, _n_seeds(stats)))
+    return intro + html_table(final_epoch_table(stats, ["layer"], cols, band), text_cols=["layer"],
+                          caption=spread_text(band, seed_count(stats)))
 
 
 def _performance_section(performance: pd.DataFrame | None, band: str) -> str:
     if performance is None or performance.empty:
-        return _empty("no performance metrics were logged")
+        return empty_note("no performance metrics were logged")
     table = final_epoch_table(performance, ["dataset"], ["loss", "accuracy"], band)
     note = ("" if has_values(performance, "accuracy")
             else "<p>No accuracy was logged (e.g. an autoencoder): loss only.</p>")
-    return note + _table(table, text_cols=["dataset"],
-                         caption=spread_text(band, _n_seeds(performance)))
+    return note + html_table(table, text_cols=["dataset"],
+                         caption=spread_text(band, seed_count(performance)))
 
 
 def section_titles() -> dict[str, str]:

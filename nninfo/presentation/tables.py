@@ -45,7 +45,7 @@ def _fmt(x: object) -> str:
 
 
 
-def _spread(values: Sequence[float] | np.ndarray | pd.Series, band: str,
+def mean_spread_cell(values: Sequence[float] | np.ndarray | pd.Series, band: str,
             integer: bool = False) -> str:
     """One cell: ``mean ± h`` of the per-seed values (NaN ignored; :func:`spread_text`),
     h to 2 significant digits (:func:`~nninfo.presentation.numbers.format_mean_spread`); just the
@@ -68,7 +68,7 @@ def is_integer_quantity(df: pd.DataFrame, column: str) -> bool:
     return column in COUNT_QUANTITIES or pd.api.types.is_integer_dtype(df[column])
 
 
-def _n_seeds(df: pd.DataFrame) -> int | tuple[int, int]:
+def seed_count(df: pd.DataFrame) -> int | tuple[int, int]:
     """Seeds in ``df``: a count, or the (fewest, most) of its experiments."""
     if EXPERIMENT not in df.columns or df[EXPERIMENT].nunique() < 2:
         return int(df["seed"].nunique())
@@ -76,7 +76,7 @@ def _n_seeds(df: pd.DataFrame) -> int | tuple[int, int]:
     return int(counts.min()), int(counts.max())
 
 
-def _table(df: pd.DataFrame, text_cols: Sequence[str] = (), caption: str | None = None) -> str:
+def html_table(df: pd.DataFrame, text_cols: Sequence[str] = (), caption: str | None = None) -> str:
     """An escaped HTML table of ``df`` (cells rendered with
     :func:`~nninfo.presentation.numbers.format_number`, headers as mathtext), with an optional
     ``<caption>``."""
@@ -100,7 +100,7 @@ def _table(df: pd.DataFrame, text_cols: Sequence[str] = (), caption: str | None 
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-def _empty(message: str) -> str:
+def empty_note(message: str) -> str:
     return f'<p class="empty">{html.escape(message)}</p>'
 
 
@@ -137,13 +137,13 @@ def final_epoch_table(
         row["epoch"] = _fmt(float(lo)) if lo == hi else f"{_fmt(float(lo))}–{_fmt(float(hi))}"
         row["seeds"] = int(grp["seed"].nunique())
         for v in values:
-            row[v] = _spread(grp[v], band, integer[v])
+            row[v] = mean_spread_cell(grp[v], band, integer[v])
         rows.append(row)
     out = pd.DataFrame(rows, columns=[*keys, "epoch", "seeds", *values])
-    return _sort(out, keys, experiment_names(df))
+    return sorted_rows(out, keys, experiment_names(df))
 
 
-def _sort(df: pd.DataFrame, keys: Sequence[str], experiments: Sequence[str] = ()
+def sorted_rows(df: pd.DataFrame, keys: Sequence[str], experiments: Sequence[str] = ()
           ) -> pd.DataFrame:
     """Rows in natural order of ``keys`` (experiments in the order given)."""
     ident = curve_order(keys, experiments)
@@ -151,7 +151,7 @@ def _sort(df: pd.DataFrame, keys: Sequence[str], experiments: Sequence[str] = ()
     return df.iloc[order].reset_index(drop=True)
 
 
-def _layer_keys(df: pd.DataFrame) -> list[str]:
+def layer_keys(df: pd.DataFrame) -> list[str]:
     return ["layer", "grouping"] if "grouping" in df.columns else ["layer"]
 
 
@@ -160,18 +160,18 @@ def top_atoms(atoms: pd.DataFrame, k: int = TOP_ATOMS, band: str = DEFAULT_BAND
     """The ``k`` atoms of largest |mean average| per layer at each seed's final epoch, each
     value as the mean over seeds with the ``band``'s spread (:func:`spread_text`)."""
     check_band(band)
-    keys = _layer_keys(atoms)
+    keys = layer_keys(atoms)
     final = _final_rows(atoms).fillna({c: "" for c in keys})
     values = [v for v in ("average", "informative", "misinformative") if v in final.columns]
     grp = final.groupby([*keys, "antichain", "degree"])
     mean = grp[values].mean()
     out = pd.DataFrame(index=mean.index)
     for v in values:
-        out[v] = grp[v].agg(lambda x: _spread(x, band))
+        out[v] = grp[v].agg(lambda x: mean_spread_cell(x, band))
     out["_abs"] = mean["average"].abs()
     out = out.reset_index().sort_values("_abs", ascending=False, kind="stable")
     out = out.groupby(keys, sort=False).head(k)
-    out = _sort(out, keys).drop(columns="_abs")
+    out = sorted_rows(out, keys).drop(columns="_abs")
     return out
 
 
@@ -225,7 +225,7 @@ def bias_table(summary: pd.DataFrame) -> pd.DataFrame:
             "tested": int((~np.isnan(ps)).sum()),
             f"p < {P_LEVEL:g}": int((ps[~np.isnan(ps)] < P_LEVEL).sum()),
         })
-    return _sort(pd.DataFrame(rows, columns=[*keys, *cols]), keys)
+    return sorted_rows(pd.DataFrame(rows, columns=[*keys, *cols]), keys)
 
 
 def _column(df: pd.DataFrame, name: str) -> np.ndarray:
@@ -254,7 +254,7 @@ def pid_surrogate_table(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> pd.D
     for ident, grp in per_seed.groupby([*keys, "epoch"], sort=False):
         row = dict(zip([*keys, "epoch"], ident, strict=True))
         row["seeds"] = int(grp["seed"].nunique())
-        row.update({v: _spread(grp[v], band) for v in values})
+        row.update({v: mean_spread_cell(grp[v], band) for v in values})
         rows.append(row)
     out = pd.DataFrame(rows, columns=[*keys, "epoch", "seeds", *values])
     order = sorted(range(len(out)), key=lambda i: (
