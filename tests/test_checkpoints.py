@@ -165,7 +165,8 @@ def test_artifact_paths_outside_the_runs_checkpoints_are_refused_before_reading(
     with pytest.raises(CheckpointError, match="not a path inside") as err:
         _entry("analyze")
     assert rid in str(err.value) and repr(bad) in str(err.value)
-    assert calls == ["checkpoints.json"], "refused before any checkpoint was read"
+    # (config.yaml: the training run's config, checked against this one first)
+    assert calls == ["config.yaml", "checkpoints.json"], "refused before any checkpoint was read"
     with pytest.raises(CheckpointError, match="not a path inside"):
         checkpoints.download_checkpoint(rid, {"step": 1, "artifact": bad})
 

@@ -260,12 +260,53 @@ class ExperimentConfig:
         d = self.to_dict()
         return _digest([d["task"], d["network"], d["training"], *extra])
 
+    def training_differences(self, other: ExperimentConfig) -> list[tuple[str, Any, Any]]:
+        """What ``self`` and ``other`` disagree on among the parts that define the trained
+        networks and their data (:data:`TRAINED_PARTS`): ``(flattened key, value here, value
+        in other)`` per differing leaf, sorted by key (a value missing on one side is
+        :data:`ABSENT`; lists of plain values, such as ``seeds``, are one leaf)."""
+        here, there = (_leaves({p: c.to_dict()[p] for p in TRAINED_PARTS})
+                       for c in (self, other))
+        return [(k, here.get(k, ABSENT), there.get(k, ABSENT))
+                for k in sorted(here.keys() | there.keys())
+                if here.get(k, ABSENT) != there.get(k, ABSENT)]
+
     def settings_key(self, part: str) -> str:
         """A digest of the ``analysis`` (without its list of layers) or ``performance``
         settings: results logged under another key are recomputed."""
         spec = self.to_dict()[part]
         spec.pop("layers", None)
         return _digest([spec, self.to_dict()["task"]])
+
+
+#: The parts of a config a training run's networks and data depend on (what
+#: :meth:`ExperimentConfig.training_key` digests, and the seeds): an analysis, evaluation or
+#: report of a training run must agree with its config on these.
+TRAINED_PARTS = ("task", "network", "training", "seeds")
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+#: :meth:`ExperimentConfig.training_differences`: the value of a key one side lacks.
+ABSENT: Any = _Absent()
+
+
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``a.b.0.c`` keys -> plain values; a list of plain values (or an empty container) is
+    one leaf."""
+    if isinstance(value, dict) and value:
+        items = value.items()
+    elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        items = enumerate(value)
+    else:
+        return {prefix.rstrip("."): value}
+    out: dict[str, Any] = {}
+    for key, item in items:
+        out.update(_leaves(item, f"{prefix}{key}."))
+    return out
 
 
 def _digest(spec: Any) -> str:

@@ -25,11 +25,18 @@ def checkpoint_index(run_id: str) -> list[dict]:
 
     The index is checked before any checkpoint is read: every entry needs an integer
     ``step`` and an ``artifact`` path inside the run's ``checkpoints/`` (absolute paths and
-    ``..`` are refused), else :class:`~nninfo.training.checkpoint.CheckpointError`
-    naming the run."""
+    ``..`` are refused) and no step twice, else
+    :class:`~nninfo.training.checkpoint.CheckpointError` naming the run; so is a missing or
+    unreadable ``checkpoints.json``."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = runs.client().download_artifacts(run_id, "checkpoints.json", tmp)
-        text = Path(path).read_text()
+        try:
+            path = runs.client().download_artifacts(run_id, "checkpoints.json", tmp)
+            text = Path(path).read_text()
+        except Exception as err:  # MLflow's or the artifact store's: missing, unreadable
+            raise _checkpoint_error(
+                f"seed run {run_id}: its checkpoints.json, the index of its checkpoints, "
+                f"cannot be read ({type(err).__name__}: {err}); without it no checkpoint of "
+                "the run can be analysed or evaluated: train again") from None
     try:
         index = json.loads(text)
     except json.JSONDecodeError as err:
@@ -38,8 +45,13 @@ def checkpoint_index(run_id: str) -> list[dict]:
     if not isinstance(index, list):
         raise _checkpoint_error(f"run {run_id}: checkpoints.json holds a "
                                 f"{type(index).__name__}, not a list of checkpoints")
+    seen: set[int] = set()
     for entry in index:
         _check_index_entry(run_id, entry)
+        if entry["step"] in seen:
+            raise _checkpoint_error(f"run {run_id}: checkpoints.json lists step "
+                                    f"{entry['step']} more than once")
+        seen.add(entry["step"])
     return index
 
 

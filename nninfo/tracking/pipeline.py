@@ -24,7 +24,13 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from nninfo.config import ExperimentConfig, check_against_task, needs_task_check
+from nninfo.config import (
+    ConfigError,
+    ExperimentConfig,
+    build_config,
+    check_against_task,
+    needs_task_check,
+)
 from nninfo.executors import Outcome, check_executor, gpu_count, run_jobs
 from nninfo.jobs.common import load_experiment_task
 from nninfo.tracking import processes, runs
@@ -145,21 +151,48 @@ def mark_done(run_ids: Iterable[str], whats: Iterable[str], key: str) -> None:
         runs.set_tags(run_id, {SETTINGS_KEY_TAG + what: key for what in whats})
 
 
+class ArtifactWriteError(PipelineError, ValueError):
+    """The artifact store refused a write; computed results were kept (see :class:`Logbook`).
+    Also a ValueError: the command line shows it as one line, as other user errors."""
+
+
+def unlogged_dir(run_id: str) -> Path:
+    """Where :class:`Logbook` keeps a run's tables the artifact store refused:
+    ``<work folder>/unlogged/<run id>`` (:func:`nninfo.folders.work_root`)."""
+    from nninfo.folders import work_root
+
+    return work_root() / "unlogged" / run_id
+
+
 class Logbook:
     """Buffers finished units of work per run and logs them together: one artifact upload,
     then the metrics with every unit's marker metrics last, so that a marker present in the
-    store means its unit is complete (what the skip-if-logged check relies on)."""
+    store means its unit is complete (what the skip-if-logged check relies on).
+
+    When the artifact store refuses the upload (permissions, a full disk, a store error),
+    nothing computed is thrown away: the tables are kept in :func:`unlogged_dir`, the metrics
+    are logged all the same, and the book goes on logging; leaving the block then raises
+    :class:`ArtifactWriteError` naming the run, the artifact and the folder. The next
+    Logbook (a rerun) uploads the kept tables first; a rerun with the same settings does not
+    recompute the units."""
 
     def __init__(self, is_marker: Callable[[str], bool], size: int = 32) -> None:
         self.is_marker, self.size = is_marker, size
         self.units: dict[str, list] = {}
+        self.refused: list[str] = []
 
     def __enter__(self) -> Logbook:
+        self._upload_kept()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         for run_id in list(self.units):
             self.flush(run_id)
+        if self.refused and exc_type is None:
+            raise ArtifactWriteError(
+                "the artifact store refused to write " + "; ".join(self.refused)
+                + ". The metrics are logged; the tables are kept locally and uploaded by the "
+                "next run of this step once the store takes writes again")
 
     def add(self, run_id: str, tables: dict[str, pd.DataFrame],
             rows: list[tuple[str, float, int]]) -> None:
@@ -177,10 +210,52 @@ class Logbook:
                     path = Path(tmp) / rel
                     path.parent.mkdir(parents=True, exist_ok=True)
                     table.to_csv(path, index=False)
-            runs.client().log_artifacts(run_id, tmp)
+            try:
+                runs.client().log_artifacts(run_id, tmp)
+            except Exception as err:  # the store's error: OSError, MlflowException, ...
+                self._keep(run_id, Path(tmp), err)
         rows = sorted((row for _, unit_rows in units for row in unit_rows),
                       key=lambda row: self.is_marker(row[0]))
         runs.log_metrics(run_id, rows)
+
+    def _keep(self, run_id: str, tmp: Path, err: Exception) -> None:
+        """Keep the tables of a refused upload in :func:`unlogged_dir` (merged with earlier
+        ones) and remember what to report."""
+        import shutil
+
+        files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+        keep = unlogged_dir(run_id)
+        try:
+            shutil.copytree(tmp, keep, dirs_exist_ok=True)
+            kept = f"kept in {keep}"
+        except OSError as local:
+            kept = f"and could not be kept in {keep} either ({local})"
+        first = files[0] if files else "(no tables)"
+        reason = (str(err).strip().splitlines() or [""])[0]
+        self.refused.append(f"run {run_id} artifact {first} ({len(files)} table(s); "
+                            f"{type(err).__name__}: {reason}), {kept}")
+
+    def _upload_kept(self) -> None:
+        """Upload what an earlier Logbook kept (runs of this tracking store only); a folder
+        stays while its upload fails."""
+        import shutil
+
+        root = unlogged_dir("x").parent
+        if not root.is_dir():
+            return
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            try:
+                runs.client().get_run(folder.name)
+            except Exception:  # noqa: BLE001 - a run of another store: not ours to upload
+                continue
+            try:
+                runs.client().log_artifacts(folder.name, str(folder))
+            except Exception as err:  # noqa: BLE001 - still refused: kept for the next run
+                print(f"run {folder.name}: the tables kept in {folder} still cannot be "
+                      f"uploaded ({type(err).__name__}: {err}); they stay there", file=sys.stderr)
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            print(f"run {folder.name}: uploaded the tables kept in {folder}", file=sys.stderr)
 
 
 def before_any_run(steps: tuple[str, ...], cfg: ExperimentConfig, settings: Settings,
@@ -199,3 +274,59 @@ def before_any_run(steps: tuple[str, ...], cfg: ExperimentConfig, settings: Sett
             check_against_task(cfg, task)
     for run_id in runs.mark_abandoned_runs(experiment):
         print(f"marked run {run_id} KILLED: the process that ran it is gone", file=sys.stderr)
+
+
+CONFIG_ARTIFACT = "config.yaml"  # on a training run (and its seed runs): the config it trained
+_CONFIG_MAX_BYTES = 4 << 20
+
+
+def training_config(parent: str) -> ExperimentConfig:
+    """The config training run ``parent`` was trained with, from its ``config.yaml`` artifact
+    (untrusted data: read with ``yaml.safe_load`` and validated by
+    :func:`~nninfo.config.build_config`); a ConfigError naming the run when it is missing
+    or not a valid config."""
+    import yaml
+
+    where = f"training run {parent}"
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = Path(runs.client().download_artifacts(parent, CONFIG_ARTIFACT, tmp))
+            if path.stat().st_size > _CONFIG_MAX_BYTES:
+                raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} is larger than "
+                                  f"{_CONFIG_MAX_BYTES >> 20} MB, not a config nninfo logged")
+            text = path.read_text(encoding="utf-8")
+        except ConfigError:
+            raise
+        except Exception as err:  # MLflow's, the artifact store's or the file's error
+            raise ConfigError(
+                f"{where}: its {CONFIG_ARTIFACT} artifact, the config it was trained with, "
+                f"cannot be read ({type(err).__name__}: {err}); is it a run of `nninfo "
+                "train` or `main`? `nninfo runs` lists them") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} is not valid YAML "
+                          f"({str(err).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} holds a {type(raw).__name__}, not "
+                          "a mapping of config sections")
+    try:
+        return build_config(raw)
+    except (ValueError, TypeError, KeyError) as err:
+        raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} is not a config this nninfo "
+                          f"accepts: {err}") from None
+
+
+def check_trained_with(cfg: ExperimentConfig, parent: str) -> None:
+    """Refuse, before any work, to analyse, evaluate or report training run ``parent`` with a
+    config that disagrees with the run's own on what was trained (task, network, training,
+    seeds): the results would be logged as if the run's networks were another's. The
+    ConfigError names every differing field with both values."""
+    diffs = cfg.training_differences(training_config(parent))
+    if diffs:
+        listed = "; ".join(f"{key}: {here!r} here, {there!r} in the run"
+                           for key, here, there in diffs)
+        raise ConfigError(
+            f"config differs from training run {parent} in what was trained: {listed}. Only "
+            "analysis, performance and report settings may differ; use the run's config "
+            f"(its artifact {CONFIG_ARTIFACT}; `nninfo runs` lists the runs) or train again.")

@@ -283,7 +283,8 @@ def find_parent(experiment: str | None, train_run: str | None = None) -> str:
     """The training parent run to work on.
 
     ``train_run``: that run (or the training run an entry run worked on, e.g. the one a
-    ``main`` run reused), whatever its state. Otherwise the newest train/main run of
+    ``main`` run reused), whatever its state; a seed run is an error naming its training
+    run. Otherwise the newest train/main run of
     ``experiment`` with seed runs, which must be complete (all its seeds FINISHED): an
     incomplete newest run (killed, failed, still running) is an error that names it, so that
     nothing is silently analysed on part of the seeds or on an older run. Errors are
@@ -296,6 +297,11 @@ def find_parent(experiment: str | None, train_run: str | None = None) -> str:
         except mlflow.exceptions.MlflowException:
             raise RunNotFound(f"{{train_run}}: {_q(repr(train_run))} is not a run in the "
                               f"tracking store {store}") from None
+        if run.data.tags.get(ROLE) == SEED_ROLE:
+            seed = _q(run.data.tags.get("seed", "?"))
+            parent = _q(run.data.tags.get(PARENT, "?"))
+            raise RunNotFound(f"{{train_run}} {_q(train_run)} is a seed run (seed {seed}) of "
+                              f"training run {parent}; pass that id")
         return run.data.tags.get(TRAIN_RUN, train_run)
     name = _q(repr(experiment))
     if client().get_experiment_by_name(experiment) is None:
