@@ -2,7 +2,9 @@
 options it uses.
 
 User mistakes (bad config values, missing data, unknown runs) print one clear line and exit
-with status 2; set ``NNINFO_DEBUG=1`` to see the traceback.
+with status 2; set ``NNINFO_DEBUG=1`` to see the traceback. Ctrl-C or SIGTERM stops the
+workers, marks the runs KILLED and exits with status 1
+(:func:`nninfo.tracking.processes.exit_on_interrupt`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ def _user_errors(fn: Callable) -> Callable:
             click.echo(f"Error: {worded(_cli_words()) if worded else message}", err=True)
             sys.exit(2)
     return wrapper
+
+
+INTERRUPTED = 1
+"""The exit status after Ctrl-C or SIGTERM (as click's "Aborted!"); see
+:func:`nninfo.tracking.processes.exit_on_interrupt`."""
 
 
 _BOOL = {"type": click.BOOL, "is_flag": False, "flag_value": True, "default": False}
@@ -168,7 +175,8 @@ def _compare(names: tuple[str, ...], out_dir: str | None) -> None:
 
     experiments = [n.strip() for arg in names for n in arg.split(",") if n.strip()]
     processes.sigterm_as_interrupt()
-    page = compare(experiments, Settings(out_dir=out_dir or default_out_dir()))
+    with processes.exit_on_interrupt(INTERRUPTED):
+        page = compare(experiments, Settings(out_dir=out_dir or default_out_dir()))
     print(f"report: {page}")
 
 
@@ -183,7 +191,9 @@ def _entry(name: str) -> None:
             return _compare(compare, kwargs.get("out_dir"))
         cfg, settings, experiment = _prepare(**kwargs)
         processes.sigterm_as_interrupt()  # runs end KILLED on SIGTERM, as on Ctrl-C
-        entry.run_entry(name, steps, cfg, settings, experiment, train_run=train_run or None)
+        with processes.exit_on_interrupt(INTERRUPTED):
+            entry.run_entry(name, steps, cfg, settings, experiment,
+                            train_run=train_run or None)
 
     command.__doc__ = doc
     for option in reversed(names):
