@@ -25,8 +25,11 @@ from nninfo.config.spec import (
     _check_keys,
     _fail,
 )
-from nninfo.info.binning import MIN_BINS
+from nninfo.info.binning import MAX_BINS, MIN_BINS
 from nninfo.info.catalog import PID, canonical_name, entries, measure_names
+
+MAX_SUBSETS = 10_000
+"""Most random subsets of one grouping (``analysis.groupings[...].count``)."""
 
 
 def _names(field_name: str, value: Any, allowed: str) -> tuple[str, ...]:
@@ -75,6 +78,10 @@ def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
 
     n_bins = _check_int("analysis.n_bins", raw.get("n_bins"), MIN_BINS,
                         f"an integer >= {MIN_BINS} or null", nullable=True)
+    if n_bins is not None and n_bins > MAX_BINS:
+        _fail("analysis.n_bins", n_bins, f"an integer in {MIN_BINS}..{MAX_BINS} or null: finer "
+              "bins leave almost every bin empty for any data set's number of samples, so the "
+              "estimates would measure the sample size, not the layer")
     surrogates = _surrogates(given("surrogates", {}))
     per_class = given("per_class", False)
     with_classes = [e.name for e in entries() if e.per_class]
@@ -200,6 +207,9 @@ def _grouping(raw: Any, index: int) -> Grouping:
     if kind == "random_subsets":
         for key in ("size", "count"):
             _check_int(f"{where}.{key}", raw.get(key), 1, "a positive integer")
+        if raw["count"] > MAX_SUBSETS:
+            _fail(f"{where}.count", raw["count"], f"an integer in 1..{MAX_SUBSETS}: every subset "
+                  "is analysed on its own at every checkpoint of every seed")
         _check_int(f"{where}.seed", raw.get("seed", 0), 0, "an integer >= 0")
     groups: tuple[tuple[int, ...], ...] = ()
     if kind == "groups":

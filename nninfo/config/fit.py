@@ -131,7 +131,7 @@ def _check_task_fit(cfg: ExperimentConfig, splits: tuple[str, ...] | None,
     widths = _layer_widths(cfg.network, input_shape, whose)
     if widths is not None:
         _check_sources(cfg.analysis, widths)
-    _check_binning(cfg)
+    _check_binning(cfg, widths)
     _check_codable(cfg)
 
 
@@ -155,9 +155,13 @@ def _check_codable(cfg: ExperimentConfig) -> None:
                   "activation's limits")
 
 
-def _check_binning(cfg: ExperimentConfig) -> None:
+def _check_binning(cfg: ExperimentConfig, widths: dict[str, int] | None = None) -> None:
     """goldfeld and smoothed binning smooth a layer's noiseless activations onto the bin grid
-    between its limits: every analysed layer must be unquantized with a bounded activation."""
+    between its limits: every analysed layer must be unquantized with a bounded activation,
+    ``noise_sigma`` at most the width of that activation's range, and the grid within
+    :data:`nninfo.info.binning.GRID_MAX` cells (:func:`nninfo.info.binning.grid_cells`, with
+    one label: the task's labels are not known here; the binning checks them again)."""
+    from nninfo.info.binning import GRID_MAX, grid_cells
     from nninfo.nn.network import ACTIVATION_LIMITS
 
     spec = cfg.analysis
@@ -171,6 +175,24 @@ def _check_binning(cfg: ExperimentConfig) -> None:
                   f"{', quantized' if s.get('quantizer') is not None else ''}); "
                   f"{spec.binning} needs unquantized layers with a bounded activation "
                   f"({', '.join(ACTIVATION_LIMITS)})")
+        lo, hi = ACTIVATION_LIMITS[s["activation"]]
+        if spec.noise_sigma > hi - lo:
+            _fail("analysis.noise_sigma", spec.noise_sigma,
+                  f"a number in (0, {hi - lo:g}] for {layer}: at most the width of its "
+                  f"{s['activation']} activation's range [{lo:g}, {hi:g}]; wider noise smooths "
+                  "every activation over the whole grid, so nothing of the layer is left to "
+                  "measure (and the grid grows with sigma)")
+        width = (widths or {}).get(layer) or s.get("out_features")
+        if not isinstance(width, int):
+            continue  # unknown without the task's input shape: the binning checks it
+        cells, how = grid_cells(spec.binning, width, spec.n_bins, spec.noise_sigma,
+                                (hi - lo) / spec.n_bins)
+        if cells > GRID_MAX:
+            _fail("analysis.binning", spec.binning,
+                  f"a grid of at most GRID_MAX={GRID_MAX} cells: {spec.binning} binning of "
+                  f"{layer}: {how} = {cells} cells would not finish (or fit in memory); use "
+                  "fewer bins (analysis.n_bins), a smaller analysis.noise_sigma, a narrower "
+                  "layer, or binning: hard")
 
 
 def _check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from nninfo.checks import is_integer
 from nninfo.config.analysis import _analysis
 from nninfo.config.fit import _check_task_fit
 from nninfo.config.spec import (
@@ -35,6 +36,13 @@ from nninfo.config.spec import (
 
 if TYPE_CHECKING:
     from nninfo.training import TrainConfig
+
+MAX_SEEDS = 10_000
+"""Most seeds of an experiment: each is an MLflow run of its own, with its params, checkpoints
+and metrics, and its own training job."""
+MAX_CHECKPOINTS = 10_000
+"""Most checkpoints per seed (``training.checkpoint_count``): each is a saved model logged as
+an artifact, evaluated and analysed for every layer, and a step of every metric."""
 
 
 def load_config(path: str | Path, *, quick: bool = False,
@@ -175,6 +183,11 @@ def _component(field_name: str, build):
 def _training(raw: dict[str, Any]) -> TrainConfig:
     from nninfo.training import TrainConfig
 
+    count = raw.get("checkpoint_count")
+    if is_integer(count) and count > MAX_CHECKPOINTS:  # else: TrainConfig's own checks
+        _fail("training.checkpoint_count", count, f"an integer in 2..{MAX_CHECKPOINTS}: every "
+              "checkpoint is a saved model logged to MLflow, evaluated and analysed for every "
+              "layer, and a step of every metric")
     return _component("training", lambda: TrainConfig.from_dict(raw))
 
 
@@ -231,18 +244,28 @@ def _task(task: dict[str, Any]) -> TaskSpec:
 
 
 def parse_seeds(value: Any) -> tuple[int, ...]:
-    """``3`` -> (0, 1, 2); ``"3,5"`` or ``[3, 5]`` -> (3, 5)."""
+    """``3`` -> (0, 1, 2); ``"3,5"`` or ``[3, 5]`` -> (3, 5). At most :data:`MAX_SEEDS`
+    seeds, checked before any list of them is made."""
+    too_many = (f"at most {MAX_SEEDS} seeds (each seed is an MLflow run of its own, with its "
+                "params, checkpoints and metrics, and a training job): a count 1.."
+                f"{MAX_SEEDS} or a list of at most {MAX_SEEDS} distinct non-negative integers")
     if isinstance(value, bool):
         _fail("seeds", value, "a positive count or a list of non-negative integers")
     if isinstance(value, int):
         if value < 1:
             _fail("seeds", value, "a positive count or a list of non-negative integers")
+        if value > MAX_SEEDS:
+            _fail("seeds", value, too_many)
         return tuple(range(value))
     if isinstance(value, str):
+        if value.count(",") >= MAX_SEEDS:
+            _fail("seeds", f"{value[:40]}... ({value.count(',') + 1} items)", too_many)
         parts = [p.strip() for p in value.split(",") if p.strip()]
         if len(parts) == 1 and parts[0].isdigit():
             return parse_seeds(int(parts[0]))
         value = parts
+    if isinstance(value, list | tuple) and len(value) > MAX_SEEDS:
+        _fail("seeds", f"a list of {len(value)} seeds", too_many)
     try:
         seeds = tuple(int(s) for s in value)
     except (TypeError, ValueError):

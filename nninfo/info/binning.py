@@ -33,14 +33,63 @@ MIN_BINS = 2
 """Fewest bins of a grid: the one bound of ``analysis.n_bins``, the capture and the binnings."""
 
 GRID_MAX = 2**24
-"""Most cells ``(n_bins + 2 * n_extra)**width * labels`` :func:`goldfeld_outcomes` builds
-(a float64 grid of 128 MiB); larger grids are refused before anything is allocated."""
+"""Most cells (:func:`grid_cells`) either noise binning builds: :func:`goldfeld_outcomes`'s
+grid ``(n_bins + 2 * n_extra)**width * labels`` (a float64 grid of 128 MiB), or the joint bins
+``(2 * reach + 1)**width`` each sample spreads over in :func:`smoothed_outcomes`; larger grids
+are refused before anything is allocated (and by the config check, before any training)."""
+
+MAX_BINS = 10_000
+"""Most bins of a grid (``analysis.n_bins``): finer bins than this leave almost every bin
+empty for any data set's sample count, so the estimates measure the sample size."""
 
 CHUNK_ROWS = 2**22  # (sample, joint bin) pairs expanded at a time
 DENSE_MAX = 2**24  # smoothed_outcomes: grids up to this many cells are accumulated densely
 
 DEFAULT_EXTRA_BIN_FACTOR = 4.0
 DEFAULT_PROB_THRESHOLD = 1e-10
+DEFAULT_CUTOFF = 4.0
+
+
+def grid_cells(binning: str, width: int, n_bins: int, sigma: float, bin_size: float,
+               labels: int = 1, *, extra_bin_factor: float = DEFAULT_EXTRA_BIN_FACTOR,
+               cutoff: float = DEFAULT_CUTOFF) -> tuple[int, str]:
+    """The cells a noise binning of ``width`` neurons builds, checked against
+    :data:`GRID_MAX`, and how they come about (for error messages).
+
+    ``goldfeld``: ``n_grid**width * labels`` with ``n_grid = n_bins + 2 * n_extra`` and
+    ``n_extra = ceil(extra_bin_factor * sigma / bin_size)`` (the grid it allocates);
+    ``smoothed``: ``(2 * reach + 1)**width`` with ``reach = min(ceil(cutoff * sigma /
+    bin_size), n_bins - 1)``, the joint bins every sample spreads its mass over (the work
+    and memory per sample). Python ints: no overflow."""
+    if binning == "goldfeld":
+        plural = "" if labels == 1 else "s"
+        n_extra = int(math.ceil(extra_bin_factor * sigma / bin_size))
+        n_grid = n_bins + 2 * n_extra
+        return n_grid**width * labels, (
+            f"{width} neurons x {n_grid} bins (n_bins={n_bins} + 2 x {n_extra} extra for "
+            f"sigma={sigma!r}, extra_bin_factor={extra_bin_factor!r}) x {labels} label{plural}")
+    if binning == "smoothed":
+        reach = _reach(sigma, bin_size, cutoff, n_bins)
+        return (2 * reach + 1)**width, (
+            f"{width} neurons x {2 * reach + 1} bins each sample reaches per neuron "
+            f"(n_bins={n_bins}, sigma={sigma!r} reaches {reach} bins of size {bin_size:.3g} "
+            f"either side, cutoff={cutoff!r})")
+    raise ValueError(f"binning: {binning!r}; need goldfeld or smoothed")
+
+
+def _reach(sigma: float, bin_size: float, cutoff: float, n_bins: int) -> int:
+    """Bins either side of a value's bin that get mass (beyond ``n_bins - 1`` there are
+    none: every bin is within reach)."""
+    return 0 if sigma == 0 else min(int(math.ceil(cutoff * sigma / bin_size)), n_bins - 1)
+
+
+def check_grid(binning: str, width: int, n_bins: int, sigma: float, bin_size: float,
+               labels: int = 1, **kwargs) -> None:
+    """ValueError when :func:`grid_cells` exceeds :data:`GRID_MAX`."""
+    cells, how = grid_cells(binning, width, n_bins, sigma, bin_size, labels, **kwargs)
+    if cells > GRID_MAX:
+        raise ValueError(f"values: {how} = {cells} grid cells; the limit is "
+                         f"GRID_MAX={GRID_MAX}: use fewer neurons, bins or a smaller sigma")
 
 
 def bin_edges(limits: tuple[float, float], n_bins: int) -> np.ndarray:
@@ -140,20 +189,14 @@ def goldfeld_outcomes(
                                    lambda x: 0 <= x < 1)
     lo, hi = float(edges[0]), float(edges[-1])
     size = (hi - lo) / n_bins
+    classes, inverse = np.unique(labels, return_inverse=True)
+    width = values.shape[1]
+    check_grid("goldfeld", width, n_bins, sigma, size, len(classes),
+               extra_bin_factor=extra_bin_factor)
     n_extra = int(np.ceil(extra_bin_factor * sigma / size))
     n_grid = n_bins + 2 * n_extra
     centres = np.linspace(lo - n_extra * size, hi + n_extra * size, n_grid,
                           endpoint=False) + size / 2
-    classes, inverse = np.unique(labels, return_inverse=True)
-    width = values.shape[1]
-    cells = n_grid**width * len(classes)  # Python int: no overflow
-    if cells > GRID_MAX:
-        raise ValueError(
-            f"values: {width} neurons x {n_grid} bins (n_bins={n_bins} + 2 x {n_extra} extra "
-            f"for sigma={sigma!r}, extra_bin_factor={extra_bin_factor!r}) x {len(classes)} "
-            f"labels = {cells} grid cells; the limit is GRID_MAX={GRID_MAX}: use fewer "
-            "neurons, bins or extra bins"
-        )
     table = np.zeros((len(classes), n_grid ** (width - 1), n_grid))
     head = n_grid ** (width - 1)  # joint bins of all neurons but the last
     chunk = max(1, CHUNK_ROWS // head)
@@ -200,7 +243,7 @@ def smoothed_outcomes(
     n_bins: int,
     sigma: float,
     *,
-    cutoff: float = 4.0,
+    cutoff: float = DEFAULT_CUTOFF,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (bin of each neuron..., label) rows and their probabilities.
 
@@ -218,7 +261,9 @@ def smoothed_outcomes(
         renormalised; the default drops less than 1e-4 of each unit's mass).
 
     Returns ``(outcomes, probs)``: outcomes (R, width + 1) int64, probs (R,) summing to 1,
-    e.g. ``sx_pid(outcomes, probs)`` for the PID with every neuron a source.
+    e.g. ``sx_pid(outcomes, probs)`` for the PID with every neuron a source. Raises
+    ValueError when a sample would spread over more than :data:`GRID_MAX` joint bins
+    (:func:`grid_cells`).
     """
     values, labels, edges = check_binning_inputs(values, labels, limits, n_bins, sigma)
     cutoff = _check_number("cutoff", cutoff, "finite and >= 0",
@@ -229,6 +274,8 @@ def smoothed_outcomes(
             f"values: {values.shape[1]} neurons x {n_bins} bins x {classes} labels overflow "
             "int64 outcome keys; smooth fewer neurons at a time"
         )
+    check_grid("smoothed", values.shape[1], n_bins, float(sigma), float(edges[1] - edges[0]),
+               cutoff=cutoff)
     units = [_unit_weights(u, edges, float(sigma), cutoff) for u in np.ascontiguousarray(values.T)]
     grid = classes * n_bins ** values.shape[1]
     support = int(np.prod([b.shape[1] for b, _ in units]))  # joint bins per sample
@@ -281,7 +328,7 @@ def _unit_weights(
     n_bins = len(edges) - 1
     width = edges[1] - edges[0]
     centre = hard_bins(v, edges)
-    reach = 0 if sigma == 0 else int(np.ceil(cutoff * sigma / width))
+    reach = _reach(sigma, width, cutoff, n_bins)
     bins = centre[:, None] + np.arange(-reach, reach + 1)
     valid = (bins >= 0) & (bins < n_bins)
     bins = np.clip(bins, 0, n_bins - 1)

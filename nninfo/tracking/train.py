@@ -27,7 +27,7 @@ def train_experiment(cfg: ExperimentConfig, settings: Settings, parent: str) -> 
     """Train every seed as a child run of ``parent``; returns the seed run ids."""
     gpus = pipeline.training_gpus(settings)
     c = runs.client()
-    runs.log_params(parent, flatten(cfg.to_dict()))
+    runs.log_params(parent, config_params(cfg))
     runs.set_tags(parent, {"nninfo.task": cfg.task.name, "nninfo.experiment": cfg.name,
                            runs.TRAINING_KEY: training_key(cfg),
                            runs.N_SEEDS: str(len(cfg.seeds))})
@@ -65,6 +65,33 @@ def train_experiment(cfg: ExperimentConfig, settings: Settings, parent: str) -> 
         raise
     pipeline.fail_on(errors, "training")
     return list(seed_runs.values())
+
+
+def config_params(cfg: ExperimentConfig) -> dict[str, str]:
+    """The config as MLflow params, one per setting; the seeds as one compact param
+    (:func:`seeds_text`), not one per seed."""
+    params = {k: v for k, v in flatten(cfg.to_dict()).items() if not k.startswith("seeds.")}
+    return {**params, "seeds": seeds_text(cfg.seeds)}
+
+
+SEEDS_PARAM_MAX = 6000  # MLflow's limit on a param value
+
+
+def seeds_text(seeds: Iterable[int]) -> str:
+    """Seeds as runs of consecutive numbers, ``0-99`` or ``0,3,7-9``; a list too long for one
+    MLflow param ends ``...,<last> (<n> seeds; all in config.yaml)``."""
+    seeds = list(seeds)
+    parts, start = [], 0
+    for i in range(1, len(seeds) + 1):
+        if i == len(seeds) or seeds[i] != seeds[i - 1] + 1:
+            a, b = seeds[start], seeds[i - 1]
+            parts.append(str(a) if a == b else f"{a},{b}" if b == a + 1 else f"{a}-{b}")
+            start = i
+    text = ",".join(parts)
+    if len(text) <= SEEDS_PARAM_MAX:
+        return text
+    tail = f",...,{seeds[-1]} ({len(seeds)} seeds; all in config.yaml)"
+    return text[:text.rfind(",", 0, SEEDS_PARAM_MAX - len(tail))] + tail
 
 
 @contextlib.contextmanager
