@@ -22,7 +22,10 @@ The loss target is the image itself (label encoding ``reconstruction``); the lab
 analysis target Y, are the person indices of ``ImageFolder`` (sorted folder names).
 Decoding and transforming all images takes minutes, so the pixels are cached (``cache=True``)
 in ``root/lfw-deepfunneled.nninfo-<augment>-<key>.npy``, keyed by the files' names, sizes and
-modification times and the PIL and torchvision versions.
+modification times and the PIL and torchvision versions, beside its SHA-256
+(``<cache>.sha256``): a cache that does not match it, or does not load as the expected
+uint8 array (never unpickled), is rebuilt with a warning. An image that does not decode
+(not an image, truncated) stops the load with :class:`LFWImageError` naming the file.
 """
 
 from __future__ import annotations
@@ -52,7 +55,11 @@ ANGLES = (-10, -5, 0, 5, 10)  # degrees, counter-clockwise
 RESIZE, CROP = 40, 32
 #: The published split: 100,000 train / 32,330 test of the 10 x 13,233 augmented images.
 PUBLISHED_SPLIT = (100_000, 132_330)
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: caches come with their SHA-256
+
+
+class LFWImageError(ValueError):
+    """An LFW image file does not decode; the message names the file and what is wrong."""
 
 
 def find_lfw_folder(data_dir: Path) -> Path:
@@ -103,16 +110,73 @@ def _cache_path(folder: Path, samples: list[tuple[str, int]], augment: bool) -> 
     return folder.parent / f"{folder.name}.nninfo-{'x10' if augment else 'x1'}-{digest}.npy"
 
 
+def _checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _save(path: Path, images: np.ndarray) -> None:
+    """The cache and then its SHA-256, each written to a temporary file and renamed: a
+    reader sees whole files (a cache without its checksum is rebuilt)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    sums = _checksum_path(path)
+    tmp_sum = sums.with_name(f".{sums.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as fh:  # a file object: np.save adds no suffix
             np.save(fh, images)
+        tmp_sum.write_text(_file_sha256(tmp) + "\n")
         os.replace(tmp, path)
+        os.replace(tmp_sum, sums)
     except OSError as err:
         warnings.warn(f"lfw: could not cache the images in {path}: {err}", stacklevel=3)
     finally:
         tmp.unlink(missing_ok=True)
+        tmp_sum.unlink(missing_ok=True)
+
+
+def _load_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The cached images if ``path`` holds them intact (its SHA-256 as recorded, a uint8
+    array of ``shape``; nothing is unpickled), else None with a warning that it is rebuilt."""
+    if not path.is_file():
+        return None
+    sums = _checksum_path(path)
+    try:
+        recorded = sums.read_text().strip() if sums.is_file() else None
+        if recorded is None:
+            problem = f"its checksum file {sums.name} is missing"
+        elif _file_sha256(path) != recorded:
+            problem = f"its SHA-256 does not match {sums.name}"
+        else:
+            images = np.load(path, allow_pickle=False)
+            if images.dtype == np.uint8 and images.shape == shape:
+                return images
+            problem = (f"it holds a {images.dtype} array of shape {list(images.shape)}, not "
+                       f"uint8 of shape {list(shape)}")
+    except (OSError, ValueError, EOFError) as err:
+        problem = f"it does not load: {err}"
+    warnings.warn(f"lfw: the cached images {path} are unusable ({problem}); rebuilding the "
+                  "cache from the image files", stacklevel=3)
+    return None
+
+
+def _decode(path: str, loader, augment: bool) -> np.ndarray:
+    """:func:`published_versions` of the image file ``path``; :class:`LFWImageError` naming
+    the file when it does not decode."""
+    try:
+        return published_versions(loader(path), augment)
+    except (OSError, ValueError, SyntaxError) as err:  # PIL: UnidentifiedImageError, truncated
+        what = ("not an image PIL can identify" if type(err).__name__ == "UnidentifiedImageError"
+                else f"{type(err).__name__}: {err}")
+        raise LFWImageError(f"LFW image {path}: cannot be decoded ({what}); replace the file "
+                            "with the original (re-download or unpack LFW again) or remove "
+                            "it") from None
 
 
 def lfw_images(folder: Path, augment: bool = True, cache: bool = True
@@ -129,13 +193,13 @@ def lfw_images(folder: Path, augment: bool = True, cache: bool = True
     labels = np.asarray(ds.targets, dtype=np.int64)
     path = _cache_path(folder, ds.samples, augment) if cache else None
     n_versions = len(FLIPS) * len(ANGLES) if augment else 1
-    if path is not None and path.is_file():
-        images = np.load(path)
-        if images.shape == (n_versions, len(labels), 3, CROP, CROP):
-            return images, labels, list(ds.classes)
-    images = np.empty((n_versions, len(labels), 3, CROP, CROP), dtype=np.uint8)
+    shape = (n_versions, len(labels), 3, CROP, CROP)
+    cached = None if path is None else _load_cache(path, shape)
+    if cached is not None:
+        return cached, labels, list(ds.classes)
+    images = np.empty(shape, dtype=np.uint8)
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # PIL frees the GIL
-        done = pool.map(lambda s: published_versions(ds.loader(s[0]), augment), ds.samples)
+        done = pool.map(lambda s: _decode(s[0], ds.loader, augment), ds.samples)
         for i, v in enumerate(done):
             images[:, i] = v
     if path is not None:

@@ -37,14 +37,20 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
                       kwargs) for layer in todo]
     pipeline.say_todo("analyze", len(units), len(seeds), "(checkpoint, layer)")
     errors = []
-    with pipeline.Logbook(lambda key: key.endswith("/mutual_information")) as book:
-        for out in pipeline.run_units(settings, units, "analyse (checkpoint, layer)"):
-            rid, step, layer = out.key
-            if out.error is not None:
-                errors.append(f"run {rid} step {step} layer {layer}: {out.error!r}")
-                continue
-            book.add(rid, _analysis_tables(step, out.value),
-                     [(k, v, step) for k, v in curated(out.value.measures).items()])
+    try:
+        with pipeline.Logbook(lambda key: key.endswith("/mutual_information")) as book:
+            for out in pipeline.run_units(settings, units, "analyse (checkpoint, layer)"):
+                rid, step, layer = out.key
+                if out.error is not None:
+                    errors.append(f"run {rid} step {step} layer {layer}: {out.error!r}")
+                    continue
+                book.add(rid, _analysis_tables(step, out.value),
+                         [(k, v, step) for k, v in curated(out.value.measures).items()])
+    except pipeline.ArtifactWriteError:
+        if not errors:  # every unit's metrics are logged, its tables kept: a rerun skips them
+            pipeline.mark_done([r.info.run_id for r in seeds],
+                               [f"analysis.{x}" for x in layers], key)
+        raise
     pipeline.fail_on(errors, "analysis")
     pipeline.mark_done([r.info.run_id for r in seeds], [f"analysis.{x}" for x in layers], key)
     for run in seeds:

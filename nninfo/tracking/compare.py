@@ -14,7 +14,9 @@ to ``<out_dir>/compare/<exp1>+<exp2>/``.
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,13 +32,34 @@ from nninfo.tracking.results_frames import parents
 if TYPE_CHECKING:
     from nninfo.tracking.pipeline import Settings
 
-__all__ = ["COMPARE_PREFIX", "EXPERIMENTS_TAG", "TRAIN_RUNS_TAG", "compare",
+__all__ = ["COMPARE_PREFIX", "EXPERIMENTS_TAG", "TRAIN_RUNS_TAG", "CompareError", "compare",
            "comparison_name", "config_differences"]
 
 COMPARE_PREFIX = "compare/"
 EXPERIMENTS_TAG = "nninfo.compare.experiments"
 TRAIN_RUNS_TAG = "nninfo.compare.train_runs"
 _MAX_NAME = 500  # MLflow's limit on experiment names
+
+
+class CompareError(ValueError):
+    """Fewer than two experiments to compare. The message is in the Python API's words
+    (``experiments=``); :meth:`worded` says it in another's (the CLI's ``--compare``)."""
+
+    API = {"compare": "experiments="}
+
+    def __init__(self, given: object, names: Sequence[str]) -> None:
+        self.given, self.names = given, list(names)
+        super().__init__(f"experiments: {given!r}; compare needs at least two different "
+                         "experiment names, e.g. experiments=['a', 'b']")
+
+    def worded(self, words: dict[str, str]) -> str:
+        """The message for the option ``words['compare']`` (``--compare ``, ``-P compare=``);
+        as :meth:`nninfo.tracking.runs.RunNotFound.worded`."""
+        option = words.get("compare", self.API["compare"])
+        if option == self.API["compare"]:
+            return str(self)
+        return (f"{option}{','.join(self.names)}: name at least two different experiments, "
+                f"e.g. {option}a,b")
 
 
 def comparison_name(experiments: Sequence[str]) -> str:
@@ -57,8 +80,7 @@ def compare(experiments: Sequence[str], settings: Settings | None = None, *,
 
     names = list(dict.fromkeys([experiments] if isinstance(experiments, str) else experiments))
     if len(names) < 2:
-        raise ValueError(f"experiments: {experiments!r}; compare needs at least two different "
-                         "experiment names")
+        raise CompareError(experiments, names)
     settings = settings or Settings()
     pairs = parents(names, None)  # raises for an unknown experiment or incomplete training
     train_runs = [p for _, p in pairs]
@@ -74,15 +96,27 @@ def compare(experiments: Sequence[str], settings: Settings | None = None, *,
             EXPERIMENTS_TAG: json.dumps(names), TRAIN_RUNS_TAG: json.dumps(train_runs),
             runs.NOTE: "Comparison of " + ", ".join(f"{n} (training run {p})" for n, p in pairs)}
     run_id = c.create_run(runs.experiment_id(title), run_name="compare", tags=tags).info.run_id
-    with runs.status_guard(run_id):
-        page, figures = write_comparison(out, title, summary, perf, band)
+    out.mkdir(parents=True, exist_ok=True)
+    with runs.status_guard(run_id), tempfile.TemporaryDirectory(dir=out, prefix=".writing-") as tmp:
+        # written beside their places and renamed into them: a concurrent comparison of the
+        # same experiments, or a reader, never sees a half-written file
+        page, figures = write_comparison(tmp, title, summary, perf, band)
         for path in figures:
-            c.log_artifact(run_id, str(path), "figures")
-        c.log_artifact(run_id, str(page))
+            c.log_artifact(run_id, str(_publish(path, Path(tmp), out)), "figures")
         differences = config_differences(params)
-        differences.to_csv(out / "config_differences.csv", index=False)
-        c.log_artifact(run_id, str(out / "config_differences.csv"))
+        differences.to_csv(Path(tmp) / "config_differences.csv", index=False)
+        c.log_artifact(run_id, str(_publish(Path(tmp) / "config_differences.csv", Path(tmp), out)))
+        page = _publish(page, Path(tmp), out)
+        c.log_artifact(run_id, str(page))
     return page
+
+
+def _publish(written: Path, tmp: Path, out: Path) -> Path:
+    """``written`` (under ``tmp``) moved to the same place under ``out`` in one rename."""
+    final = out / Path(written).relative_to(tmp)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(written, final)
+    return final
 
 
 def _params(parent: str) -> dict[str, str]:

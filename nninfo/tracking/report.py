@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from nninfo.config import ExperimentConfig
@@ -11,9 +13,8 @@ from nninfo.tracking.pipeline import Settings
 
 def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
     """Figures (PNG + PDF) and a self-contained HTML report, logged to ``parent``; the
-    config's ``report.band`` chooses the spread over seeds that figures and tables show."""
-    from nninfo.presentation import figures as plotting
-    from nninfo.presentation import report as html
+    config's ``report.band`` chooses the spread over seeds that figures and tables show.
+    Each file is written beside its place and renamed into it (:func:`publish`)."""
     from nninfo.tracking import results
 
     summary = results.load_summary(train_run=parent)
@@ -23,6 +24,26 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
     stats = results.load_activation_statistics(train_run=parent)
     out = Path(settings.out_dir) / cfg.name
     (out / "figures").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".writing-") as tmp:
+        return _write(cfg, out, Path(tmp), parent, summary, perf, classes, atoms, stats)
+
+
+def publish(written: Path, final: Path) -> Path:
+    """Move the finished file ``written`` to ``final`` in one rename (``os.replace``, same
+    file system): a concurrent run writing the same report, or a reader, never sees a
+    half-written file; the last writer wins."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(written, final)
+    return final
+
+
+def _write(cfg, out: Path, tmp: Path, parent: str, summary, perf, classes, atoms,
+           stats) -> Path:
+    """Figures and page drawn into ``tmp`` (inside ``out``) and each moved into place
+    whole (:func:`publish`)."""
+    from nninfo.presentation import figures as plotting
+    from nninfo.presentation import report as html
+
     band = cfg.report.band
     classes = None if classes.empty else classes
     figures = plotting.standard_figures(summary, perf, stats if not stats.empty else None,
@@ -31,14 +52,15 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
     c = runs.client()
     pngs = {}
     for name, fig in figures.items():
-        for path in plotting.save_figure(fig, out / "figures" / name):
+        for written in plotting.save_figure(fig, tmp / "figures" / name):
+            path = publish(written, out / "figures" / written.name)
             c.log_artifact(parent, str(path), "figures")
             if path.suffix == ".png":
                 pngs[name] = path
-    page = out / "report.html"
-    html.write_report(page, f"nninfo: {cfg.name}", cfg, summary, perf,
-                      atoms=None if atoms.empty else atoms,
-                      stats=None if stats.empty else stats, figures=pngs, band=band,
-                      captions=captions, classes=classes)
+    page = html.write_report(tmp / "report.html", f"nninfo: {cfg.name}", cfg, summary, perf,
+                             atoms=None if atoms.empty else atoms,
+                             stats=None if stats.empty else stats, figures=pngs, band=band,
+                             captions=captions, classes=classes)
+    page = publish(page, out / "report.html")
     c.log_artifact(parent, str(page))
     return page
