@@ -16,15 +16,26 @@ Every job yields exactly one :class:`Outcome`, even when it ran more than once: 
 worker process died is run again (Dask reschedules tasks of lost workers on the others; the
 local pool is restarted for the unfinished jobs, up to ``retries`` times), and a job that
 raised is retried ``retries`` times on Dask. Jobs must therefore be safe to run twice.
+
+An interrupt (Ctrl-C, or SIGTERM turned into one by the command line) while jobs run stops
+them: the local pool's workers get SIGTERM, and SIGKILL after a grace period, and the pool is
+discarded; Dask futures are cancelled. :func:`stop_workers` does the same for every pool of
+this process. Pool workers ignore SIGINT (Ctrl-C reaches the whole process group; the driver
+decides) and die at once on SIGTERM, so jobs must write their files atomically.
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures as cf
+import contextlib
 import importlib.util
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -49,10 +60,14 @@ Job = tuple[Any, Callable[..., Any], tuple, dict]
 
 
 def _init_worker(threads: int, driver: int) -> None:
-    import threading
-
     import torch
 
+    # SIGTERM (from the driver stopping its pool, or a batch scheduler) ends a worker at
+    # once, even inside a long native call: its job's files are written atomically, so the
+    # last complete checkpoint stays usable. Ctrl-C reaches the whole process group: the
+    # driver decides, and stops its workers.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     threading.Thread(target=_exit_with_driver, args=(driver,), daemon=True,
                      name="nninfo-exit-with-driver").start()
@@ -204,24 +219,81 @@ def _discard_pool(workers: int) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-atexit.register(lambda: [_discard_pool(w) for w in list(_pools)])
+GRACE_S = 5.0
+"""How long a stopped worker may take to exit after SIGTERM before it gets SIGKILL."""
+
+
+def _stop_pool(workers: int, grace: float = GRACE_S) -> None:
+    """Discard the pool of ``workers`` and end its worker processes now: pending jobs are
+    cancelled, running ones die with their worker (SIGTERM, SIGKILL after ``grace``)."""
+    pool = _pools.pop(workers, None)
+    if pool is None:
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    # wait on the sentinels (readable once a worker is gone), not on the pids: the pool's
+    # own thread reaps them
+    waiting = {proc.sentinel: proc for proc in processes}
+    deadline = time.monotonic() + grace
+    while waiting and (left := deadline - time.monotonic()) > 0:
+        for ready in multiprocessing.connection.wait(list(waiting), left):
+            waiting.pop(ready)
+    for proc in waiting.values():
+        with contextlib.suppress(Exception):
+            proc.kill()
+
+
+def stop_workers(grace: float = GRACE_S) -> None:
+    """Stop every job of this process now: end the local pools' worker processes (SIGTERM,
+    SIGKILL after ``grace`` seconds) and cancel the Dask futures in flight (and close a
+    cluster started for them). For a driver that is being interrupted; jobs resume from
+    their last checkpoint when run again."""
+    for workers in list(_pools):
+        _stop_pool(workers, grace)
+    for client, futures, cluster in list(_dask_sessions):
+        _cancel_dask(client, futures, cluster)
+
+
+def _at_exit() -> None:
+    # idle pools: a normal shutdown; jobs still running (their driver is leaving without
+    # their results, e.g. after an interrupt outside run_jobs): their workers are ended, so
+    # that the interpreter does not wait for them (concurrent.futures joins its pools'
+    # threads before atexit handlers run, hence threading's hook where there is one)
+    for workers, pool in list(_pools.items()):
+        if getattr(pool, "_pending_work_items", None):
+            _stop_pool(workers)
+        else:
+            _discard_pool(workers)
+
+
+_register_at_exit = getattr(threading, "_register_atexit", atexit.register)
+_register_at_exit(_at_exit)
 
 
 def _pool_once(jobs: Sequence[Job], workers: int) -> Iterator[tuple[Job, Outcome]]:
     workers = min(workers, len(jobs))
-    pool = _shared_pool(workers)
-    futures = {pool.submit(fn, *args, **kwargs): (key, fn, args, kwargs)
-               for key, fn, args, kwargs in jobs}
+    futures: dict[cf.Future, Job] = {}
     try:
+        pool = _shared_pool(workers)
+        for key, fn, args, kwargs in jobs:
+            futures[pool.submit(fn, *args, **kwargs)] = (key, fn, args, kwargs)
         for fut in cf.as_completed(futures):
             job = futures.pop(fut)
             exc = fut.exception()
             if isinstance(exc, BrokenProcessPool):
                 _discard_pool(workers)  # a worker died: the next attempt starts a fresh pool
             yield job, Outcome(job[0], None if exc else fut.result(), exc)
-    except BaseException:
+    except GeneratorExit:  # the caller stopped reading: what has not started is not run
         for fut in futures:
             fut.cancel()
+        raise
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): the running jobs stop too
+        for fut in futures:
+            fut.cancel()
+        _stop_pool(workers)
         raise
 
 
@@ -260,12 +332,15 @@ def _dask(jobs: Sequence[Job], workers: int, scheduler: str | None, retries: int
     cluster = None if scheduler else _cluster(workers, gpus)
     client = Client(scheduler or cluster)
     need = {"resources": {"GPU": 1}} if gpus else {}
+    futures: dict[Any, Any] = {}
+    session = (client, futures, cluster)
+    _dask_sessions.append(session)
     try:
         # task keys start with the job's function name (as in the Dask dashboard)
-        futures = {client.submit(_call, fn, args, kwargs, pure=False, retries=retries,
-                                 key=f"{getattr(fn, '__name__', 'job')}-{uuid.uuid4().hex}",
-                                 **need):
-                   key for key, fn, args, kwargs in jobs}
+        for key, fn, args, kwargs in jobs:
+            futures[client.submit(_call, fn, args, kwargs, pure=False, retries=retries,
+                                  key=f"{getattr(fn, '__name__', 'job')}-{uuid.uuid4().hex}",
+                                  **need)] = key
         for fut in as_completed(list(futures)):
             key = futures.pop(fut)
             try:
@@ -274,7 +349,27 @@ def _dask(jobs: Sequence[Job], workers: int, scheduler: str | None, retries: int
                 yield Outcome(key, error=exc)
             finally:
                 fut.release()  # consumed: nothing left for the cluster to keep or recompute
+    except BaseException:  # interrupted, or the caller stopped reading: cancel the rest
+        _cancel_dask(client, futures, None)
+        raise
     finally:
+        with contextlib.suppress(ValueError):
+            _dask_sessions.remove(session)
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+_dask_sessions: list[tuple[Any, dict, Any]] = []  # (client, futures in flight, own cluster)
+
+
+def _cancel_dask(client: Any, futures: dict, cluster: Any) -> None:
+    """Best effort: cancel ``futures`` (a task already running on a worker of an outside
+    scheduler finishes there; Dask cannot stop it), then close ``cluster`` if given (its
+    worker processes end)."""
+    with contextlib.suppress(Exception):
+        if futures:
+            client.cancel(list(futures), force=True)
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=10)

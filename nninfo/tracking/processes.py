@@ -55,12 +55,44 @@ def driver_alive(tag: str) -> bool | None:
 
 
 def sigterm_as_interrupt() -> None:
-    """Handle SIGTERM like Ctrl-C (KeyboardInterrupt), so runs end KILLED, not RUNNING."""
+    """Handle SIGTERM like Ctrl-C (KeyboardInterrupt), so runs end KILLED, not RUNNING.
+
+    Only the first SIGTERM interrupts; later ones (a scheduler repeating it, ``kill`` again)
+    are ignored, so they do not cut short the handling of the first: stopping the workers
+    and marking the runs KILLED. SIGKILL still ends the process at once."""
 
     def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
+
+
+@contextlib.contextmanager
+def exit_on_interrupt(status: int) -> Iterator[None]:
+    """For the command line only, around an entry point's work: once Ctrl-C or SIGTERM (a
+    KeyboardInterrupt, see :func:`sigterm_as_interrupt`) has unwound the block, which marks
+    its runs KILLED on the way, stop every worker still running
+    (:func:`nninfo.executors.stop_workers`), say "Aborted!" and leave at once with
+    ``status``: ``os._exit``, because interpreter shutdown can hang for minutes in
+    third-party exit handlers (CUDA's). Never for a library call."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        import sys
+
+        from nninfo.executors import stop_workers
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: no half-done stop
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            stop_workers()
+        finally:
+            print("Aborted!", file=sys.stderr)
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(status)
 
 
 def sqlite_path(uri: str) -> Path | None:
