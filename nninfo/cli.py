@@ -31,9 +31,10 @@ def _cli_words() -> dict[str, str]:
     if os.environ.get("MLFLOW_RUN_ID"):
         return {"train_run": "-P train_run", "pass_run": "pass -P train_run=RUN_ID",
                 "train": "run the train entry point first (mlflow run ... -e train)",
-                "list": "`nninfo runs` lists them"}
+                "list": "`nninfo runs` lists them", "compare": "-P compare="}
     return {"train_run": "--train-run", "pass_run": "pass --train-run RUN_ID",
-            "train": "run `nninfo train` first", "list": "`nninfo runs` lists them"}
+            "train": "run `nninfo train` first", "list": "`nninfo runs` lists them",
+            "compare": "--compare "}
 
 
 def _user_errors(fn: Callable) -> Callable:
