@@ -14,6 +14,7 @@ from nninfo.config.load import (
 )
 from nninfo.config.spec import (
     GROUPING_KINDS,
+    TRAINED_PARTS,
     AnalysisSpec,
     ConfigError,
     ExperimentConfig,
@@ -25,6 +26,7 @@ from nninfo.config.spec import (
 
 __all__ = [
     "GROUPING_KINDS",
+    "TRAINED_PARTS",
     "AnalysisSpec",
     "ConfigError",
     "ExperimentConfig",

@@ -24,9 +24,9 @@ def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings
     A chain (``main``) reuses a finished training run with the same training settings, seeds
     and code instead of training again, unless ``settings.force``. Under ``mlflow run
     --experiment-name NAME`` the experiment is NAME. Without a ``train`` step a missing
-    tracking store is an error (none is created). A config that disagrees with the training
-    run's own (its ``config.yaml``) on the task, network, training or seeds is refused
-    before any run is created or changed (:func:`~nninfo.tracking.pipeline.check_trained_with`).
+    tracking store is an error (none is created). What a training run trained (task, network,
+    training, seeds) always comes from its own ``config.yaml``; differing settings of ``cfg``
+    are named and set aside (:func:`~nninfo.tracking.pipeline.bound_to_training`).
     """
     experiment = runs.launcher_experiment() or experiment
     _say(name, f"tracking URI {runs.shown_uri()}, experiment {experiment!r}")
@@ -39,8 +39,8 @@ def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings
         parent = train.reusable_training(cfg, experiment)
     else:
         parent = None
-    if parent:  # bound to what the run trained: refused here, before any run is touched
-        pipeline.check_trained_with(cfg, parent)
+    if parent:  # what the run trained comes from the run, before any run is touched
+        cfg = pipeline.bound_to_training(cfg, parent, name)
         reused = " (reused: same training settings, seeds and code; force=true retrains)" \
             if "train" in steps else ""
         _show_run(name, parent, f"training run {parent}{reused}; its seed runs hold the results")

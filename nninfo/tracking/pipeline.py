@@ -25,6 +25,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from nninfo.config import (
+    TRAINED_PARTS,
     ConfigError,
     ExperimentConfig,
     build_config,
@@ -317,16 +318,27 @@ def training_config(parent: str) -> ExperimentConfig:
                           f"accepts: {err}") from None
 
 
-def check_trained_with(cfg: ExperimentConfig, parent: str) -> None:
-    """Refuse, before any work, to analyse, evaluate or report training run ``parent`` with a
-    config that disagrees with the run's own on what was trained (task, network, training,
-    seeds): the results would be logged as if the run's networks were another's. The
-    ConfigError names every differing field with both values."""
-    diffs = cfg.training_differences(training_config(parent))
-    if diffs:
-        listed = "; ".join(f"{key}: {here!r} here, {there!r} in the run"
-                           for key, here, there in diffs)
-        raise ConfigError(
-            f"config differs from training run {parent} in what was trained: {listed}. Only "
-            "analysis, performance and report settings may differ; use the run's config "
-            f"(its artifact {CONFIG_ARTIFACT}; `nninfo runs` lists the runs) or train again.")
+def bound_to_training(cfg: ExperimentConfig, parent: str, entry: str) -> ExperimentConfig:
+    """``cfg`` bound to training run ``parent``: what the run trained (task, network,
+    training, seeds: :data:`~nninfo.config.spec.TRAINED_PARTS`) comes from the run's own
+    config, the rest (name, analysis, performance, report) from ``cfg``. So the run's
+    networks are never analysed as another network, on another split or with other seeds.
+    Where ``cfg`` differs in the trained parts, one line on stderr names each field set aside
+    (with both values); a ConfigError when ``cfg``'s analysis settings do not fit the
+    run's network."""
+    trained = training_config(parent)
+    diffs = cfg.training_differences(trained)
+    if not diffs:
+        return cfg
+    own = {k: v for k, v in cfg.to_dict().items() if k not in TRAINED_PARTS}
+    try:
+        bound = build_config({**trained.to_dict(), **own})
+    except (ValueError, TypeError, KeyError) as err:
+        raise ConfigError(f"training run {parent}: this config's analysis, performance or "
+                          f"report settings do not fit what the run trained: {err}") from None
+    listed = "; ".join(f"{key}: {here!r} here, {there!r} in the run"
+                       for key, here, there in diffs)
+    print(f"nninfo {entry}: training run {parent} is used as it was trained; this config's "
+          f"training settings are set aside ({listed}); its analysis, performance and report "
+          "settings apply", file=sys.stderr)
+    return bound
