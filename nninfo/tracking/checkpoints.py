@@ -28,15 +28,13 @@ def checkpoint_index(run_id: str) -> list[dict]:
     ``..`` are refused) and no step twice, else
     :class:`~nninfo.training.checkpoint.CheckpointError` naming the run; so is a missing or
     unreadable ``checkpoints.json``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = runs.client().download_artifacts(run_id, "checkpoints.json", tmp)
-            text = Path(path).read_text()
-        except Exception as err:  # MLflow's or the artifact store's: missing, unreadable
-            raise _checkpoint_error(
-                f"seed run {run_id}: its checkpoints.json, the index of its checkpoints, "
-                f"cannot be read ({type(err).__name__}: {err}); without it no checkpoint of "
-                "the run can be analysed or evaluated: train again") from None
+    try:
+        text = runs.artifact_text(run_id, "checkpoints.json")
+    except Exception as err:  # MLflow's or the artifact store's: missing, unreadable
+        raise _checkpoint_error(
+            f"seed run {run_id}: its checkpoints.json, the index of its checkpoints, "
+            f"cannot be read ({type(err).__name__}: {err}); without it no checkpoint of "
+            "the run can be analysed or evaluated: train again") from None
     try:
         index = json.loads(text)
     except json.JSONDecodeError as err:

@@ -277,47 +277,6 @@ def before_any_run(steps: tuple[str, ...], cfg: ExperimentConfig, settings: Sett
         print(f"marked run {run_id} KILLED: the process that ran it is gone", file=sys.stderr)
 
 
-CONFIG_ARTIFACT = "config.yaml"  # on a training run (and its seed runs): the config it trained
-_CONFIG_MAX_BYTES = 4 << 20
-
-
-def training_config(parent: str) -> ExperimentConfig:
-    """The config training run ``parent`` was trained with, from its ``config.yaml`` artifact
-    (untrusted data: read with ``yaml.safe_load`` and validated by
-    :func:`~nninfo.config.build_config`); a ConfigError naming the run when it is missing
-    or not a valid config."""
-    import yaml
-
-    where = f"training run {parent}"
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = Path(runs.client().download_artifacts(parent, CONFIG_ARTIFACT, tmp))
-            if path.stat().st_size > _CONFIG_MAX_BYTES:
-                raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} is larger than "
-                                  f"{_CONFIG_MAX_BYTES >> 20} MB, not a config nninfo logged")
-            text = path.read_text(encoding="utf-8")
-        except ConfigError:
-            raise
-        except Exception as err:  # MLflow's, the artifact store's or the file's error
-            raise ConfigError(
-                f"{where}: its {CONFIG_ARTIFACT} artifact, the config it was trained with, "
-                f"cannot be read ({type(err).__name__}: {err}); is it a run of `nninfo "
-                "train` or `main`? `nninfo runs` lists them") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} is not valid YAML "
-                          f"({str(err).splitlines()[0]})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} holds a {type(raw).__name__}, not "
-                          "a mapping of config sections")
-    try:
-        return build_config(raw)
-    except (ValueError, TypeError, KeyError) as err:
-        raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} is not a config this nninfo "
-                          f"accepts: {err}") from None
-
-
 def bound_to_training(cfg: ExperimentConfig, parent: str, entry: str) -> ExperimentConfig:
     """``cfg`` bound to training run ``parent``: what the run trained (task, network,
     training, seeds: :data:`~nninfo.config.spec.TRAINED_PARTS`) comes from the run's own
@@ -326,7 +285,7 @@ def bound_to_training(cfg: ExperimentConfig, parent: str, entry: str) -> Experim
     Where ``cfg`` differs in the trained parts, one line on stderr names each field set aside
     (with both values); a ConfigError when ``cfg``'s analysis settings do not fit the
     run's network."""
-    trained = training_config(parent)
+    trained = runs.logged_config(parent, "training run")
     diffs = cfg.training_differences(trained)
     if not diffs:
         return cfg

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,23 +27,12 @@ def _checkpoint(run_id: str, epoch: float | None, step: int | None) -> tuple[Pat
     return Path(download_checkpoint(run_id, chosen)), chosen  # verified, cached
 
 
-def _config(run_id: str):
-    from nninfo.config import build_config
-
-    with tempfile.TemporaryDirectory() as tmp:
-        data = runs.client().download_artifacts(run_id, "config.yaml", tmp)
-        import yaml
-
-        raw = yaml.safe_load(Path(data).read_text())
-    return build_config(raw)
-
-
 def load_model(run_id: str, epoch: float | None = None, *, step: int | None = None):
     """The seed run's network at a checkpoint (default: the last), ready in eval mode."""
     from nninfo.jobs import load_checkpoint_network
 
     path, _ = _checkpoint(run_id, epoch, step)
-    return load_checkpoint_network(_config(run_id), path)
+    return load_checkpoint_network(runs.logged_config(run_id, "seed run"), path)
 
 
 def load_activations(run_id: str, epoch: float | None = None, *, layers: list[str] | None = None,
@@ -54,7 +42,7 @@ def load_activations(run_id: str, epoch: float | None = None, *, layers: list[st
     from nninfo.capture import capture_codes
     from nninfo.jobs import load_checkpoint_network, load_experiment_task, split
 
-    cfg = _config(run_id)
+    cfg = runs.logged_config(run_id, "seed run")
     path, _ = _checkpoint(run_id, epoch, step)
     net = load_checkpoint_network(cfg, path)
     data = split(load_experiment_task(cfg, data_dir), dataset or cfg.analysis.dataset)

@@ -396,3 +396,51 @@ def mark_abandoned_runs(experiment: str) -> list[str]:
         c.set_terminated(run.info.run_id, "KILLED")
         marked.append(run.info.run_id)
     return marked
+
+
+CONFIG_ARTIFACT = "config.yaml"  # on a training run and its seed runs: the config they trained
+ARTIFACT_TEXT_MAX = 4 << 20  # bytes of a small text artifact nninfo reads back (configs, indexes)
+
+
+def artifact_text(run_id: str, path: str, max_bytes: int = ARTIFACT_TEXT_MAX) -> str:
+    """The UTF-8 text of a run's small artifact ``path``; raises what the store raises for a
+    missing or unreadable one, and ValueError for one larger than ``max_bytes``."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(client().download_artifacts(run_id, path, tmp))
+        if local.stat().st_size > max_bytes:
+            raise ValueError(f"{path} is larger than {max_bytes >> 20} MB")
+        return local.read_text(encoding="utf-8")
+
+
+def logged_config(run_id: str, what: str = "run"):
+    """The :class:`~nninfo.config.ExperimentConfig` a run was trained with, from its
+    ``config.yaml`` (untrusted data: ``yaml.safe_load``, at most :data:`ARTIFACT_TEXT_MAX`
+    bytes, validated by :func:`~nninfo.config.build_config`); a ConfigError naming the run
+    (``what``: "training run", "seed run") when it is missing or not a valid config."""
+    import yaml
+
+    from nninfo.config import ConfigError, build_config
+
+    where = f"{what} {run_id}"
+    try:
+        text = artifact_text(run_id, CONFIG_ARTIFACT)
+    except Exception as err:  # MLflow's, the artifact store's or the file's error
+        raise ConfigError(
+            f"{where}: its {CONFIG_ARTIFACT} artifact, the config it was trained with, "
+            f"cannot be read ({type(err).__name__}: {err}); is it a run of `nninfo train` or "
+            "`main`? `nninfo runs` lists them") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} is not valid YAML "
+                          f"({str(err).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} holds a {type(raw).__name__}, not "
+                          "a mapping of config sections")
+    try:
+        return build_config(raw)
+    except (ValueError, TypeError, KeyError) as err:
+        raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} is not a config this nninfo "
+                          f"accepts: {err}") from None

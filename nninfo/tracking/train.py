@@ -31,7 +31,7 @@ def train_experiment(cfg: ExperimentConfig, settings: Settings, parent: str) -> 
     runs.set_tags(parent, {"nninfo.task": cfg.task.name, "nninfo.experiment": cfg.name,
                            runs.TRAINING_KEY: training_key(cfg),
                            runs.N_SEEDS: str(len(cfg.seeds))})
-    c.log_dict(parent, cfg.to_dict(), "config.yaml")
+    c.log_dict(parent, cfg.to_dict(), runs.CONFIG_ARTIFACT)
     seed_runs: dict[int, str] = {}
     errors, pending = [], {}
     dataset = seed_outputs.dataset_input(cfg, settings.data_dir)
@@ -179,7 +179,7 @@ def _describe_seed_run(run_id: str, cfg: ExperimentConfig, seed: int,
                        dataset: DatasetInput) -> None:
     params = {k: v for k, v in flatten(cfg.to_dict()).items() if not k.startswith("seeds.")}
     runs.log_params(run_id, {**params, "seed": str(seed)})  # one param per setting
-    runs.client().log_dict(run_id, cfg.to_dict(), "config.yaml")
+    runs.client().log_dict(run_id, cfg.to_dict(), runs.CONFIG_ARTIFACT)
     runs.client().log_inputs(run_id, [dataset])
 
 
