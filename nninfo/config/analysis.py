@@ -104,6 +104,11 @@ def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
                         binning=binning, noise_sigma=noise_sigma)
 
 
+def analysis_spec(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
+    """The ``analysis`` section ``raw`` checked against ``layer_names``, as for a config."""
+    return _analysis(raw, layer_names)
+
+
 def _measures(value: Any) -> tuple[str, ...]:
     """``analysis.measures``: distinct catalogue names (an old spelling becomes its current
     name, with a warning)."""

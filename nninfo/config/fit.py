@@ -130,7 +130,7 @@ def _check_task_fit(cfg: ExperimentConfig, splits: tuple[str, ...] | None,
                 _fail("performance.datasets", name, allowed)
     widths = _layer_widths(cfg.network, input_shape, whose)
     if widths is not None:
-        _check_sources(cfg.analysis, widths)
+        check_sources(cfg.analysis, widths)
     _check_binning(cfg, widths)
     _check_codable(cfg)
 
@@ -195,7 +195,7 @@ def _check_binning(cfg: ExperimentConfig, widths: dict[str, int] | None = None) 
                   "layer, or binning: hard")
 
 
-def _check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:
+def check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:
     """Group indices within each layer's width, subsets no larger than the layer, and no
     more sources than each measure allows."""
     layers = spec.layers  # none listed: nothing is analysed (analyze asks for layers)

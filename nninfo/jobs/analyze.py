@@ -18,7 +18,7 @@ from nninfo.capture import (
     layer_summary,
 )
 from nninfo.config import ExperimentConfig
-from nninfo.config.spec import SurrogateSpec
+from nninfo.config.spec import AnalysisSpec, SurrogateSpec
 from nninfo.info.entropy import mutual_information
 from nninfo.info.surrogates import mi_surrogates
 from nninfo.jobs.common import Checkpoint, checkpoint_network, load_experiment_task, split
@@ -101,16 +101,26 @@ def analyze_checkpoint(cfg: ExperimentConfig, path: str | Path, layers: list[str
                        pid_surrogates: bool = False) -> CheckpointAnalysis:
     """All configured measures for ``layers`` at one checkpoint; surrogates of I always (as
     ``analysis.surrogates.mi`` says), of the PID when ``pid_surrogates``."""
-    spec = cfg.analysis
     got = _capture(cfg, str(path), data_dir, device)
-    cap = got.cap
+    return analyze_captured(cfg.analysis, got.cap, got.tables, layers, seeds=(got.seed, got.step),
+                            pid_surrogates=pid_surrogates)
+
+
+def analyze_captured(spec: AnalysisSpec, cap: Capture, layer_tables: dict[str, LayerTables],
+                     layers: list[str], *, seeds: tuple[int, ...],
+                     pid_surrogates: bool = False) -> CheckpointAnalysis:
+    """The measures of ``spec`` for ``layers`` of a capture (codes in ``cap``, each layer's
+    joint outcomes in ``layer_tables``): what :func:`analyze_checkpoint` computes once a
+    checkpoint's layers are captured, and what :class:`nninfo.probe.Probe` computes for any
+    PyTorch module. ``seeds`` (a training seed and step) seed the surrogates with
+    ``spec.surrogates.seed`` and the layer name."""
     metrics: dict[str, float] = {}
     atoms, class_atoms, stats = [], [], []
     for layer in layers:
         codes, levels = cap.codes[layer], cap.levels[layer]
-        tables = got.tables[layer]
+        tables = layer_tables[layer]
         table = tables.table()
-        seed = derive_seed(spec.surrogates.seed, got.seed, got.step, layer)
+        seed = derive_seed(spec.surrogates.seed, *seeds, layer)
         summary = {**_information(table, tables, spec.surrogates, seed),
                    **layer_summary(codes, levels)}
         _merge(metrics, {f"{layer}/{k}": float(v) for k, v in summary.items()}, layer)

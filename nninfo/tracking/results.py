@@ -96,7 +96,7 @@ def load_summary(experiment: Names = None, *, train_run: Names = None) -> pd.Dat
 
 
 def _layer(m) -> tuple:
-    return ("layer", m.group(1)), ("grouping", m.group("grouping") or "neurons")
+    return ("layer", m.group("layer")), ("grouping", m.group("grouping") or "neurons")
 
 
 def load_class_summary(experiment: Names = None, *, train_run: Names = None) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from nninfo.info.catalog import COUNT_QUANTITIES
@@ -17,10 +18,11 @@ from nninfo.tracking import runs
 from nninfo.tracking.checkpoints import checkpoint_index
 from nninfo.tracking.runs import find_parent, seed_runs
 
-LAYER_KEY = re.compile(r"^(L\d+)/(?:(?P<grouping>(?!class_)[^/]+)/)?(?P<quantity>[^/]+)$")
+LAYER_KEY = re.compile(r"^(?P<layer>[^/]+)/(?:(?P<grouping>(?!class_)[^/]+)/)?(?P<quantity>[^/]+)$")
 """Metric keys of the analysis: ``<layer>[/<grouping>]/<quantity>``, the quantity either a
-plain layer quantity (``mutual_information``) or ``<measure>.<quantity>`` (``pid.deg_syn_2``)."""
-CLASS_KEY = re.compile(r"^(L\d+)/(?:(?P<grouping>(?!class_)[^/]+)/)?class_(?P<cls>-?\d+)/"
+plain layer quantity (``mutual_information``) or ``<measure>.<quantity>`` (``pid.deg_syn_2``);
+``<layer>`` is one of the run's layers (:func:`run_layers`)."""
+CLASS_KEY = re.compile(r"^(?P<layer>[^/]+)/(?:(?P<grouping>(?!class_)[^/]+)/)?class_(?P<cls>-?\d+)/"
                        r"(?P<quantity>[^/]+)$")
 """Metric keys of the per-class (target-pointwise) PID:
 ``<layer>[/<grouping>]/class_<t>/pid.<quantity>``."""
@@ -140,9 +142,24 @@ def collect(experiment, train_run, per_run: Callable[[mlflow.entities.Run], pd.D
 
 # ---------------------------------------------------------------- one seed run
 def epochs(run_id: str) -> pd.DataFrame:
-    """step -> chapter, epoch for a seed run."""
+    """step -> chapter, epoch for a seed run: its checkpoint index, or for a probe's seed run
+    its ``epoch`` metric (chapter 0)."""
+    if runs.client().get_run(run_id).data.tags.get(runs.PROBE_TAG):
+        logged = history(run_id, runs.EPOCH_METRIC)
+        return pd.DataFrame({"chapter": np.zeros(len(logged), dtype=np.int64),
+                             "step": np.array(list(logged), dtype=np.int64),
+                             "epoch": np.array(list(logged.values()), dtype=np.float64)})
     index = pd.DataFrame(checkpoint_index(run_id))
     return index[["chapter", "step", "epoch"]]
+
+
+def run_layers(run: mlflow.entities.Run) -> Callable[[str], bool]:
+    """Whether a name is one of the analysed layers of a seed run: those of its
+    ``nninfo.layers`` tag (any names, for a probe), else ``L1``, ``L2``, ..."""
+    tagged = set(run.data.tags.get("nninfo.layers", "").split(",")) - {""}
+    if tagged:
+        return tagged.__contains__
+    return lambda name: re.fullmatch(r"L\d+", name) is not None
 
 
 def history(run_id: str, key: str) -> dict[int, float]:
@@ -157,9 +174,12 @@ def metric_cells(run: mlflow.entities.Run, pattern: re.Pattern,
     excluded): one row per step and ``ident(match)`` (``(column, value)`` pairs), one column
     per ``quantity`` group; with chapter and epoch."""
     cells: dict[tuple, dict[str, float]] = {}
+    is_layer = run_layers(run)
     for key in run.data.metrics:
         m = pattern.match(key)
         if m is None or (m.groupdict().get("dataset") == RUNNING):
+            continue
+        if "layer" in pattern.groupindex and not is_layer(m.group("layer")):
             continue
         for step, value in history(run.info.run_id, key).items():
             cells.setdefault((step, *ident(m)), {})[m.group("quantity")] = value

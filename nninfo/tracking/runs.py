@@ -28,10 +28,12 @@ SEED_ROLE = "seed"
 N_SEEDS = "nninfo.n_seeds"  # on train/main runs: how many seed runs make them complete
 TRAIN_RUN = "nninfo.train_run"  # on entry runs that work on another run's seeds
 TRAINING_KEY = "nninfo.training_key"  # on train/main runs: what their seeds were trained with
-TRAIN_ENTRIES = ("train", "main")
+TRAIN_ENTRIES = ("train", "main", "probe")  # runs with seed runs to read (probe: nninfo.probe)
 ENTRY = "nninfo.entry"
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
+PROBE_TAG = "nninfo.probe"  # on a probe's seed run (nninfo.probe): its epochs are a metric
+EPOCH_METRIC = "epoch"      # the probe's epoch of each logged step
 DEFAULT_EXPERIMENT_ID = "0"
 _BATCH = {"metrics": 900, "params": 100, "tags": 100}
 """Entities per ``log_batch`` call (MLflow accepts at most 1000 metrics, 100 params and tags)."""

@@ -1,0 +1,114 @@
+"""Where a probe's results go: an nninfo run (entry ``probe``) with one seed run, shaped as a
+training run of the pipeline, so that ``nninfo.results``, the figures, the report,
+``report --compare`` and the MLflow UI read them as they read any nninfo experiment."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from nninfo.tracking import pipeline, runs
+from nninfo.tracking.analyze import _analysis_tables, tag_bias
+from nninfo.tracking.metrics import curated
+
+if TYPE_CHECKING:
+    from nninfo.jobs.analyze import CheckpointAnalysis
+
+PROBE_ENTRY = "probe"
+MODEL_RUN = "nninfo.model_run"   # the run whose model was probed
+PROBE_ARTIFACT = "probe.json"
+DEFAULT_EXPERIMENT = "nninfo_probe"
+
+
+class ProbeRuns:
+    """The probe's parent run and seed run; metrics at the probe's steps."""
+
+    def __init__(self, parent: str, seed_run: str, layers: list[str]) -> None:
+        self.parent, self.seed_run, self.layers = parent, seed_run, layers
+
+    @classmethod
+    def open(cls, probe: Any) -> ProbeRuns:
+        """Create the runs of ``probe`` (:class:`nninfo.probe.Probe`): under the active MLflow
+        run if there is one (its child, linked to it as the model's run), else in experiment
+        ``probe.experiment`` (default: the active run's, else ``nninfo_probe``)."""
+        import mlflow
+
+        active = mlflow.active_run()
+        c = runs.client()
+        if probe.experiment is not None:
+            exp_id = runs.experiment_id(probe.experiment)
+        elif active is not None:
+            exp_id = active.info.experiment_id
+        else:
+            exp_id = runs.experiment_id(DEFAULT_EXPERIMENT)
+        experiment = c.get_experiment(exp_id).name
+        model_run = probe.model_run_id or (active.info.run_id if active else None)
+        tags = {**runs.base_tags(), runs.ROLE: "entry", runs.ENTRY: PROBE_ENTRY,
+                runs.N_SEEDS: "1", "nninfo.experiment": experiment,
+                "nninfo.model": type(probe.model).__name__}
+        if active is not None and active.info.experiment_id == exp_id:
+            tags[runs.PARENT] = active.info.run_id
+        if model_run:
+            tags[MODEL_RUN] = model_run
+        name = probe.run_name or f"probe {type(probe.model).__name__}"
+        parent = c.create_run(exp_id, run_name=name, tags=tags).info.run_id
+        layers = list(probe.keys.values())
+        seed_run = runs.child_run(parent, f"seed {probe.seed}", {
+            runs.ROLE: runs.SEED_ROLE, "seed": str(probe.seed), runs.PROBE_TAG: "1",
+            "nninfo.layers": ",".join(layers), "nninfo.experiment": experiment})
+        _describe(parent, seed_run, probe)
+        print(f"nninfo probe: logging to experiment {experiment!r}, run {parent} (seed run "
+              f"{seed_run}); view: {runs.ui_hint(exp_id, parent)}", file=sys.stderr)
+        return cls(parent, seed_run, layers)
+
+    def log(self, step: int, epoch: float | None, result: CheckpointAnalysis,
+            edges: Mapping[str, np.ndarray]) -> None:
+        """One measurement: tables first, metrics last, as the pipeline logs a checkpoint."""
+        tables = _analysis_tables(step, result)
+        for layer, grid in edges.items():
+            tables[f"analysis/edges/{layer}/step_{step:08d}.csv"] = pd.DataFrame({"edge": grid})
+        rows = [(k, v, step) for k, v in curated(result.measures).items()]
+        rows.append((runs.EPOCH_METRIC, float(step if epoch is None else epoch), step))
+        with pipeline.Logbook(lambda key: key.endswith("/mutual_information")) as book:
+            book.add(self.seed_run, tables, rows)
+
+    def close(self, status: str) -> None:
+        """Tag the bias-dominated layers and end both runs with ``status``."""
+        if status == "FINISHED":
+            tag_bias(self.seed_run, self.layers)
+        for run_id in (self.seed_run, self.parent):
+            runs.client().set_terminated(run_id, status)
+
+
+def _describe(parent: str, seed_run: str, probe: Any) -> None:
+    """What was probed, how, on what: params on both runs (the parent's as a training run's,
+    so ``report --compare`` lists differing settings) and ``probe.json`` on the parent."""
+    from nninfo.config import flatten
+
+    layers = probe.describe()
+    params = {**{f"analysis.{k}": v for k, v in flatten(_spec_dict(probe.spec)).items()},
+              **{f"probe.layers.{probe.keys[n]}": line for n, line in layers.items()},
+              "probe.model": type(probe.model).__name__, "seed": str(probe.seed)}
+    runs.log_params(parent, params)
+    runs.log_params(seed_run, params)
+    renamed = {n: k for n, k in probe.keys.items() if n != k}
+    record = {"model": type(probe.model).__name__, "layers": layers,
+              "metric_names": probe.keys, "renamed": renamed,
+              "schedule": probe.schedule, "analysis": _spec_dict(probe.spec)}
+    runs.client().log_dict(parent, record, PROBE_ARTIFACT)
+    if renamed:
+        runs.set_tags(parent, {"nninfo.renamed_layers": json.dumps(renamed)})
+
+
+def _spec_dict(spec: Any) -> dict[str, Any]:
+    import dataclasses
+
+    raw = dataclasses.asdict(spec)
+    raw.pop("layers", None)
+    raw.pop("dataset", None)
+    return raw
