@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,13 @@ class Probe:
     ``dataset`` (measures, groupings, n_bins, binning, noise_sigma, surrogates, per_class).
     ``schedule``: the steps at which :meth:`log` measures (None: every call); PID surrogates
     go to its ``analysis.surrogates.pid_checkpoints`` positions (without a schedule: the
-    first logged step, or every step with ``all``).
+    first logged step, or every step with ``all``). The published log spacing:
+    ``nninfo.probe.checkpoint_steps("log", n, epochs, steps_per_epoch)``.
+
+    Where results go (at the first :meth:`log`): a new nninfo run (entry ``probe``) with one
+    seed run ``seed`` that holds the metrics; the run is a child of ``parent_run_id``, else of
+    the active MLflow run, in that run's experiment (or ``experiment``, else
+    ``nninfo_probe``); ``model_run_id`` (default: that parent) is tagged as the model's run.
 
     Every problem that can be seen before measuring (a module path, a tuple output, an
     unbounded activation without limits, too many PID sources, mismatched labels) is a
@@ -60,7 +67,7 @@ class Probe:
                  analysis: Mapping[str, Any] | None = None,
                  schedule: Sequence[int] | None = None, batch_size: int = 1024,
                  experiment: str | None = None, run_name: str | None = None, seed: int = 0,
-                 model_run_id: str | None = None) -> None:
+                 parent_run_id: str | None = None, model_run_id: str | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model: {type(model).__name__} is not a torch.nn.Module")
         self.model = model
@@ -84,7 +91,7 @@ class Probe:
         self._check_noise()
         self.schedule = _schedule(schedule)
         self.experiment, self.run_name, self.seed = experiment, run_name, seed
-        self.model_run_id = model_run_id
+        self.parent_run_id, self.model_run_id = parent_run_id, model_run_id
         self.runs = None
         self._logged = 0
 
@@ -198,6 +205,16 @@ class Probe:
             return spec.pid_checkpoints == ("all",) or (self._logged == 0
                                                        and "first" in spec.pid_checkpoints)
         return self.schedule.index(step) in spec.pid_positions(len(self.schedule))
+
+    def report(self, out_dir: str | None = None) -> Path:
+        """Figures and the HTML report of everything logged so far, written to
+        ``<out_dir>/<run name>/`` (default: ``outputs/`` beside a SQLite store) and logged to
+        the probe's run; as ``nninfo report`` does for a training run."""
+        if self.runs is None:
+            raise ValueError("report: nothing is logged yet; call log(step) first")
+        from nninfo.tracking import probe_runs
+
+        return probe_runs.report(self.runs, self.spec, out_dir)
 
     def close(self, status: str = "FINISHED") -> None:
         """End the probe's runs (``FINISHED``, ``FAILED`` or ``KILLED``)."""

@@ -5,8 +5,10 @@ training run of the pipeline, so that ``nninfo.results``, the figures, the repor
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,31 +30,31 @@ DEFAULT_EXPERIMENT = "nninfo_probe"
 class ProbeRuns:
     """The probe's parent run and seed run; metrics at the probe's steps."""
 
-    def __init__(self, parent: str, seed_run: str, layers: list[str]) -> None:
+    def __init__(self, parent: str, seed_run: str, layers: list[str], name: str,
+                 experiment: str) -> None:
         self.parent, self.seed_run, self.layers = parent, seed_run, layers
+        self.name, self.experiment = name, experiment
 
     @classmethod
     def open(cls, probe: Any) -> ProbeRuns:
         """Create the runs of ``probe`` (:class:`nninfo.probe.Probe`): under the active MLflow
         run if there is one (its child, linked to it as the model's run), else in experiment
         ``probe.experiment`` (default: the active run's, else ``nninfo_probe``)."""
-        import mlflow
-
-        active = mlflow.active_run()
         c = runs.client()
+        above = _parent_run(probe.parent_run_id)
         if probe.experiment is not None:
             exp_id = runs.experiment_id(probe.experiment)
-        elif active is not None:
-            exp_id = active.info.experiment_id
+        elif above is not None:
+            exp_id = above.info.experiment_id
         else:
             exp_id = runs.experiment_id(DEFAULT_EXPERIMENT)
         experiment = c.get_experiment(exp_id).name
-        model_run = probe.model_run_id or (active.info.run_id if active else None)
+        model_run = probe.model_run_id or (above.info.run_id if above else None)
         tags = {**runs.base_tags(), runs.ROLE: "entry", runs.ENTRY: PROBE_ENTRY,
                 runs.N_SEEDS: "1", "nninfo.experiment": experiment,
                 "nninfo.model": type(probe.model).__name__}
-        if active is not None and active.info.experiment_id == exp_id:
-            tags[runs.PARENT] = active.info.run_id
+        if above is not None and above.info.experiment_id == exp_id:
+            tags[runs.PARENT] = above.info.run_id
         if model_run:
             tags[MODEL_RUN] = model_run
         name = probe.run_name or f"probe {type(probe.model).__name__}"
@@ -64,7 +66,7 @@ class ProbeRuns:
         _describe(parent, seed_run, probe)
         print(f"nninfo probe: logging to experiment {experiment!r}, run {parent} (seed run "
               f"{seed_run}); view: {runs.ui_hint(exp_id, parent)}", file=sys.stderr)
-        return cls(parent, seed_run, layers)
+        return cls(parent, seed_run, layers, name, experiment)
 
     def log(self, step: int, epoch: float | None, result: CheckpointAnalysis,
             edges: Mapping[str, np.ndarray]) -> None:
@@ -83,6 +85,34 @@ class ProbeRuns:
             tag_bias(self.seed_run, self.layers)
         for run_id in (self.seed_run, self.parent):
             runs.client().set_terminated(run_id, status)
+
+
+def _parent_run(run_id: str | None):
+    """The run a probe's run goes under: ``run_id`` (checked), else the active MLflow run."""
+    import mlflow
+
+    if run_id is None:
+        return mlflow.active_run()
+    try:
+        return runs.client().get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        raise ValueError(f"parent_run_id: {run_id!r} is not a run in the tracking store "
+                         f"{runs.shown_uri()}") from None
+
+
+def report(probe_runs: ProbeRuns, spec: Any, out_dir: str | None) -> Path:
+    """The report of a probe's runs (:func:`nninfo.tracking.report.report_run`)."""
+    from nninfo.presentation.bands import DEFAULT_BAND
+    from nninfo.tracking.report import report_run
+
+    out = Path(out_dir or pipeline.default_out_dir())
+    shown = {"probe": {"experiment": probe_runs.experiment, "run": probe_runs.parent},
+             "analysis": _spec_dict(spec)}
+    return report_run(probe_runs.parent, _folder_name(probe_runs.name), shown, DEFAULT_BAND, out)
+
+
+def _folder_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "probe"
 
 
 def _describe(parent: str, seed_run: str, probe: Any) -> None:

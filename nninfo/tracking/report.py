@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from nninfo.config import ExperimentConfig
@@ -15,6 +16,13 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
     """Figures (PNG + PDF) and a self-contained HTML report, logged to ``parent``; the
     config's ``report.band`` chooses the spread over seeds that figures and tables show.
     Each file is written beside its place and renamed into it (:func:`publish`)."""
+    return report_run(parent, cfg.name, cfg, cfg.report.band, Path(settings.out_dir))
+
+
+def report_run(parent: str, name: str, config: ExperimentConfig | Mapping, band: str,
+               out_dir: Path) -> Path:
+    """:func:`report` for any run with seed runs (a probe's too): ``name`` titles the page and
+    names its folder ``<out_dir>/<name>``; ``config`` is shown as the page's settings."""
     from nninfo.tracking import results
 
     summary = results.load_summary(train_run=parent)
@@ -22,10 +30,11 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
     classes = results.load_class_summary(train_run=parent)
     atoms = results.load_pid(train_run=parent)
     stats = results.load_activation_statistics(train_run=parent)
-    out = Path(settings.out_dir) / cfg.name
+    out = out_dir / name
     (out / "figures").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".writing-") as tmp:
-        return _write(cfg, out, Path(tmp), parent, summary, perf, classes, atoms, stats)
+        return _write(name, config, band, out, Path(tmp), parent, summary, perf, classes,
+                      atoms, stats)
 
 
 def publish(written: Path, final: Path) -> Path:
@@ -37,14 +46,13 @@ def publish(written: Path, final: Path) -> Path:
     return final
 
 
-def _write(cfg, out: Path, tmp: Path, parent: str, summary, perf, classes, atoms,
-           stats) -> Path:
+def _write(name: str, cfg, band: str, out: Path, tmp: Path, parent: str, summary, perf,
+           classes, atoms, stats) -> Path:
     """Figures and page drawn into ``tmp`` (inside ``out``) and each moved into place
     whole (:func:`publish`)."""
     from nninfo.presentation import figures as plotting
     from nninfo.presentation import report as html
 
-    band = cfg.report.band
     classes = None if classes.empty else classes
     figures = plotting.standard_figures(summary, perf, stats if not stats.empty else None,
                                         band=band, classes=classes)
@@ -57,7 +65,7 @@ def _write(cfg, out: Path, tmp: Path, parent: str, summary, perf, classes, atoms
             c.log_artifact(parent, str(path), "figures")
             if path.suffix == ".png":
                 pngs[name] = path
-    page = html.write_report(tmp / "report.html", f"nninfo: {cfg.name}", cfg, summary, perf,
+    page = html.write_report(tmp / "report.html", f"nninfo: {name}", cfg, summary, perf,
                              atoms=None if atoms.empty else atoms,
                              stats=None if stats.empty else stats, figures=pngs, band=band,
                              captions=captions, classes=classes)
