@@ -4,7 +4,6 @@ nninfo training run."""
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -94,6 +93,7 @@ class Probe:
         self.parent_run_id, self.model_run_id = parent_run_id, model_run_id
         self.runs = None
         self._logged = 0
+        self._ended: str | None = None
 
     # ------------------------------------------------------------------ checks
     def _coders(self) -> dict[str, Coder]:
@@ -101,6 +101,7 @@ class Probe:
         first = next(iter(self.data), None)
         if first is None:
             raise ValueError("data: holds no samples")
+        _check_labels(first[1])
         with hooks.inspecting(self.model), hooks.Outputs(self.modules) as outputs:
             self.model(hooks.to_device(first[0], hooks.device_of(self.model)))
             found = outputs.take()
@@ -141,9 +142,7 @@ class Probe:
                     if self.coders[name].limits is not None:
                         codes[name].append(self._code(name, out))
                 labels.append(y.reshape(-1).cpu())
-        y = torch.cat(labels).numpy()
-        if y.dtype.kind not in "iub":
-            raise ValueError(f"labels: dtype {y.dtype}; need integer class labels")
+        y = _check_labels(torch.cat(labels)).numpy()
         edges = {}
         for name, parts in values.items():
             values[name] = torch.cat(parts).numpy().astype(np.float64)
@@ -190,10 +189,17 @@ class Probe:
             return None
         from nninfo.tracking import probe_runs
 
+        if self._ended:
+            raise ValueError(f"log: this probe's runs are ended ({self._ended}); create a new "
+                             "Probe to go on")
         if self.runs is None:
             self.runs = probe_runs.ProbeRuns.open(self)
-        result = self.analyze(int(step), pid_surrogates=self._pid_surrogates(int(step)))
-        self.runs.log(int(step), epoch, result, self.edges)
+        try:
+            result = self.analyze(int(step), pid_surrogates=self._pid_surrogates(int(step)))
+            self.runs.log(int(step), epoch, result, self.edges)
+        except BaseException as exc:  # the runs end FAILED (KILLED on Ctrl-C), never RUNNING
+            self.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
         self._logged += 1
         return result
 
@@ -218,8 +224,9 @@ class Probe:
 
     def close(self, status: str = "FINISHED") -> None:
         """End the probe's runs (``FINISHED``, ``FAILED`` or ``KILLED``)."""
-        if self.runs is not None:
+        if self.runs is not None and not self._ended:
             self.runs.close(status)
+        self._ended = self._ended or status
 
     def __enter__(self) -> Probe:
         return self
@@ -245,5 +252,9 @@ def _schedule(schedule: Sequence[int] | None) -> list[int] | None:
     return steps
 
 
-def say(line: str) -> None:
-    print(f"nninfo probe: {line}", file=sys.stderr)
+def _check_labels(labels: torch.Tensor) -> torch.Tensor:
+    if labels.ndim != 1 or (labels.is_floating_point() or labels.is_complex()):
+        raise ValueError(f"labels: {labels.dtype} of shape {tuple(labels.shape)}; need one "
+                         "integer class label per sample (1-D), e.g. y.argmax(1) of one-hot "
+                         "targets")
+    return labels.cpu()
