@@ -1,4 +1,4 @@
-"""The import layering of the package: info <- torch side <- jobs <- tracking <- cli.
+"""The import layering of the package: info <- torch side <- jobs <- tracking <- probe <- cli.
 
 Read from the source (no imports run): each room may import only the rooms below it, so the
 information measures stay usable without torch or MLflow, and only tracking talks to MLflow.
@@ -19,7 +19,9 @@ FORBIDDEN = {
     "nn": ({"tasks", "training", "jobs", "tracking", "cli"}, {"mlflow"}),
     "training": ({"jobs", "tracking", "cli"}, {"mlflow"}),
     "jobs": ({"tracking", "cli"}, {"mlflow"}),
-    "tracking": ({"cli"}, set()),
+    "tracking": ({"cli", "probe"}, set()),
+    # any PyTorch module: measures through jobs, results through tracking
+    "probe": ({"cli"}, set()),
     # figures and the HTML report: from results frames and the typed config, no run store
     "presentation": ({"nn", "tasks", "training", "capture", "jobs", "tracking", "cli"},
                      {"torch", "mlflow"}),

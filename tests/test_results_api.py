@@ -21,6 +21,7 @@ from nninfo.tracking.compare import EXPERIMENTS_TAG, TRAIN_RUNS_TAG, compare
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
 from nninfo.tracking.results import LAYER_KEY, PERF_KEY, RUNNING
+from nninfo.tracking.results_frames import run_layers
 from tests.helpers import tishby_layers
 
 SETTINGS = Settings(workers=1, progress=False)
@@ -187,7 +188,8 @@ def expected_aggregates(parent_id: str, band: str) -> dict[str, dict[int, float]
     """Mean and band per key and step, recomputed from the seed runs' metric histories."""
     seeds = runs.seed_runs(parent_id)
     keys = {k for r in seeds for k in r.data.metrics
-            if LAYER_KEY.match(k) or (PERF_KEY.match(k) and not k.startswith(RUNNING))}
+            if (LAYER_KEY.match(k) and run_layers(r)(LAYER_KEY.match(k).group("layer")))
+            or (PERF_KEY.match(k) and not k.startswith(RUNNING))}
     out: dict[str, dict[int, float]] = {}
     for key in keys:
         values: dict[int, list[float]] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,9 +29,17 @@ _BOUNDED: dict[type, tuple[float, float]] = {
 }
 
 
+def output_module(module: nn.Module) -> nn.Module:
+    """The module whose output is ``module``'s: the last of a ``Sequential``, recursively."""
+    while isinstance(module, nn.Sequential) and len(module):
+        module = module[-1]
+    return module
+
+
 def module_limits(module: nn.Module) -> tuple[float, float] | None:
     """The range of a module's output where its kind bounds it (tanh, sigmoid, softmax,
-    hardtanh, relu6, an nninfo quantizer), else None."""
+    hardtanh, relu6, an nninfo quantizer; a ``Sequential``'s last module), else None."""
+    module = output_module(module)
     if isinstance(module, Quantizer):
         return (module.lo, module.hi)
     if isinstance(module, nn.Hardtanh) and not isinstance(module, nn.ReLU6):
@@ -52,7 +60,8 @@ class Layer:
     ``channels`` (one unit per channel: the spatial mean of each map).
     ``levels``: round each value to the nearest of ``levels`` evenly spaced levels between the
     limits (what an nninfo quantizer does), or ``n_bins``: equal-width bins between the limits
-    (values outside saturate into the end bins); None for both: ``analysis.n_bins``.
+    (values outside saturate into the end bins); None for both: the levels of an nninfo
+    quantizer module, else ``analysis.n_bins``.
     ``limits``: ``(lo, hi)``; None takes the module's range where it is bounded (tanh,
     sigmoid, softmax, hardtanh, relu6, an nninfo quantizer); ``"quantiles"`` (bins only):
     equal-mass bins of the layer's values at each capture (the edges are logged, since they
@@ -144,6 +153,9 @@ def make_coder(name: str, layer: Layer, module: nn.Module, width: int,
         raise ValueError(f"{where}.units: {layer.units!r} is not one of {list(UNITS)}")
     if layer.levels is not None and layer.n_bins is not None:
         raise ValueError(f"{where}: give levels or n_bins, not both")
+    quantizer = output_module(module)
+    if layer.levels is None and layer.n_bins is None and isinstance(quantizer, Quantizer):
+        layer = replace(layer, levels=quantizer.levels)
     if layer.levels is not None:
         kind, count = "levels", layer.levels
         if isinstance(count, bool) or not isinstance(count, int) or not 2 <= count <= 65536:

@@ -43,7 +43,11 @@ def log_parent_aggregates(cfg: ExperimentConfig, parent: str) -> int:
     (see the module docstring) and tag it with the band and the number of seeds
     (:data:`BAND_TAG`, :data:`SEEDS_TAG`); returns how many values were logged (0 when the
     parent already has them all)."""
-    band = cfg.report.band
+    return log_aggregates(parent, cfg.report.band)
+
+
+def log_aggregates(parent: str, band: str) -> int:
+    """:func:`log_parent_aggregates` with the band given (a probe's run has no config)."""
     long = _long(results.load_summary(train_run=parent),
                  results.load_performance(train_run=parent))
     if long.empty:

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from nninfo.presentation.bands import DEFAULT_BAND
 from nninfo.tracking import pipeline, runs
+from nninfo.tracking.aggregate import log_aggregates
 from nninfo.tracking.analyze import _analysis_tables, tag_bias
 from nninfo.tracking.metrics import curated
 
@@ -83,6 +85,7 @@ class ProbeRuns:
         """Tag the bias-dominated layers and end both runs with ``status``."""
         if status == "FINISHED":
             tag_bias(self.seed_run, self.layers)
+            log_aggregates(self.parent, DEFAULT_BAND)  # the parent's curves, as a training run's
         for run_id in (self.seed_run, self.parent):
             runs.client().set_terminated(run_id, status)
 
@@ -102,7 +105,6 @@ def _parent_run(run_id: str | None):
 
 def report(probe_runs: ProbeRuns, spec: Any, out_dir: str | None) -> Path:
     """The report of a probe's runs (:func:`nninfo.tracking.report.report_run`)."""
-    from nninfo.presentation.bands import DEFAULT_BAND
     from nninfo.tracking.report import report_run
 
     out = Path(out_dir or pipeline.default_out_dir())
