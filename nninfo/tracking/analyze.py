@@ -44,8 +44,7 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
                 if out.error is not None:
                     errors.append(f"run {rid} step {step} layer {layer}: {out.error!r}")
                     continue
-                book.add(rid, _analysis_tables(step, out.value),
-                         [(k, v, step) for k, v in curated(out.value.measures).items()])
+                book.add(rid, *logged_unit(step, out.value))
     except pipeline.ArtifactWriteError:
         if not errors:  # every unit's metrics are logged, its tables kept: a rerun skips them
             pipeline.mark_done([r.info.run_id for r in seeds],
@@ -71,6 +70,14 @@ def tag_bias(run_id: str, layers: list[str]) -> str:
     value = "; ".join(flagged) or "none"
     runs.set_tags(run_id, {"nninfo.bias_dominated": value})
     return value
+
+
+def logged_unit(step: int, result: analysis.CheckpointAnalysis
+                ) -> tuple[dict[str, pd.DataFrame], list[tuple[str, float, int]]]:
+    """What one analysed checkpoint logs: its tables (artifact path -> table) and its metric
+    rows ``(key, value, step)``, the quantities worth a curve (:func:`curated`)."""
+    return _analysis_tables(step, result), [(k, v, step)
+                                            for k, v in curated(result.measures).items()]
 
 
 def _analysis_tables(step: int, result: analysis.CheckpointAnalysis) -> dict[str, pd.DataFrame]:

@@ -17,8 +17,7 @@ import pandas as pd
 from nninfo.presentation.bands import DEFAULT_BAND
 from nninfo.tracking import pipeline, runs
 from nninfo.tracking.aggregate import log_aggregates
-from nninfo.tracking.analyze import _analysis_tables, tag_bias
-from nninfo.tracking.metrics import curated
+from nninfo.tracking.analyze import logged_unit, tag_bias
 
 if TYPE_CHECKING:
     from nninfo.jobs.analyze import CheckpointAnalysis
@@ -73,10 +72,9 @@ class ProbeRuns:
     def log(self, step: int, epoch: float | None, result: CheckpointAnalysis,
             edges: Mapping[str, np.ndarray]) -> None:
         """One measurement: tables first, metrics last, as the pipeline logs a checkpoint."""
-        tables = _analysis_tables(step, result)
+        tables, rows = logged_unit(step, result)
         for layer, grid in edges.items():
             tables[f"analysis/edges/{layer}/step_{step:08d}.csv"] = pd.DataFrame({"edge": grid})
-        rows = [(k, v, step) for k, v in curated(result.measures).items()]
         rows.append((runs.EPOCH_METRIC, float(step if epoch is None else epoch), step))
         with pipeline.Logbook(lambda key: key.endswith("/mutual_information")) as book:
             book.add(self.seed_run, tables, rows)
