@@ -274,3 +274,26 @@ def test_probe_runs_nest_under_the_active_run_and_link_it_as_the_model_s_run():
     assert parent.data.tags[runs.PARENT] == outer.info.run_id
     assert parent.data.tags["nninfo.model_run"] == outer.info.run_id
     assert parent.info.experiment_id == outer.info.experiment_id
+
+
+def test_a_grouping_s_own_measures_let_one_layer_have_invariants_of_all_units_and_subset_pids():
+    model = nn.Sequential(nn.Linear(4, 12), nn.Tanh())
+    x = torch.randn(120, 4, generator=torch.Generator().manual_seed(2))
+    labels = (x[:, 0] > 0).long()
+    analysis = {"measures": ["pid", "shannon"], "surrogates": {"mi": 0, "pid": 0},
+                "groupings": [{"name": "neurons", "measures": ["shannon"]},
+                              {"name": "fives", "kind": "random_subsets", "size": 5,
+                               "count": 2}]}
+    with Probe(model, (x, labels), {"h": Layer("1", levels=3)}, analysis=analysis) as probe:
+        result = probe.log(0)
+    assert "h/shannon.avg_degree_redundancy" in result.measures
+    assert not any(k.startswith("h/pid.") for k in result.measures)
+    assert "h/fives/pid.representational_complexity" in result.measures
+    assert "h/fives/shannon.avg_degree_redundancy" in result.measures
+    with pytest.raises(ValueError, match=r"groupings\[neurons\].measures"):
+        Probe(model, (x, labels), {"h": Layer("1", levels=3)},
+              analysis={"measures": ["shannon"],
+                        "groupings": [{"name": "neurons", "measures": ["pid"]}]})
+    with pytest.raises(ValueError, match="give grouping 'neurons' measures without 'pid'"):
+        Probe(model, (x, labels), {"h": Layer("1", levels=3)},
+              analysis={"measures": ["pid", "shannon"]})

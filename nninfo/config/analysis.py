@@ -67,7 +67,11 @@ def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
             if layer not in analysed:
                 _fail(f"analysis.groupings[{g.name}].layers", layer,
                       f"analysed layers ({', '.join(analysed)})")
-        for measure, most in source_limits(measures).items():
+        for name in g.measures:
+            if name not in measures:
+                _fail(f"analysis.groupings[{g.name}].measures", name,
+                      f"measures of analysis.measures ({', '.join(measures)})")
+        for measure, most in source_limits(g.measures_of(measures)).items():
             n = len(g.groups) if g.kind == "groups" else g.size
             if g.kind != "neurons" and n > most:
                 what = "groups" if g.kind == "groups" else "size"
@@ -230,9 +234,10 @@ def _grouping(raw: Any, index: int) -> Grouping:
     layers = raw.get("layers", [])
     if not isinstance(layers, list | tuple) or not all(isinstance(v, str) for v in layers):
         _fail(f"{where}.layers", layers, "a list of analysed layer names")
+    chosen = _measures(raw["measures"]) if raw.get("measures") else ()
     return Grouping(name=name, kind=kind, size=int(raw.get("size") or 0),
                     count=int(raw.get("count") or 0), seed=int(raw.get("seed") or 0),
-                    groups=groups, layers=tuple(layers))
+                    groups=groups, layers=tuple(layers), measures=chosen)
 
 
 def _index(value: Any) -> int:

@@ -199,8 +199,8 @@ def check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:
     """Group indices within each layer's width, subsets no larger than the layer, and no
     more sources than each measure allows."""
     layers = spec.layers  # none listed: nothing is analysed (analyze asks for layers)
-    limits = source_limits(spec.measures)
     for g in spec.groupings:
+        limits = source_limits(g.measures_of(spec.measures))
         field_name = f"analysis.groupings[{g.name}]"
         for layer in (name for name in layers if g.applies_to(name)):
             width = widths[layer]
@@ -214,7 +214,8 @@ def check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:
             elif g.kind == "random_subsets" and g.count > math.comb(width, g.size):
                 _fail(f"{field_name}.count", g.count, f"at most C({width}, {g.size}) = "
                       f"{math.comb(width, g.size)} distinct subsets of {layer}")
-            for entry in (measure(m) for m in spec.measures if measure(m).exact_sources):
+            for entry in (measure(m) for m in g.measures_of(spec.measures)
+                          if measure(m).exact_sources):
                 _check_exact_sources(entry, g, layer, width)
             if g.kind == "neurons":
                 for name, most in limits.items():
@@ -223,7 +224,8 @@ def check_sources(spec: AnalysisSpec, widths: dict[str, int]) -> None:
                               f"layers of at most {most} neurons for measure {name!r}, which "
                               f"takes each neuron as a source (grouping {g.name!r}); {layer} has "
                               f"{width}: use a grouping of kind groups or random_subsets "
-                              f"for {layer}, or drop {name!r} from analysis.measures")
+                              f"for {layer}, drop {name!r} from analysis.measures, or give "
+                              f"grouping {g.name!r} measures without {name!r}")
 
 
 def _check_exact_sources(entry: MeasureEntry, g, layer: str, width: int) -> None:

@@ -32,7 +32,7 @@ REPORT_KEYS = ("band",)
 #: report.band: "quantile" (2.5-97.5 % quantiles over seeds, the published figures' band) or
 #: "t" (95 % Student-t interval of the seed mean); the choices live with the seed statistics.
 REPORT_BANDS = BANDS
-GROUPING_KEYS = ("name", "kind", "size", "count", "seed", "groups", "layers")
+GROUPING_KEYS = ("name", "kind", "size", "count", "seed", "groups", "layers", "measures")
 #: The keys each grouping kind uses besides name, kind and layers.
 GROUPING_FIELDS = {"neurons": (), "random_subsets": ("size", "count", "seed"),
                    "groups": ("groups",)}
@@ -80,9 +80,14 @@ class Grouping:
     seed: int = 0
     groups: tuple[tuple[int, ...], ...] = ()
     layers: tuple[str, ...] = ()  # empty: every analysed layer
+    measures: tuple[str, ...] = ()  # empty: every measure of analysis.measures
 
     def applies_to(self, layer: str) -> bool:
         return not self.layers or layer in self.layers
+
+    def measures_of(self, spec_measures: tuple[str, ...]) -> tuple[str, ...]:
+        """The measures this grouping's sources get: its own list, else all of them."""
+        return self.measures or spec_measures
 
     def source_sets(self, width: int) -> list[list[list[int]]]:
         """Lists of sources (each a list of neuron indices, 0-based) to analyse separately."""
@@ -252,6 +257,9 @@ class ExperimentConfig:
         d = json.loads(json.dumps(asdict(self)))
         for part in ("task", "network"):
             d[part] = {k: v for k, v in d[part].items() if v not in (None, {})}
+        for grouping in d["analysis"]["groupings"]:  # every measure: as before the key existed
+            if not grouping["measures"]:
+                del grouping["measures"]
         return d
 
     def training_key(self, *extra: str) -> str:

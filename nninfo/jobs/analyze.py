@@ -129,7 +129,8 @@ def analyze_captured(spec: AnalysisSpec, cap: Capture, layer_tables: dict[str, L
             prefix = layer if grouping.kind == "neurons" else f"{layer}/{grouping.name}"
             width = codes.shape[1]
             found = [measure_sources(table, tables, sources, spec,
-                                     seed + i if pid_surrogates else None)
+                                     seed + i if pid_surrogates else None,
+                                     grouping.measures_of(spec.measures))
                      for i, sources in enumerate(grouping.source_sets(width))]
             where = f"layer {layer} grouping {grouping.name!r}"
             m = _mean([f.values for f in found], where)

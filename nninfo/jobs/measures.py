@@ -32,15 +32,17 @@ class Measured:
 
 
 def measure_sources(table: Table, tables: LayerTables, sources: Sequence[Sequence[int]],
-                    spec: AnalysisSpec, surrogate_seed: int | None = None) -> Measured:
+                    spec: AnalysisSpec, surrogate_seed: int | None = None,
+                    measures: Sequence[str] | None = None) -> Measured:
     """Every measure of ``spec.measures`` (catalogue entries, :mod:`nninfo.info.catalog`)
     with ``sources`` (groups of neuron indices) as the sources (``table`` is
     ``tables.table()``, built once per layer); with ``surrogate_seed`` also
     ``spec.surrogates.pid`` shuffles of the summaries of the measures that have surrogates.
-    A key produced twice raises instead of overwriting."""
+    A key produced twice raises instead of overwriting. ``measures``: a grouping's own
+    choice among ``spec.measures``."""
     src = table.sources(sources)
     out = Measured({})
-    for entry in (measure(name) for name in spec.measures):
+    for entry in (measure(name) for name in (measures or spec.measures)):
         if not entry.takes(len(sources)):
             others = [e.name for e in entries() if e.max_sources is None
                       and e.exact_sources is None]
