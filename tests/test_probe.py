@@ -297,3 +297,52 @@ def test_a_grouping_s_own_measures_let_one_layer_have_invariants_of_all_units_an
     with pytest.raises(ValueError, match="give grouping 'neurons' measures without 'pid'"):
         Probe(model, (x, labels), {"h": Layer("1", levels=3)},
               analysis={"measures": ["pid", "shannon"]})
+
+
+def _two_layer_probe(experiment: str, levels: int) -> Probe:
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 3), nn.Tanh())
+    x = torch.randn(150, 4, generator=torch.Generator().manual_seed(4))
+    return Probe(model, (x, (x[:, 0] + x[:, 1] > 0).long()),
+                 {"h1": Layer("1", levels=levels), "h2": Layer("3", levels=levels)},
+                 analysis={"surrogates": {"mi": 3, "pid": 0}}, experiment=experiment)
+
+
+def test_probe_experiments_get_the_report_and_report_compare_like_training_runs():
+    from nninfo.tracking.compare import compare
+    from nninfo.tracking.pipeline import Settings
+
+    for name, levels in (("coarse", 3), ("fine", 6)):
+        with _two_layer_probe(name, levels) as probe:
+            probe.log(0, epoch=0.0)
+            probe.log(5, epoch=1.0)
+            page = probe.report()
+        html = page.read_text()
+        assert page.parent == Path("outputs", name, "probe_Sequential").resolve()
+        assert f"nninfo: {name} · probe Sequential" in html
+        assert "h1" in html and "h2" in html
+        logged = {a.path for a in runs.client().list_artifacts(probe.runs.parent)}
+        assert "report.html" in logged and "figures" in logged
+    page = compare(["coarse", "fine"], Settings(out_dir="outputs"))
+    assert page.is_file()
+    differences = (page.parent / "config_differences.csv").read_text()
+    assert "probe.layers.h1" in differences
+
+
+def test_smoothed_binning_with_tiny_noise_is_hard_binning():
+    """Gaussian mass per bin with sigma far below the bin width puts each value in its own
+    bin: the same I and PID as equal-width bins."""
+    model = nn.Sequential(nn.Linear(3, 3), nn.Tanh())
+    x = torch.randn(80, 3, generator=torch.Generator().manual_seed(5))
+    labels = (x[:, 0] > 0).long()
+    layer = {"h": Layer("1", n_bins=4)}
+    hard = Probe(model, (x, labels), layer, analysis={"surrogates": {"mi": 0, "pid": 0}})
+    smooth = Probe(model, (x, labels), layer, analysis={
+        "binning": "smoothed", "noise_sigma": 1e-9, "n_bins": 4,
+        "surrogates": {"mi": 0, "pid": 0}})
+    a, b = hard.analyze().measures, smooth.analyze().measures
+    for key in ("h/mutual_information", "h/pid.representational_complexity"):
+        assert b[key] == pytest.approx(a[key], abs=1e-9)
+    with pytest.raises(ValueError, match="binning 'smoothed' smooths values"):
+        Probe(model, (x, labels), {"h": Layer("1", levels=4)}, analysis={
+            "binning": "smoothed", "noise_sigma": 0.1, "n_bins": 4})

@@ -102,13 +102,16 @@ def _parent_run(run_id: str | None):
 
 
 def report(probe_runs: ProbeRuns, spec: Any, out_dir: str | None) -> Path:
-    """The report of a probe's runs (:func:`nninfo.tracking.report.report_run`)."""
+    """The report of a probe's runs (:func:`nninfo.tracking.report.report_run`), in
+    ``<out_dir>/<experiment>/<run name>/``."""
     from nninfo.tracking.report import report_run
 
     out = Path(out_dir or pipeline.default_out_dir())
     shown = {"probe": {"experiment": probe_runs.experiment, "run": probe_runs.parent},
              "analysis": _spec_dict(spec)}
-    return report_run(probe_runs.parent, _folder_name(probe_runs.name), shown, DEFAULT_BAND, out)
+    folder = out / _folder_name(probe_runs.experiment)
+    return report_run(probe_runs.parent, _folder_name(probe_runs.name), shown, DEFAULT_BAND,
+                      folder, title=f"{probe_runs.experiment} · {probe_runs.name}")
 
 
 def _folder_name(name: str) -> str:

@@ -20,9 +20,10 @@ def report(cfg: ExperimentConfig, settings: Settings, parent: str) -> Path:
 
 
 def report_run(parent: str, name: str, config: ExperimentConfig | Mapping, band: str,
-               out_dir: Path) -> Path:
-    """:func:`report` for any run with seed runs (a probe's too): ``name`` titles the page and
-    names its folder ``<out_dir>/<name>``; ``config`` is shown as the page's settings."""
+               out_dir: Path, title: str | None = None) -> Path:
+    """:func:`report` for any run with seed runs (a probe's too): ``name`` names its folder
+    ``<out_dir>/<name>`` and titles the page unless ``title`` does; ``config`` is shown as
+    the page's settings."""
     from nninfo.tracking import results
 
     summary = results.load_summary(train_run=parent)
@@ -33,8 +34,8 @@ def report_run(parent: str, name: str, config: ExperimentConfig | Mapping, band:
     out = out_dir / name
     (out / "figures").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".writing-") as tmp:
-        return _write(name, config, band, out, Path(tmp), parent, summary, perf, classes,
-                      atoms, stats)
+        return _write(title or name, config, band, out, Path(tmp), parent, summary, perf,
+                      classes, atoms, stats)
 
 
 def publish(written: Path, final: Path) -> Path:
@@ -46,7 +47,7 @@ def publish(written: Path, final: Path) -> Path:
     return final
 
 
-def _write(name: str, cfg, band: str, out: Path, tmp: Path, parent: str, summary, perf,
+def _write(title: str, cfg, band: str, out: Path, tmp: Path, parent: str, summary, perf,
            classes, atoms, stats) -> Path:
     """Figures and page drawn into ``tmp`` (inside ``out``) and each moved into place
     whole (:func:`publish`)."""
@@ -65,7 +66,7 @@ def _write(name: str, cfg, band: str, out: Path, tmp: Path, parent: str, summary
             c.log_artifact(parent, str(path), "figures")
             if path.suffix == ".png":
                 pngs[name] = path
-    page = html.write_report(tmp / "report.html", f"nninfo: {name}", cfg, summary, perf,
+    page = html.write_report(tmp / "report.html", f"nninfo: {title}", cfg, summary, perf,
                              atoms=None if atoms.empty else atoms,
                              stats=None if stats.empty else stats, figures=pngs, band=band,
                              captions=captions, classes=classes)
