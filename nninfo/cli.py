@@ -222,6 +222,69 @@ def runs_command(experiment: str | None) -> None:
     click.echo(_table(rows) if rows else "(none)")
 
 
+def _optional_float(_ctx, _param, value: str | None) -> float | None:
+    """``--epoch``: a number, or empty (an MLproject's default) for None."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number") from None
+
+
+@main.command("analyze-model")
+@click.argument("model_uri")
+@click.option("--data", required=True, help="The samples: TASK:SPLIT of an nninfo task "
+              "(mnist:test; task options after commas: mnist:test,flatten=false), or an .npz "
+              "file with arrays x and labels (integer classes).")
+@click.option("--layers", required=True, help="Module paths from model.named_modules(), "
+              "comma-separated (fc1,act1), or NAME=PATH pairs; PATH[i]: element i of a tuple "
+              "output.")
+@click.option("--levels", type=click.IntRange(min=0), default=0,
+              help="Round each value to the nearest of N evenly spaced levels; 0: not used.")
+@click.option("--n-bins", type=click.IntRange(min=0), default=0,
+              help="N equal-width bins between the limits; 0: analysis.n_bins.")
+@click.option("--limits", default="", help="lo,hi (e.g. -1,1), or 'quantiles' (equal-mass "
+              "bins, with --n-bins); empty: the module's range (tanh, sigmoid, ...).")
+@click.option("--units", type=click.Choice(["units", "channels"]), default="units",
+              show_default=True, help="channels: one unit per conv channel (its spatial mean).")
+@click.option("--analysis", "analysis_path", default="", help="YAML file: an analysis "
+              "section (measures, groupings, n_bins, surrogates, ...) or an nninfo config.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Analysis overrides, e.g. --set 'analysis.measures=[pid,shannon]'; ';' "
+                   "separates several; YAML values.")
+@click.option("--step", type=click.IntRange(min=0), default=0, show_default=True,
+              help="The step the metrics are logged at.")
+@click.option("--epoch", default="", callback=_optional_float,
+              help="The epoch logged with them; empty: the step.")
+@OPTIONS["experiment"]
+@OPTIONS["data_dir"]
+@OPTIONS["device"]
+@OPTIONS["out_dir"]
+@_user_errors
+def analyze_model_command(model_uri, data, layers, levels, n_bins, limits, units,
+                          analysis_path, sets, step, epoch, experiment, data_dir, device,
+                          out_dir) -> None:
+    """nninfo's measures on layers of a PyTorch model in MLflow.
+
+    MODEL_URI: runs:/<run id>/model, models:/<name>/<version> (or @<alias>), or a local
+    MLflow model folder. Results go to a new probe run linked to the model's run (its child
+    when in the same experiment, the default experiment). The model is unpickled: load only
+    models from a store you trust.
+    """
+    from nninfo.probe.model_uri import analyze_model
+    from nninfo.tracking import processes
+
+    processes.sigterm_as_interrupt()  # the probe's runs end KILLED on SIGTERM, as on Ctrl-C
+    with processes.exit_on_interrupt(INTERRUPTED):
+        page = analyze_model(model_uri, data, layers, data_dir=data_dir, levels=levels,
+                             n_bins=n_bins, limits=limits, units=units,
+                             analysis=analysis_path or None, sets=sets,
+                             experiment=experiment or None, step=step, epoch=epoch,
+                             device=device or None, out_dir=out_dir or None)
+    print(f"report: {page}")
+
+
 def _table(rows: list[dict[str, object]]) -> str:
     """Rows as left-aligned text columns; missing values are empty cells."""
     columns = list(rows[0])

@@ -3,12 +3,15 @@
     python projects/mlproject.py          # rewrite projects/*/MLproject and ./MLproject
     python projects/mlproject.py --check  # exit 1, listing the files that differ
 
-Each directory of ``projects/`` with a ``config.yaml`` (or an ``MLproject``) is an MLflow
-project; the root ``MLproject`` runs the Tishby demo. The files differ only in the project
-name, the conda environment's path and the default config, so edit PARAMETERS or HEADER
-here, never an MLproject by hand (tests/test_projects.py fails on drift). Each entry point
-takes the PARAMETERS that its ``nninfo`` command has as options (``nninfo.cli.ENTRY_POINTS``),
-so it passes only what the command uses.
+Each directory of ``projects/`` with a ``config.yaml`` (or an ``MLproject`` written here) is
+a config-driven MLflow project; the root ``MLproject`` runs the Tishby demo. A hand-written
+``MLproject`` without a ``config.yaml`` (projects/custom_model) is not touched. The files
+differ only in the project name, the conda environment's path and the default config, so
+edit PARAMETERS or HEADER here, never an MLproject by hand (tests/test_projects.py fails on
+drift). Each entry point takes the PARAMETERS that its ``nninfo`` command has as options
+(``nninfo.cli.ENTRY_POINTS``), so it passes only what the command uses; ``analyze_model``
+(``nninfo analyze-model``, a PyTorch model already in MLflow) takes MODEL_PARAMETERS, three
+of them required.
 
 Parameter types are those MLflow documents (string, float, int, path, uri). MLflow itself
 passes every value to the command as a string and checks no type; the nninfo CLI does.
@@ -24,6 +27,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
+REQUIRED = ...  # a parameter without a default: mlflow run asks for it
 # name: (MLflow type, default, what it is). A default of None: the project's config file.
 PARAMETERS: dict[str, tuple[str, object, str]] = {
     "config": ("string", None, "the experiment YAML file"),
@@ -41,16 +45,35 @@ PARAMETERS: dict[str, tuple[str, object, str]] = {
     "set": ("string", "", 'config overrides "KEY=VALUE;KEY=VALUE" (YAML values)'),
     "compare": ("string", "", "report: experiments to compare, comma-separated; empty: "
                 "report this one"),
+    # analyze_model: a PyTorch model already in MLflow (`nninfo analyze-model`)
+    "model_uri": ("string", REQUIRED, "runs:/<run id>/model, models:/<name>/<version>, or a "
+                  "local MLflow model folder (relative to the project folder)"),
+    "data": ("string", REQUIRED, "TASK:SPLIT (mnist:test) or an .npz file with arrays x and "
+             "labels"),
+    "layers": ("string", REQUIRED, "module paths, comma-separated, or NAME=PATH pairs"),
+    "levels": ("int", 0, "each value to the nearest of N evenly spaced levels; 0: not used"),
+    "n_bins": ("int", 0, "N equal-width bins; 0: analysis.n_bins"),
+    "limits": ("string", "", '"lo,hi" or quantiles; empty: the module\'s range'),
+    "units": ("string", "units", "units, or channels (a conv channel's spatial mean)"),
+    "analysis": ("string", "", "a YAML file with an analysis section; empty: the defaults"),
+    "step": ("int", 0, "the step the metrics are logged at"),
+    "epoch": ("string", "", "the epoch logged with them; empty: the step"),
 }
+MODEL_ENTRY = "analyze_model"
+#: analyze_model's parameters in its command's order; model_uri is the command's argument.
+MODEL_PARAMETERS = ("model_uri", "data", "layers", "data_dir", "levels", "n_bins", "limits",
+                    "units", "analysis", "set", "step", "epoch")
+ARGUMENTS = ("model_uri",)
 
 
 def entry_points() -> dict[str, tuple[str, ...]]:
     """Entry point -> its parameters: the command's options that are PARAMETERS, in
-    PARAMETERS' order."""
+    PARAMETERS' order; and analyze_model's."""
     from nninfo.cli import ENTRY_POINTS
 
-    return {entry: tuple(p for p in PARAMETERS if p in options)
-            for entry, (_, _, options) in ENTRY_POINTS.items()}
+    return {**{entry: tuple(p for p in PARAMETERS if p in options)
+               for entry, (_, _, options) in ENTRY_POINTS.items()},
+            MODEL_ENTRY: MODEL_PARAMETERS}
 
 
 HEADER = """\
@@ -88,8 +111,9 @@ def _scalar(value: object) -> str:
 
 
 def _command(entry: str, names: tuple[str, ...]) -> list[str]:
-    words = ["python", "-m", "nninfo.cli", entry]
-    words += [f"--{n.replace('_', '-')} {{{n}}}" for n in names]
+    words = ["python", "-m", "nninfo.cli", entry.replace("_", "-")]
+    words += [f"{{{n}}}" if n in ARGUMENTS else f"--{n.replace('_', '-')} {{{n}}}"
+              for n in names]
     lines, line = [], ""
     for word in words:
         if line and len(line) + 1 + len(word) > WIDTH - 6:
@@ -103,12 +127,18 @@ def _command(entry: str, names: tuple[str, ...]) -> list[str]:
 def render(name: str | None = None) -> str:
     """The MLproject text of ``projects/<name>``; no name: the repository's own MLproject."""
     place = ROOT if name is None else {**PROJECT, "name": name}
-    glossary = "\n".join(f"#   {n:<12} {text}" for n, (_, _, text) in PARAMETERS.items())
+    glossary = "\n".join(
+        ("#   analyze_model (nninfo analyze-model: a PyTorch model already in MLflow):\n"
+         if n == MODEL_PARAMETERS[0] else "") + f"#   {n:<12} {text}"
+        for n, (_, _, text) in PARAMETERS.items())
     out = [HEADER.format(glossary=glossary, **place)]
     for entry, names in entry_points().items():
         out.append(f"  {entry}:\n    parameters:\n")
         for n in names:
             kind, default, _ = PARAMETERS[n]
+            if default is REQUIRED:
+                out.append(f"      {n}: {{type: {kind}}}\n")
+                continue
             value = _scalar(place["config"] if default is None else default)
             out.append(f"      {n}: {{type: {kind}, default: {value}}}\n")
         out.append("    command: >-\n")
@@ -120,9 +150,15 @@ def targets(repo: Path = REPO) -> dict[Path, str]:
     """Every MLproject path of ``repo`` with the text it should have."""
     files = {repo / "MLproject": render()}
     for project in sorted((repo / "projects").iterdir()):
-        if (project / "config.yaml").is_file() or (project / "MLproject").is_file():
+        if (project / "config.yaml").is_file() or _generated(project / "MLproject"):
             files[project / "MLproject"] = render(project.name)
     return files
+
+
+def _generated(path: Path) -> bool:
+    """Whether ``path`` is an MLproject this script wrote (a hand-written one, such as
+    projects/custom_model's, which has no config.yaml, is left alone)."""
+    return path.is_file() and path.read_text().startswith(HEADER.splitlines()[0])
 
 
 def drifted(repo: Path = REPO) -> list[Path]:

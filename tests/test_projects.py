@@ -25,6 +25,8 @@ HAND_WRITTEN = {"custom_model"}
 NAMES = sorted(p.name for p in PROJECTS.iterdir()
                if (p / "MLproject").is_file() and p.name not in HAND_WRITTEN)
 ENTRY_POINTS = {"main", "train", "analyze", "performance", "report"}
+MODEL_ENTRY = "analyze_model"  # nninfo analyze-model: a PyTorch model already in MLflow
+MODEL_REQUIRED = {"model_uri", "data", "layers"}  # its parameters without a default
 # Every MLflow project directory, the repository root (it runs the Tishby demo) included.
 PROJECT_DIRS = {**{name: PROJECTS / name for name in NAMES}, "root": REPO}
 # The parameter types MLflow documents. MLflow 3 checks none of them (it passes every value to
@@ -141,14 +143,18 @@ def test_parameters_have_mlflow_types_matching_defaults_and_reach_the_command(na
     from mlflow.projects import _project_spec
 
     project = _project_spec.load_project(str(PROJECT_DIRS[name]))
-    assert set(project._entry_points) == ENTRY_POINTS
+    assert set(project._entry_points) == ENTRY_POINTS | {MODEL_ENTRY}
     for entry in project._entry_points.values():
         params = entry.parameters
         assert params["set"].default == "", entry.name
+        required = {p.name for p in params.values() if p.default is None}
+        assert required == (MODEL_REQUIRED if entry.name == MODEL_ENTRY else set()), entry.name
         for param in params.values():
             assert param.type in MLFLOW_TYPES, (entry.name, param.name, param.type)
             default = param.default
-            if param.type == "int":
+            if default is None:
+                assert param.type == "string", (entry.name, param.name)
+            elif param.type == "int":
                 assert type(default) is int, (entry.name, param.name)
             elif param.type == "float":
                 assert type(default) in (int, float), (entry.name, param.name)
@@ -224,3 +230,53 @@ def test_set_without_key_or_equals_names_the_option(value, monkeypatch):
     result, args = _invoke(["train", "--config", str(config), "--set", value], monkeypatch)
     assert result.exit_code == 2 and args is None
     assert "--set" in result.output and "Traceback" not in result.output
+
+
+MODEL_ARGS = {"model_uri": "runs:/abc/model", "data": "mnist:test,flatten=false",
+              "layers": "hidden=features.3,out=fc[0]"}
+
+
+@pytest.mark.parametrize("name", PROJECT_DIRS)
+def test_analyze_model_entry_point_passes_its_parameters_to_the_cli(name, monkeypatch,
+                                                                      tmp_path):
+    """analyze_model's command, as mlflow renders it (required parameters, with defaults or
+    every parameter set), reaches nninfo analyze-model; without a required one mlflow
+    refuses it."""
+    from mlflow.projects import _project_spec
+    from mlflow.projects.utils import ExecutionException
+
+    from nninfo import cli
+    from nninfo.probe import model_uri
+
+    seen = {}
+
+    def fake(uri, data, layers, **kwargs):
+        seen.update(uri=uri, data=data, layers=layers, **kwargs)
+        return tmp_path / "report.html"
+
+    monkeypatch.setattr(model_uri, "analyze_model", fake)
+    point = _project_spec.load_project(str(PROJECT_DIRS[name])).get_entry_point(MODEL_ENTRY)
+    every = {**MODEL_ARGS, "data_dir": "/data", "levels": "8", "n_bins": "0",
+             "limits": "-1,1", "units": "channels", "analysis": "a.yaml", "set": SET,
+             "step": "12", "epoch": "1.5"}
+    for params in (MODEL_ARGS, every):
+        seen.clear()
+        argv = shlex.split(point.compute_command(params, str(tmp_path)))
+        assert argv[:4] == ["python", "-m", "nninfo.cli", "analyze-model"]
+        result = CliRunner().invoke(cli.main, argv[3:])
+        assert result.exit_code == 0, (params, result.output)
+        assert (seen["uri"], seen["data"], seen["layers"]) == tuple(MODEL_ARGS.values())
+        if params is MODEL_ARGS:  # the defaults: nothing set
+            assert seen["levels"] == seen["n_bins"] == 0 and seen["epoch"] is None
+            assert seen["limits"] == "" and seen["units"] == "units" and seen["step"] == 0
+            assert seen["analysis"] is None and seen["sets"] == ("",)
+            assert seen["data_dir"] == ""
+        else:
+            assert (seen["levels"], seen["limits"], seen["units"], seen["analysis"]) == \
+                (8, "-1,1", "channels", "a.yaml")
+            assert (seen["sets"], seen["step"], seen["epoch"]) == ((SET,), 12, 1.5)
+            assert seen["data_dir"] == "/data"
+    for missing in MODEL_REQUIRED:
+        with pytest.raises(ExecutionException, match=missing):
+            point.compute_command({k: v for k, v in MODEL_ARGS.items() if k != missing},
+                                  str(tmp_path))
