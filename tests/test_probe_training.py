@@ -82,9 +82,7 @@ def train(probed: str | None) -> tuple[Net, torch.optim.Optimizer, list[dict[str
 
 @pytest.mark.parametrize("probe_data", [
     "tensors",
-    pytest.param("loader", marks=pytest.mark.xfail(strict=True, reason=(
-        "Probe.__init__ (_coders) iterates the data outside hooks.inspecting: a DataLoader "
-        "draws its base seed from the global generator"))),
+    "loader",
 ])
 def test_probing_leaves_training_unchanged(mlflow_store, probe_data):
     plain, plain_opt, _, _ = train(probed=None)

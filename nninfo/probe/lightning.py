@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import torch
 
 try:
     from lightning.pytorch import Callback, LightningModule, Trainer
@@ -86,9 +85,7 @@ class NninfoProbe(Callback):
                   + (f"the active MLflow run {active.info.run_id}" if active else "a new run")
                   + f" in {self.tracking_uri}", file=sys.stderr)
         model = pl_module if self.module is None else pl_module.get_submodule(self.module)
-        # forked: iterating a DataLoader draws on the global generator (Probe.__init__ does
-        # so outside its own fork), which would change the training that follows
-        with self._store(), torch.random.fork_rng(devices=[]):
+        with self._store():
             self.probe = Probe(model, self.data, self.layers, labels=self.labels,
                                analysis=self.analysis, schedule=self.schedule,
                                batch_size=self.batch_size, experiment=self.experiment,

@@ -98,13 +98,14 @@ class Probe:
     # ------------------------------------------------------------------ checks
     def _coders(self) -> dict[str, Coder]:
         """Each layer's coding, from one forward pass of the first batch."""
-        first = next(iter(self.data), None)
-        if first is None:
-            raise ValueError("data: holds no samples")
-        _check_labels(first[1])
-        with hooks.inspecting(self.model), hooks.Outputs(self.modules) as outputs:
-            self.model(hooks.to_device(first[0], hooks.device_of(self.model)))
-            found = outputs.take()
+        with hooks.inspecting(self.model):  # a DataLoader's iterator draws from the RNG
+            first = next(iter(self.data), None)
+            if first is None:
+                raise ValueError("data: holds no samples")
+            _check_labels(first[1])
+            with hooks.Outputs(self.modules) as outputs:
+                self.model(hooks.to_device(first[0], hooks.device_of(self.model)))
+                found = outputs.take()
         return {name: make_coder(name, layer, self.modules[name][0], found[name].shape[1],
                                  self.spec.n_bins)
                 for name, layer in self.layers.items()}
