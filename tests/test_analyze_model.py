@@ -193,3 +193,63 @@ def test_a_missing_store_is_an_error_and_creates_none(tmp_path, monkeypatch):
     result = _invoke("runs:/abc/model", "--data", _npz(tmp_path), *CODING)
     assert result.exit_code == 2 and "sqlite:///mlflow.db does not exist" in result.output
     assert not any(folder.iterdir())
+
+
+# ---------------------------------------------------------------------- the MLflow evaluator
+def test_mlflow_evaluate_with_the_nninfo_evaluator_logs_to_the_evaluation_run():
+    from mlflow.models.evaluation.base import list_evaluators
+
+    assert "nninfo" in list_evaluators(), ("entry point mlflow.model_evaluator:nninfo is not "
+                                           "installed: pip install -e .")
+    model_run = _log_model()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 12)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    config = {"layers": {"hidden": "1", "out": {"module": "3", "n_bins": 5}}, "levels": 4,
+              "analysis": {"measures": ["pid", "shannon"], "surrogates": {"mi": 0, "pid": 0}},
+              "step": 3, "report": False}
+    mlflow.set_experiment("evals")
+    with mlflow.start_run() as run:
+        result = mlflow.models.evaluate(f"runs:/{model_run}/model", x, targets=y,
+                                        model_type="classifier", evaluators="nninfo",
+                                        evaluator_config=config)
+    assert 0 < result.metrics["hidden/pid.representational_complexity"] <= 3
+    assert "out/shannon.avg_degree_redundancy" in result.metrics
+    logged = runs.client().get_run(run.info.run_id).data.metrics
+    assert logged["hidden/pid.representational_complexity"] == \
+        result.metrics["hidden/pid.representational_complexity"]
+    probe = _probe_run()
+    assert probe.data.tags[runs.PARENT] == run.info.run_id  # nested under the evaluation
+    assert probe.data.tags[probe_runs.MODEL_RUN] == model_run
+    assert result.artifacts["nninfo_probe"].content["probe_run"] == probe.info.run_id
+    assert "4 levels" in result.artifacts["nninfo_probe"].content["layers"]["hidden"]
+    assert "5 bins" in result.artifacts["nninfo_probe"].content["layers"]["out"]
+    _check_results(probe)
+
+
+def test_the_evaluator_runs_only_when_asked_and_reshapes_rows():
+    from nninfo.probe.evaluator import NninfoEvaluator, inputs
+
+    assert not NninfoEvaluator.can_evaluate(model_type="classifier", evaluator_config={})
+    assert NninfoEvaluator.can_evaluate(model_type="classifier",
+                                        evaluator_config={"layers": ["fc"]})
+    rows = np.arange(24, dtype=np.float64).reshape(2, 12)
+    assert inputs(rows, (3, 2, 2), None).shape == (2, 3, 2, 2)
+    assert inputs(rows, None, None).dtype == np.float32
+    with pytest.raises(ValueError, match="input_shape"):
+        inputs(rows, (5, 5), None)
+
+
+def test_the_evaluator_needs_a_torch_module():
+    from nninfo.probe.evaluator import torch_module
+
+    class Pyfunc:  # what MLflow hands an evaluator: a pyfunc whose raw model is not torch
+        def get_raw_model(self):
+            return {"weights": [1, 2]}
+
+    with pytest.raises(ValueError, match="not only predictions"):
+        torch_module(None)
+    with pytest.raises(ValueError, match="gives dict: log it with mlflow.pytorch.log_model"):
+        torch_module(Pyfunc())
+    module = _model()
+    assert torch_module(type("P", (), {"get_raw_model": lambda self: module})()) is module

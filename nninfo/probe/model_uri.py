@@ -211,7 +211,8 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return (x.astype(np.float32) if x.dtype.kind == "f" else x), labels.astype(np.int64)
 
 
-def parse_limits(text: str | None) -> tuple[float, float] | str | None:
+def parse_limits(text: str | None, what: str = "--limits"
+                 ) -> tuple[float, float] | str | None:
     """``--limits``: empty (the module's range), ``quantiles``, or ``lo,hi``."""
     text = (text or "").strip()
     if not text:
@@ -221,7 +222,7 @@ def parse_limits(text: str | None) -> tuple[float, float] | str | None:
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"--limits: {text!r}; give lo,hi (e.g. -1,1) or {QUANTILES}"
+        raise ValueError(f"{what}: {text!r}; give lo,hi (e.g. -1,1) or {QUANTILES}"
                          ) from None
     return (lo, hi)
 
