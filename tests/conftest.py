@@ -19,8 +19,15 @@ REPO = Path(__file__).resolve().parents[1]
 def mlflow_template(tmp_path_factory) -> Path:
     from mlflow.tracking import MlflowClient
 
+    import os
+
     root = tmp_path_factory.mktemp("mlflow-template")
-    MlflowClient(f"sqlite:///{root / 'mlflow.db'}").search_experiments()  # migrations
+    here = os.getcwd()
+    os.chdir(root)  # the Default experiment's artifact folder is ./mlruns/0 at creation
+    try:
+        MlflowClient(f"sqlite:///{root / 'mlflow.db'}").search_experiments()  # migrations
+    finally:
+        os.chdir(here)
     return root / "mlflow.db"
 
 
