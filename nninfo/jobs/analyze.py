@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,7 +170,9 @@ def _mean(rows: list[dict[str, float]], where: str) -> dict[str, float]:
     keys = list(rows[0])
     if any(list(r) != keys for r in rows):
         raise ValueError(f"{where}: source sets produced different quantities")
-    return {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
+    with warnings.catch_warnings():  # a quantity NaN in every set stays NaN, silently
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
