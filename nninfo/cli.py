@@ -249,7 +249,8 @@ def _optional_float(_ctx, _param, value: str | None) -> float | None:
 @click.option("--units", type=click.Choice(["units", "channels"]), default="units",
               show_default=True, help="channels: one unit per conv channel (its spatial mean).")
 @click.option("--analysis", "analysis_path", default="", help="YAML file: an analysis "
-              "section (measures, groupings, n_bins, surrogates, ...) or an nninfo config.")
+              "section (measures, groupings, n_bins, surrogates, ...), or an nninfo config (its "
+              "analysis section, less layers and dataset).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Analysis overrides, e.g. --set 'analysis.measures=[pid,shannon]'; ';' "
                    "separates several; YAML values.")
@@ -257,7 +258,8 @@ def _optional_float(_ctx, _param, value: str | None) -> float | None:
               help="The step the metrics are logged at.")
 @click.option("--epoch", default="", callback=_optional_float,
               help="The epoch logged with them; empty: the step.")
-@OPTIONS["experiment"]
+@click.option("--experiment", default=None, help="MLflow experiment of the probe run; "
+              "default: the model run's (the probe run is then its child), else nninfo_probe.")
 @OPTIONS["data_dir"]
 @OPTIONS["device"]
 @OPTIONS["out_dir"]
@@ -269,8 +271,8 @@ def analyze_model_command(model_uri, data, layers, levels, n_bins, limits, units
 
     MODEL_URI: runs:/<run id>/model, models:/<name>/<version> (or @<alias>), or a local
     MLflow model folder. Results go to a new probe run linked to the model's run (its child
-    when in the same experiment, the default experiment). The model is unpickled: load only
-    models from a store you trust.
+    when in the same experiment, the default), and a report is written. The model is
+    unpickled: load only models from a store you trust.
     """
     from nninfo.probe.model_uri import analyze_model
     from nninfo.tracking import processes

@@ -128,6 +128,24 @@ def test_local_folder_without_a_run_goes_to_the_probe_experiment(tmp_path):
     _check_results(probe)
 
 
+def test_under_mlflow_run_the_launcher_s_experiment_and_a_note(tmp_path, monkeypatch):
+    """mlflow run -e analyze_model --experiment-name launch: the probe goes to that
+    experiment, and mlflow run's own run notes where."""
+    model_run = _log_model()
+    launcher = runs.client().create_run(runs.experiment_id("launch")).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", launcher)
+    result = _invoke(f"runs:/{model_run}/model", "--data", _npz(tmp_path), *CODING)
+    assert result.exit_code == 0, result.output
+    runs.client().set_terminated(launcher)  # what mlflow run does after the command
+    probe = _probe_run()
+    assert runs.client().get_experiment(probe.info.experiment_id).name == "launch"
+    assert probe.data.tags[probe_runs.MODEL_RUN] == model_run
+    tags = runs.client().get_run(launcher).data.tags
+    assert tags["nninfo.redirected_to"] == probe.info.run_id
+    assert probe.info.run_id in tags[runs.NOTE]
+    _check_results(probe)
+
+
 @pytest.mark.parametrize("uri", ["runs:/nosuchrun/model", "runs:/{run}/nomodel",
                                  "models:/nosuch/1", "models:/tiny/7", "models:/tiny/latest",
                                  "s3://bucket/model", "no/such/folder", "runs:/{run}"])
@@ -143,6 +161,19 @@ def test_a_uri_that_does_not_resolve_is_one_line_naming_it(uri, tmp_path):
     assert _statuses() == {"FINISHED"}  # the model's run only: no probe run was made
     assert not [r for r in runs.client().search_runs(["0", "1"]) if
                 r.data.tags.get(runs.ENTRY) == "probe"]
+
+
+def test_a_pt2_model_is_refused_before_loading(tmp_path):
+    """MLflow 3's default format (torch.export) keeps no modules to hook."""
+    mlflow.set_experiment("models")
+    x = np.zeros((2, 12), dtype=np.float32)
+    with mlflow.start_run() as run:
+        mlflow.pytorch.log_model(_model(), name="model", input_example=x,
+                                 serialization_format="pt2", pip_requirements=["torch"])
+    result = _invoke(f"runs:/{run.info.run_id}/model", "--data", _npz(tmp_path), *CODING)
+    assert result.exit_code == 2, result.output
+    assert "pt2 format" in result.output and "serialization_format='pickle'" in result.output
+    assert _statuses() == {"FINISHED"}
 
 
 @pytest.mark.parametrize("args, words", [
@@ -253,3 +284,22 @@ def test_the_evaluator_needs_a_torch_module():
         torch_module(Pyfunc())
     module = _model()
     assert torch_module(type("P", (), {"get_raw_model": lambda self: module})()) is module
+
+
+def test_analysis_file_and_set(tmp_path, capsys):
+    from nninfo.probe.model_uri import read_analysis
+
+    config = tmp_path / "config.yaml"
+    config.write_text("name: x\nanalysis:\n  layers: [L2]\n  dataset: train\n  n_bins: 8\n")
+    assert read_analysis(str(config), ["analysis.surrogates.mi=0;analysis.measures=[shannon]"]
+                         ) == {"n_bins": 8, "surrogates": {"mi": 0}, "measures": ["shannon"]}
+    assert "analysis.layers and dataset not used" in capsys.readouterr().err
+    (tmp_path / "section.yaml").write_text("n_bins: 4\nmeasures: [pid]\n")
+    assert read_analysis(str(tmp_path / "section.yaml")) == {"n_bins": 4, "measures": ["pid"]}
+    (tmp_path / "bad.yaml").write_text("[1, 2\n")
+    for path, words in ((tmp_path / "bad.yaml", "is not YAML"),
+                        (tmp_path / "none.yaml", "cannot read")):
+        with pytest.raises(ValueError, match=f"--analysis: .*{words}"):
+            read_analysis(str(path))
+    with pytest.raises(ValueError, match="analysis.KEY=VALUE"):
+        read_analysis(None, ["n_bins=4"])

@@ -77,10 +77,21 @@ class NninfoEvaluator(ModelEvaluator):
         model_run = getattr(getattr(model, "metadata", None), "run_id", None)
         if model_run is not None and not _in_store(model_run):
             model_run = None
-        probe = Probe(module, (x, labels.astype(np.int64)), layers(config),
-                      analysis=config.get("analysis"), parent_run_id=run_id,
-                      model_run_id=model_run, batch_size=int(config.get("batch_size", 1024)),
-                      run_name=f"nninfo evaluate {type(module).__name__}")
+        try:
+            probe = Probe(module, (x, labels.astype(np.int64)), layers(config),
+                          analysis=config.get("analysis"), parent_run_id=run_id,
+                          model_run_id=model_run,
+                          batch_size=int(config.get("batch_size", 1024)),
+                          run_name=f"nninfo evaluate {type(module).__name__}")
+        except (ValueError, RuntimeError, NotImplementedError) as exc:
+            import torch.fx
+
+            if not isinstance(module, torch.fx.GraphModule):
+                raise
+            raise ValueError(f"{exc} (the model is a torch.fx graph, as MLflow 3's default pt2 "
+                             "format loads: an exported graph keeps no modules for forward "
+                             "hooks; log the model with serialization_format='pickle')"
+                             ) from exc
         step = config.get("step", 0)
         with probe:
             probe.log(step, epoch=config.get("epoch"))

@@ -8,9 +8,11 @@ Loading an MLflow PyTorch model unpickles it (MLflow's own behaviour for its ``p
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,7 @@ class ModelSource:
     load_uri: str
     run_id: str | None
     what: str  # "run abc", "registered model tiny version 1", "local folder /x"
+    model_data: str = "data"  # the pytorch flavor's folder of the serialized model
 
 
 def _fail(uri: str, why: str) -> ValueError:
@@ -72,6 +75,8 @@ def resolve(uri: str) -> ModelSource:
     if "pytorch" not in info.flavors:
         raise _fail(uri, f"is a {'/'.join(f for f in info.flavors if f != 'python_function')} "
                          "model, not an MLflow PyTorch model (mlflow.pytorch.log_model)")
+    source = dataclasses.replace(source, model_data=info.flavors["pytorch"].get("model_data")
+                                 or "data")
     run_id = source.run_id or info.run_id  # a local folder's MLmodel names its run
     return _linked_if_here(source, run_id) if run_id and kind != "runs" else source
 
@@ -133,24 +138,37 @@ def _linked_if_here(source: ModelSource, run_id: str) -> ModelSource:
     except MlflowException:
         say(f"{source.what} was logged by run {run_id}, which is not in the tracking store "
             f"{runs.shown_uri()}; the probe is not linked to it")
-        return ModelSource(source.uri, source.load_uri, None, source.what)
-    return ModelSource(source.uri, source.load_uri, run_id, f"{source.what} (run {run_id})")
+        return dataclasses.replace(source, run_id=None)
+    return dataclasses.replace(source, run_id=run_id, what=f"{source.what} (run {run_id})")
 
 
 def load(source: ModelSource, device: str | None = None):
     """The ``torch.nn.Module`` of ``source`` on ``device`` (default: cuda if present, else
-    cpu). It is unpickled: only load models from a store you trust."""
+    cpu). It is unpickled: only load models from a store you trust. A model in MLflow 3's
+    ``pt2`` format (``torch.export``) is refused: its graph keeps no modules to hook."""
+    import mlflow.artifacts
     import mlflow.pytorch
     import torch
     from torch import nn
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    try:
-        model = mlflow.pytorch.load_model(source.load_uri, map_location=device)
-    except Exception as exc:  # unpickling runs the model's code: any error is possible
-        raise ValueError(f"model URI {source.uri!r}: MLflow could not load it: "
-                         f"{type(exc).__name__}: {_first_line(str(exc))}") from exc
+    with tempfile.TemporaryDirectory(prefix="nninfo-model-") as tmp:
+        try:
+            local = source.load_uri if Path(source.load_uri).is_dir() else \
+                mlflow.artifacts.download_artifacts(artifact_uri=source.load_uri, dst_path=tmp)
+            if (Path(local) / source.model_data / "model.pt2").is_file():
+                raise ValueError(
+                    f"model URI {source.uri!r}: logged in the pt2 format (torch.export, "
+                    "MLflow 3's default): its exported graph keeps no modules for forward "
+                    "hooks; log the model with mlflow.pytorch.log_model(..., "
+                    "serialization_format='pickle') to probe it")
+            model = mlflow.pytorch.load_model(local, map_location=device)
+        except ValueError:
+            raise
+        except Exception as exc:  # unpickling runs the model's code: any error is possible
+            raise ValueError(f"model URI {source.uri!r}: MLflow could not load it: "
+                             f"{type(exc).__name__}: {_first_line(str(exc))}") from exc
     if not isinstance(model, nn.Module):
         raise ValueError(f"model URI {source.uri!r}: loads as {type(model).__name__}, not a "
                          "torch.nn.Module")
