@@ -303,3 +303,16 @@ def test_analysis_file_and_set(tmp_path, capsys):
             read_analysis(str(path))
     with pytest.raises(ValueError, match="analysis.KEY=VALUE"):
         read_analysis(None, ["n_bins=4"])
+
+
+def test_resolve_finds_the_run_of_an_alias_and_a_logged_model_id():
+    from nninfo.probe.model_uri import resolve
+
+    model_run = _log_model()
+    version = mlflow.register_model(f"runs:/{model_run}/model", "tiny")
+    runs.client().set_registered_model_alias("tiny", "champion", version.version)
+    logged = runs.client().get_run(model_run).outputs.model_outputs[0].model_id
+    for uri in ("models:/tiny@champion", f"models:/{logged}", "models:/tiny/1",
+                f"runs:/{model_run}/model"):
+        source = resolve(uri)
+        assert source.run_id == model_run and source.model_data == "data", uri
