@@ -282,6 +282,8 @@ def test_the_evaluator_needs_a_torch_module():
         torch_module(None)
     with pytest.raises(ValueError, match="gives dict: log it with mlflow.pytorch.log_model"):
         torch_module(Pyfunc())
+    with pytest.raises(ValueError, match="env_manager='local'"):
+        torch_module(object())  # a served model: no python object
     module = _model()
     assert torch_module(type("P", (), {"get_raw_model": lambda self: module})()) is module
 

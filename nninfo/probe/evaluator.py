@@ -141,6 +141,11 @@ def torch_module(model: Any):
             return raw
     flavor = getattr(getattr(model, "metadata", None), "flavors", {}) or {}
     loader = flavor.get("python_function", {}).get("loader_module", type(model).__name__)
+    if raw is None:
+        raise ValueError(f"the nninfo evaluator probes layers of a torch.nn.Module; this model "
+                         f"({loader}) gives no python object (a model served in another "
+                         "process, env_manager other than 'local'?): evaluate an MLflow "
+                         "PyTorch model with env_manager='local'")
     raise ValueError(f"the nninfo evaluator probes layers of a torch.nn.Module; this model "
                      f"({loader}) gives {type(raw).__name__}: log it with "
                      "mlflow.pytorch.log_model")
