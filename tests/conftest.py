@@ -17,9 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory) -> Path:
-    from mlflow.tracking import MlflowClient
-
     import os
+
+    from mlflow.tracking import MlflowClient
 
     root = tmp_path_factory.mktemp("mlflow-template")
     here = os.getcwd()

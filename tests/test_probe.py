@@ -346,3 +346,41 @@ def test_smoothed_binning_with_tiny_noise_is_hard_binning():
     with pytest.raises(ValueError, match="binning 'smoothed' smooths values"):
         Probe(model, (x, labels), {"h": Layer("1", levels=4)}, analysis={
             "binning": "smoothed", "noise_sigma": 0.1, "n_bins": 4})
+
+
+def test_an_experiment_s_training_run_is_still_found_beside_newer_probe_runs():
+    c = runs.client()
+    exp = runs.experiment_id("trained")
+    main = c.create_run(exp, tags={runs.ROLE: "entry", runs.ENTRY: "main",
+                                   runs.N_SEEDS: "1"}).info.run_id
+    seed = runs.child_run(main, "seed 0", {runs.ROLE: runs.SEED_ROLE, "seed": "0"})
+    c.set_terminated(seed, "FINISHED")
+    c.set_terminated(main, "FINISHED")
+    with _two_layer_probe("trained", 3) as probe:
+        probe.log(0)
+    assert runs.find_parent("trained") == main
+    with _two_layer_probe("only_probed", 3) as alone:
+        alone.log(0)
+    assert runs.find_parent("only_probed") == alone.runs.parent
+
+
+def test_a_store_refusing_the_probe_s_description_leaves_no_run_running(monkeypatch):
+    from nninfo.tracking import probe_runs
+
+    def refused(*args, **kwargs):
+        raise OSError("read-only artifact store")
+
+    monkeypatch.setattr(probe_runs, "_describe", refused)
+    probe = _two_layer_probe("refused", 3)
+    with pytest.raises(OSError, match="read-only"):
+        probe.log(0)
+    found = runs.client().search_runs([runs.experiment_id("refused")])
+    assert len(found) == 2 and {r.info.status for r in found} == {"FAILED"}
+
+
+def test_a_torch_export_graph_is_refused_with_the_way_out():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+    graph = torch.export.export(model, (torch.randn(2, 3),)).module()
+    with pytest.raises(ValueError, match="serialization_format='pickle'"):
+        Probe(graph, (torch.randn(8, 3), torch.zeros(8, dtype=torch.long)), ["0"],
+              analysis={"n_bins": 2})

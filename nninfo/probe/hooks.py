@@ -84,7 +84,13 @@ def inspecting(model: nn.Module) -> Iterator[None]:
     cuda = [torch.cuda.current_device()] if torch.cuda.is_available() \
         and device_of(model).type == "cuda" else []
     with torch.random.fork_rng(devices=cuda), torch.no_grad():
-        model.eval()
+        try:
+            model.eval()
+        except NotImplementedError:  # torch.export's graph modules
+            raise ValueError(f"model: a {type(model).__name__} cannot be put in eval mode (a "
+                             "torch.export graph, such as an MLflow model saved as 'pt2'); "
+                             "probe the nn.Module itself (MLflow: log it with "
+                             "serialization_format='pickle')") from None
         try:
             yield
         finally:

@@ -22,7 +22,6 @@ from nninfo.tracking.analyze import logged_unit, tag_bias
 if TYPE_CHECKING:
     from nninfo.jobs.analyze import CheckpointAnalysis
 
-PROBE_ENTRY = "probe"
 MODEL_RUN = "nninfo.model_run"   # the run whose model was probed
 PROBE_ARTIFACT = "probe.json"
 DEFAULT_EXPERIMENT = "nninfo_probe"
@@ -51,7 +50,7 @@ class ProbeRuns:
             exp_id = runs.experiment_id(DEFAULT_EXPERIMENT)
         experiment = c.get_experiment(exp_id).name
         model_run = probe.model_run_id or (above.info.run_id if above else None)
-        tags = {**runs.base_tags(), runs.ROLE: "entry", runs.ENTRY: PROBE_ENTRY,
+        tags = {**runs.base_tags(), runs.ROLE: "entry", runs.ENTRY: runs.PROBE_ENTRY,
                 runs.N_SEEDS: "1", "nninfo.experiment": experiment,
                 "nninfo.model": type(probe.model).__name__}
         if above is not None and above.info.experiment_id == exp_id:
@@ -60,11 +59,17 @@ class ProbeRuns:
             tags[MODEL_RUN] = model_run
         name = probe.run_name or f"probe {type(probe.model).__name__}"
         parent = c.create_run(exp_id, run_name=name, tags=tags).info.run_id
-        layers = list(probe.keys.values())
-        seed_run = runs.child_run(parent, f"seed {probe.seed}", {
-            runs.ROLE: runs.SEED_ROLE, "seed": str(probe.seed), runs.PROBE_TAG: "1",
-            "nninfo.layers": ",".join(layers), "nninfo.experiment": experiment})
-        _describe(parent, seed_run, probe)
+        layers, made = list(probe.keys.values()), [parent]
+        try:
+            seed_run = runs.child_run(parent, f"seed {probe.seed}", {
+                runs.ROLE: runs.SEED_ROLE, "seed": str(probe.seed), runs.PROBE_TAG: "1",
+                "nninfo.layers": ",".join(layers), "nninfo.experiment": experiment})
+            made.append(seed_run)
+            _describe(parent, seed_run, probe)
+        except BaseException as exc:  # what was created ends FAILED (KILLED), never RUNNING
+            for run_id in made:
+                runs.end_run(run_id, exc)
+            raise
         print(f"nninfo probe: logging to experiment {experiment!r}, run {parent} (seed run "
               f"{seed_run}); view: {runs.ui_hint(exp_id, parent)}", file=sys.stderr)
         return cls(parent, seed_run, layers, name, experiment)

@@ -28,7 +28,8 @@ SEED_ROLE = "seed"
 N_SEEDS = "nninfo.n_seeds"  # on train/main runs: how many seed runs make them complete
 TRAIN_RUN = "nninfo.train_run"  # on entry runs that work on another run's seeds
 TRAINING_KEY = "nninfo.training_key"  # on train/main runs: what their seeds were trained with
-TRAIN_ENTRIES = ("train", "main", "probe")  # runs with seed runs to read (probe: nninfo.probe)
+TRAIN_ENTRIES = ("train", "main")
+PROBE_ENTRY = "probe"  # a probe's run (nninfo.probe): seed runs to read, no config to train
 ENTRY = "nninfo.entry"
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
@@ -282,7 +283,8 @@ def _q(value: object) -> str:
 
 
 def find_parent(experiment: str | None, train_run: str | None = None) -> str:
-    """The training parent run to work on.
+    """The training parent run to work on (a probe's run in an experiment with no training
+    run: :mod:`nninfo.probe`).
 
     ``train_run``: that run (or the training run an entry run worked on, e.g. the one a
     ``main`` run reused), whatever its state; a seed run is an error naming its training
@@ -310,9 +312,10 @@ def find_parent(experiment: str | None, train_run: str | None = None) -> str:
         raise RunNotFound(f"experiment {name}: no training run found: the tracking store "
                           f"{store} has no such experiment ({{list}}); {{train}}, or "
                           "{pass_run}")
-    for run in search(experiment, f"tags.`{ROLE}` = 'entry'"):
-        if run.data.tags.get(ENTRY) not in TRAIN_ENTRIES:
-            continue
+    entries = search(experiment, f"tags.`{ROLE}` = 'entry'")
+    trained = [r for r in entries if r.data.tags.get(ENTRY) in TRAIN_ENTRIES]
+    probed = [r for r in entries if r.data.tags.get(ENTRY) == PROBE_ENTRY]
+    for run in trained or probed:  # a probe's run only in an experiment with no training
         seeds = seed_runs(run.info.run_id)
         if not seeds:
             continue
