@@ -10,7 +10,14 @@ One block of ResNet-18 (``layer4``: 512 channels, each the spatial mean of its 4
 * I(T; layer)'s 100 shuffled-label surrogates,
 * a whole ``probe.log`` (all of the above, logged to a temporary MLflow store).
 
+The probe's overhead on training (``--epoch``): one training epoch of the custom-model
+project's LeNet (60,000 generated 28x28 images, batch 64, SGD) against one ``probe.log`` with
+the project's full settings (5,000 samples; Shannon invariants of conv2's 16 channels and
+fc1's 120 units, PID of 20 random 5-unit subsets of fc2 and fc3, 20 I-shuffles), with and
+without the PID's 10 shuffles (the first, middle and last checkpoint have them).
+
 Run:  python benchmarks/bench_probe.py [--samples 10000] [--subsets 20] [--threads 2]
+      python benchmarks/bench_probe.py --epoch
 """
 
 from __future__ import annotations
@@ -47,13 +54,59 @@ def analysis(measures: list[str], groupings: list[dict], mi: int = 0) -> dict:
             "surrogates": {"mi": mi, "pid": 0}}
 
 
+def epoch_overhead() -> None:
+    """One training epoch of projects/custom_model against one probe.log."""
+    import sys
+    from pathlib import Path
+
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "projects" / "custom_model"))
+    import train as project  # the project's model, layers and analysis
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (60_000,), generator=g)
+    x = torch.rand(60_000, 1, 28, 28, generator=g) * 0.5 + labels[:, None, None, None] / 20
+    torch.manual_seed(0)
+    model = project.LeNet()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loader = DataLoader(TensorDataset(x, labels), batch_size=64, shuffle=True)
+
+    def epoch() -> None:
+        model.train()
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(xb), yb).backward()
+            optimizer.step()
+
+    full = project.SETTINGS["full"]
+    data = (x[:full["probe_samples"]], labels[:full["probe_samples"]])
+    probe = Probe(model, data, project.LAYERS, analysis=project.analysis(full))
+    rows = [("one training epoch (baseline)", timed(epoch)),
+            ("probe.analyze, no PID shuffles", timed(probe.analyze)),
+            ("probe.analyze with the PID's 10 shuffles",
+             timed(lambda: probe.analyze(pid_surrogates=True)))]
+    base = rows[0][1]
+    print(f"custom_model LeNet, 60,000 images, batch 64; probe on {full['probe_samples']:,} "
+          f"samples, {torch.get_num_threads()} threads")
+    print(f"{'step':58s} {'seconds':>8s} {'x epoch':>10s}")
+    for name, seconds in rows:
+        print(f"{name:58s} {seconds:8.2f} {seconds / base:10.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--subsets", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epoch", action="store_true",
+                        help="the probe's overhead on a custom_model training epoch instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.epoch:
+        epoch_overhead()
+        return
     torch.manual_seed(0)
     model = resnet18(num_classes=10).eval()
     x, labels = images(args.samples)
@@ -67,6 +120,8 @@ def main() -> None:
             for i in range(0, len(x), 1024):
                 model(x[i:i + 1024])
 
+    with torch.no_grad():
+        model(x[:256])  # warm-up: thread pool and allocator, outside every timing
     rows = [("forward pass alone (baseline)", timed(forward))]
     probe = Probe(model, data, LAYER, analysis=analysis(["shannon"], everything[:1]))
     rows.append(("capture: forward + hook + coding", timed(probe.capture)))
