@@ -130,7 +130,7 @@ def _prepare(config_path, quick=False, sets=(), experiment=None, seeds="", epoch
              checkpoints=0, data_dir=None, device=None, executor="local", workers=0,
              scheduler=None, progress=True, out_dir=None, force=False):
     from nninfo.config import load_config
-    from nninfo.tracking.pipeline import Settings, default_out_dir
+    from nninfo.tracking.pipeline import Settings, check_device_setting, default_out_dir
 
     overrides: dict[str, object] = {}
     if seeds:
@@ -147,10 +147,7 @@ def _prepare(config_path, quick=False, sets=(), experiment=None, seeds="", epoch
             raise ValueError(f"--set: {item!r} is not of the form KEY=VALUE")
         overrides[key.strip()] = value.strip()
     cfg = load_config(config_path, quick=quick, overrides=overrides)
-    if device:
-        from nninfo.training.common import check_device
-
-        check_device(device, here=not (executor == "dask" and scheduler))  # else: workers'
+    check_device_setting(device, executor, scheduler)
     settings = Settings(data_dir=data_dir_setting(data_dir), device=device, executor=executor,
                         workers=workers or None, scheduler=scheduler or None,
                         progress=progress, force=force, out_dir=out_dir or default_out_dir())

@@ -66,6 +66,15 @@ def run_units(settings: Settings, units: list, desc: str, *,
                 disable=None if settings.progress else True, file=sys.stderr, unit="job")
 
 
+def check_device_setting(device: str | None, executor: str, scheduler: str | None) -> None:
+    """``--device`` usable here (:func:`nninfo.training.common.check_device`); with a Dask
+    scheduler the jobs run on its workers, so only that it names a kind of device."""
+    if device:
+        from nninfo.training.common import check_device
+
+        check_device(device, here=not (executor == "dask" and scheduler))
+
+
 def wants_cuda(device: str | None) -> bool:
     """Whether ``device`` means CUDA: ``cuda`` or ``cuda:N``, or automatic with CUDA here."""
     if device:
