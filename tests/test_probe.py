@@ -266,6 +266,7 @@ def test_probe_runs_nest_under_the_active_run_and_link_it_as_the_model_s_run():
 
     model = nn.Sequential(nn.Linear(3, 2), nn.Sigmoid())
     x = torch.randn(30, 3)
+    mlflow.set_experiment("outer")  # the fluent API remembers earlier tests' experiments
     with mlflow.start_run() as outer:
         with Probe(model, (x, (x[:, 0] > 0).long()), ["1"],
                    analysis={"n_bins": 2, "surrogates": {"mi": 0, "pid": 0}}) as probe:
