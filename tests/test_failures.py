@@ -80,10 +80,10 @@ def test_sigterm_of_the_driver_leaves_every_run_killed(mlflow_store, tmp_path):
     proc = _cli("train", _config(tmp_path, epochs=5000), "--workers", "1")
     _wait_for(_seeds_running)
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
     statuses = _statuses()
-    assert statuses and set(statuses.values()) == {"KILLED"}, statuses
+    assert statuses and set(statuses.values()) == {"KILLED"}, (statuses, err[-3000:])
 
 
 @pytest.mark.slow
