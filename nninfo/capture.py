@@ -80,8 +80,13 @@ def bin_values(values: torch.Tensor, limits: tuple[float, float], n_bins: int) -
 
     Values below ``lo`` go to bin 0, above ``hi`` to bin ``n_bins - 1``.
     """
-    inner = torch.as_tensor(bin_edges(limits, n_bins)[1:-1], dtype=values.dtype,
-                            device=values.device)
+    return bin_by_edges(values, bin_edges(limits, n_bins))
+
+
+def bin_by_edges(values: torch.Tensor, edges: Sequence[float]) -> torch.Tensor:
+    """Bin index of each value for bins ``[e_i, e_{i+1})`` between ascending ``edges`` (the
+    last bin includes its upper edge; values outside go to the end bins)."""
+    inner = torch.as_tensor(np.asarray(edges)[1:-1], dtype=values.dtype, device=values.device)
     return torch.bucketize(values, inner, right=True)
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from nninfo.capture import code_dtype
-from nninfo.info.binning import MAX_BINS, MIN_BINS, bin_edges
+from nninfo.capture import bin_by_edges, bin_values, code_dtype
+from nninfo.info.binning import MAX_BINS, MIN_BINS
 from nninfo.nn.quantizers import Quantizer
 
 #: ``Layer.units``: every unit of the output (conv maps flattened in C order), or one unit per
@@ -75,12 +75,15 @@ class Layer:
     limits: tuple[float, float] | str | None = None
 
 
-def as_layers(layers: Any) -> dict[str, Layer]:
+def as_layers(layers: Any, defaults: Mapping[str, Any] | None = None,
+              where: str = "layers") -> dict[str, Layer]:
     """``{name: Layer}`` from a list of module paths or Layers (named by their path) or a
-    mapping ``name -> module path or Layer``."""
+    mapping ``name -> module path, Layer or mapping of Layer fields``. ``defaults``: Layer
+    fields (the coding) for the layers given as paths or fields; a layer whose fields name
+    ``levels`` or ``n_bins`` takes both from its own."""
     if isinstance(layers, str | Layer):
         layers = [layers]
-    if isinstance(layers, Mapping):
+    if isinstance(layers, Mapping) and layers:
         items = list(layers.items())
     elif isinstance(layers, list | tuple) and layers:
         items = [(x if isinstance(x, str) else getattr(x, "module", x), x) for x in layers]
@@ -90,7 +93,9 @@ def as_layers(layers: Any) -> dict[str, Layer]:
     out: dict[str, Layer] = {}
     for name, layer in items:
         if isinstance(layer, str):
-            layer = Layer(layer)
+            layer = Layer(layer, **(defaults or {}))
+        elif isinstance(layer, Mapping):
+            layer = _from_fields(f"{where}[{name!r}]", layer, defaults or {})
         if not isinstance(name, str) or not isinstance(layer, Layer):
             raise ValueError(f"layers[{name!r}]: {layer!r}; give a module path (str) or a "
                              "nninfo.probe.Layer")
@@ -98,6 +103,17 @@ def as_layers(layers: Any) -> dict[str, Layer]:
             raise ValueError(f"layers: {name!r} is named twice")
         out[name] = layer
     return out
+
+
+def _from_fields(where: str, fields: Mapping[str, Any], defaults: Mapping[str, Any]) -> Layer:
+    own = {**defaults, **fields}
+    if {"levels", "n_bins"} & set(fields):  # its own coding replaces the default
+        own.update({k: fields.get(k) for k in ("levels", "n_bins")})
+    try:
+        return Layer(**own)
+    except TypeError:
+        raise ValueError(f"{where}: {dict(fields)!r}; its keys are Layer fields (module, "
+                         "output, units, levels, n_bins, limits)") from None
 
 
 def resolve_module(model: nn.Module, name: str, layer: Layer) -> nn.Module:
@@ -134,9 +150,9 @@ class Coder:
             lo, hi = self.limits
             step = (hi - lo) / (self.count - 1)
             return ((values - lo) / step).clamp_(0.0, self.count - 1).round_().long()
-        grid = edges if edges is not None else bin_edges(self.limits, self.count)
-        inner = torch.as_tensor(np.asarray(grid)[1:-1], dtype=values.dtype, device=values.device)
-        return torch.bucketize(values, inner, right=True)
+        if edges is None:
+            return bin_values(values, self.limits, self.count)
+        return bin_by_edges(values, edges)
 
     def describe(self) -> str:
         where = "data quantiles" if self.limits is None else f"[{self.limits[0]:g}, " \

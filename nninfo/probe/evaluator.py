@@ -195,26 +195,6 @@ def layers(config: Mapping[str, Any]) -> dict[str, Layer]:
     given = config["layers"]
     if isinstance(given, str):
         given = [p.strip() for p in given.split(",") if p.strip()]
-    if isinstance(given, list | tuple):
-        given = [(p.module if isinstance(p, Layer) else p, p) for p in given]
     elif isinstance(given, Mapping):
-        given = list(given.items())
-    else:
-        raise ValueError(f"evaluator_config layers: {given!r}; give module paths (a list, or "
-                         "comma-separated) or a mapping {name: module path or Layer fields}")
-    out: dict[str, Any] = {}
-    for name, layer in given:
-        if isinstance(layer, str):
-            layer = Layer(layer, **coding)
-        elif isinstance(layer, Mapping):
-            own = {**coding, **layer}
-            if {"levels", "n_bins"} & set(layer):  # its own coding replaces the default
-                own.update({k: layer.get(k) for k in ("levels", "n_bins")})
-            try:
-                layer = Layer(**own)
-            except TypeError:
-                raise ValueError(f"evaluator_config layers[{name!r}]: {dict(layer)!r}; its "
-                                 "keys are Layer fields (module, output, units, levels, "
-                                 "n_bins, limits)") from None
-        out[str(name)] = layer
-    return as_layers(out)
+        given = {str(name): layer for name, layer in given.items()}
+    return as_layers(given, coding, where="evaluator_config layers")
