@@ -237,7 +237,7 @@ def test_a_failure_while_measuring_ends_the_runs_failed(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(probe, "analyze", broken)
+    monkeypatch.setattr(probe, "capture", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         probe.log(1)
     for run_id in (probe.runs.parent, probe.runs.seed_run):

@@ -163,8 +163,12 @@ class Probe:
 
     def analyze(self, step: int = 0, *, pid_surrogates: bool = False) -> CheckpointAnalysis:
         """Every measure of ``analysis`` on every layer, now (nothing is logged)."""
+        return self._measure(step, pid_surrogates)[0]
+
+    def _measure(self, step: int, pid_surrogates: bool
+                 ) -> tuple[CheckpointAnalysis, dict[str, np.ndarray]]:
+        """:meth:`analyze`, and the quantile edges the capture used."""
         cap, values, edges = self.capture()
-        self.edges = edges
         layers = list(self.keys.values())
         if self.spec.binning == "hard":
             tables = {k: hard_table(cap.codes[k], cap.labels) for k in layers}
@@ -173,7 +177,7 @@ class Probe:
             tables = {k: noisy_table(values[k], cap.labels, limits[k], cap.levels[k],
                                      self.spec.noise_sigma, self.spec.binning) for k in layers}
         return analyze_captured(self.spec, cap, tables, layers, seeds=(self.seed, step),
-                                pid_surrogates=pid_surrogates)
+                                pid_surrogates=pid_surrogates), edges
 
     def due(self, step: int) -> bool:
         """Whether :meth:`log` measures at ``step``."""
@@ -196,8 +200,8 @@ class Probe:
         if self.runs is None:
             self.runs = probe_runs.ProbeRuns.open(self)
         try:
-            result = self.analyze(int(step), pid_surrogates=self._pid_surrogates(int(step)))
-            self.runs.log(int(step), epoch, result, self.edges)
+            result, edges = self._measure(int(step), self._pid_surrogates(int(step)))
+            self.runs.log(int(step), epoch, result, edges)
         except BaseException as exc:  # the runs end FAILED (KILLED on Ctrl-C), never RUNNING
             self.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
             raise
