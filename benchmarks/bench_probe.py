@@ -49,6 +49,14 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def table(title: str, rows: list[tuple[str, float]], ratio: str) -> None:
+    """The timings, each also as a ratio to the first row (the baseline)."""
+    print(title)
+    print(f"{'step':58s} {'seconds':>8s} {ratio:>10s}")
+    for name, seconds in rows:
+        print(f"{name:58s} {seconds:8.2f} {seconds / rows[0][1]:10.2f}")
+
+
 def analysis(measures: list[str], groupings: list[dict], mi: int = 0) -> dict:
     return {"measures": measures, "groupings": groupings,
             "surrogates": {"mi": mi, "pid": 0}}
@@ -87,12 +95,8 @@ def epoch_overhead() -> None:
             ("probe.analyze, no PID shuffles", timed(probe.analyze)),
             ("probe.analyze with the PID's 10 shuffles",
              timed(lambda: probe.analyze(pid_surrogates=True)))]
-    base = rows[0][1]
-    print(f"custom_model LeNet, 60,000 images, batch 64; probe on {full['probe_samples']:,} "
-          f"samples, {torch.get_num_threads()} threads")
-    print(f"{'step':58s} {'seconds':>8s} {'x epoch':>10s}")
-    for name, seconds in rows:
-        print(f"{name:58s} {seconds:8.2f} {seconds / base:10.2f}")
+    table(f"custom_model LeNet, 60,000 images, batch 64; probe on {full['probe_samples']:,} "
+          f"samples, {torch.get_num_threads()} threads", rows, "x epoch")
 
 
 def main() -> None:
@@ -141,12 +145,8 @@ def main() -> None:
             rows.append(("whole probe.log (all above, logged to MLflow)",
                          timed(lambda: probe.log(0))))
         mlflow.set_tracking_uri(None)
-    base = rows[0][1]
-    print(f"ResNet-18 layer4 (512 channels), {args.samples:,} images 32x32, "
-          f"{args.threads} threads")
-    print(f"{'step':58s} {'seconds':>8s} {'x forward':>10s}")
-    for name, seconds in rows:
-        print(f"{name:58s} {seconds:8.2f} {seconds / base:10.2f}")
+    table(f"ResNet-18 layer4 (512 channels), {args.samples:,} images 32x32, "
+          f"{args.threads} threads", rows, "x forward")
 
 
 if __name__ == "__main__":
