@@ -18,6 +18,7 @@ from nninfo.tracking.results import (
     load_model,
     load_performance,
     load_pid,
+    load_subset_summary,
     load_summary,
     load_training_history,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "load_model",
     "load_performance",
     "load_pid",
+    "load_subset_summary",
     "load_summary",
     "load_training_history",
     "log_parent_aggregates",  # noqa: F822 (imported on first use: __getattr__)

@@ -187,7 +187,8 @@ def test_bands_are_the_config_choices():
            "training": {"optimizer": "sgd", "lr": 0.1, "loss": "bce", "epochs": 1}}
     assert build_config(raw).report.band == "quantile"  # the published band by default
     cfg = build_config({**raw, "report": {"band": "t"}})
-    assert cfg.report.band == "t" and cfg.to_dict()["report"] == {"band": "t"}
+    assert cfg.report.band == "t" and cfg.to_dict()["report"] == {"band": "t",
+                                                                   "subset_band": "values"}
     assert build_config(cfg.to_dict()) == cfg
 
 

@@ -19,8 +19,10 @@ from nninfo.config.spec import (
     ALL_SPLITS,
     NAME_MAX_BYTES,
     PERFORMANCE_KEYS,
+    PERFORMANCE_LOSSES,
     REPORT_BANDS,
     REPORT_KEYS,
+    REPORT_SUBSET_BANDS,
     TASK_KEYS,
     TOP_LEVEL_KEYS,
     ConfigError,
@@ -157,7 +159,12 @@ def _performance(raw: dict[str, Any]) -> PerformanceSpec:
             or len(set(datasets)) != len(datasets)):
         _fail("performance.datasets", datasets,
               f"a non-empty list of distinct split names of the task or {ALL_SPLITS!r}")
-    return PerformanceSpec(tuple(datasets))
+    loss = raw.get("loss", PerformanceSpec.loss)
+    if not isinstance(loss, str) or loss not in PERFORMANCE_LOSSES:
+        _fail("performance.loss", loss, f"{' or '.join(PERFORMANCE_LOSSES)} (training: the "
+              "loss the network is trained on; published: the published tester's, "
+              "cross-entropy of a softmax head's probabilities, a double softmax)")
+    return PerformanceSpec(tuple(datasets), loss)
 
 
 def _report(raw: dict[str, Any]) -> ReportSpec:
@@ -167,7 +174,13 @@ def _report(raw: dict[str, Any]) -> ReportSpec:
         _fail("report.band", band, f"{' or '.join(REPORT_BANDS)} (quantile: the 2.5-97.5 % "
               "quantiles over seeds of the published figures; t: the 95 % t-interval of "
               "the seed mean)")
-    return ReportSpec(band=band)
+    subset_band = raw.get("subset_band", ReportSpec.subset_band)
+    if not isinstance(subset_band, str) or subset_band not in REPORT_SUBSET_BANDS:
+        _fail("report.subset_band", subset_band, f"{' or '.join(REPORT_SUBSET_BANDS)} "
+              "(values: the quantile band of a random-subset grouping over every (seed, "
+              "subset) value, as the published Fig. 5B; seed_means: over the per-seed means "
+              "over subsets)")
+    return ReportSpec(band=band, subset_band=subset_band)
 
 
 def _component(field_name: str, build):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from nninfo.checks import is_integer
 from nninfo.info.catalog import PID
-from nninfo.presentation.bands import BANDS
+from nninfo.presentation.bands import BANDS, SUBSET_BANDS
 
 if TYPE_CHECKING:
     from nninfo.training import TrainConfig
@@ -25,13 +25,23 @@ TOP_LEVEL_KEYS = ("name", "seeds", "task", "network", "training", "analysis", "p
                   "report", "quick")
 TASK_KEYS = ("name", "seed", "options", "label_encoding")
 ANALYSIS_KEYS = ("layers", "measures", "dataset", "groupings", "n_bins", "surrogates",
-                 "rounding", "rounding_seed", "per_class", "binning", "noise_sigma")
+                 "rounding", "rounding_seed", "per_class", "binning", "noise_sigma", "target")
+#: analysis.target: the class label (``label``, the default) or a mapping with these keys.
+TARGET_LABEL = "label"
+TARGET_KEYS = ("code_columns",)
 SURROGATE_KEYS = ("mi", "pid", "pid_checkpoints", "bias_fraction", "seed")
-PERFORMANCE_KEYS = ("datasets",)
-REPORT_KEYS = ("band",)
+PERFORMANCE_KEYS = ("datasets", "loss")
+#: performance.loss: "training" (the loss the network is trained on, as evaluated by
+#: nninfo.training.losses.OutputLoss) or "published" (the published Tester's: the trainer's
+#: loss of the softmax head's probabilities, so cross-entropy of a softmax twice).
+PERFORMANCE_LOSSES = ("training", "published")
+REPORT_KEYS = ("band", "subset_band")
 #: report.band: "quantile" (2.5-97.5 % quantiles over seeds, the published figures' band) or
 #: "t" (95 % Student-t interval of the seed mean); the choices live with the seed statistics.
 REPORT_BANDS = BANDS
+#: report.subset_band: for random-subset groupings, the quantile band over every (seed,
+#: subset) value ("values", the published Fig. 5B) or over the per-seed means ("seed_means").
+REPORT_SUBSET_BANDS = SUBSET_BANDS
 GROUPING_KEYS = ("name", "kind", "size", "count", "seed", "groups", "layers", "measures")
 #: The keys each grouping kind uses besides name, kind and layers.
 GROUPING_FIELDS = {"neurons": (), "random_subsets": ("size", "count", "seed"),
@@ -178,6 +188,25 @@ class SurrogateSpec:
 
 
 @dataclass(frozen=True)
+class AnalysisTarget:
+    """The analysis target T: the class label (no ``code_columns``, the default), or the
+    joint value of ``code_columns`` (0-based) of the task's label code (binary, quaternary,
+    octal digits least significant first, or one-hot columns; see
+    :func:`nninfo.tasks.labels.code_symbols`), e.g. ``(0,)``: the lowest bit of the binary
+    code, the target of the published binary-output MNIST notebook."""
+
+    code_columns: tuple[int, ...] = ()
+
+    @property
+    def is_label(self) -> bool:
+        return not self.code_columns
+
+    def to_config(self) -> str | dict[str, list[int]]:
+        """As written in a config: ``label`` or ``{code_columns: [...]}``."""
+        return TARGET_LABEL if self.is_label else {"code_columns": list(self.code_columns)}
+
+
+@dataclass(frozen=True)
 class AnalysisSpec:
     layers: tuple[str, ...] = ()
     measures: tuple[str, ...] = (PID.name,)  # names from the catalogue, nninfo.info.catalog
@@ -196,6 +225,10 @@ class AnalysisSpec:
     # seeded by rounding_seed with the checkpoint's seed and step (nninfo.capture)
     rounding: str = "nearest"
     rounding_seed: int = 0
+    # analysis.target: T is the class label, or columns of the task's label code (left out
+    # of ExperimentConfig.to_dict when the label: configs without the key keep their params
+    # and settings key)
+    target: AnalysisTarget = field(default_factory=AnalysisTarget)
 
 
 @dataclass(frozen=True)
@@ -226,16 +259,26 @@ class NetworkSpec:
 
 @dataclass(frozen=True)
 class PerformanceSpec:
+    """Which splits the ``performance`` entry point evaluates, and which loss it logs
+    (:data:`PERFORMANCE_LOSSES`; the default ``training`` is left out of
+    :meth:`ExperimentConfig.to_dict`, so configs without the key keep their params and
+    settings key)."""
+
     datasets: tuple[str, ...] = ("train", "test")
+    loss: str = "training"
 
 
 @dataclass(frozen=True)
 class ReportSpec:
     """How figures and report tables show the spread over seeds: ``band="quantile"`` (the
     published figures: 2.5-97.5 % quantiles of the per-seed values) or ``"t"`` (the 95 %
-    Student-t interval of the seed mean). Changes only the ``report`` entry point."""
+    Student-t interval of the seed mean). ``subset_band``: for groupings of random subsets,
+    ``"values"`` (the published Fig. 5B: line and quantile band over every (seed, subset)
+    value) or ``"seed_means"`` (over the per-seed means over subsets). Changes only the
+    ``report`` entry point and the training run's aggregates."""
 
     band: str = "quantile"
+    subset_band: str = "values"
 
 
 @dataclass(frozen=True)
@@ -260,6 +303,12 @@ class ExperimentConfig:
         for grouping in d["analysis"]["groupings"]:  # every measure: as before the key existed
             if not grouping["measures"]:
                 del grouping["measures"]
+        if self.analysis.target.is_label:  # as before the key existed
+            del d["analysis"]["target"]
+        else:
+            d["analysis"]["target"] = self.analysis.target.to_config()
+        if d["performance"]["loss"] == PerformanceSpec.loss:  # as before the key existed
+            del d["performance"]["loss"]
         return d
 
     def training_key(self, *extra: str) -> str:

@@ -22,7 +22,13 @@ from nninfo.config import ExperimentConfig
 from nninfo.config.spec import AnalysisSpec, SurrogateSpec
 from nninfo.info.entropy import mutual_information
 from nninfo.info.surrogates import mi_surrogates
-from nninfo.jobs.common import Checkpoint, checkpoint_network, load_experiment_task, split
+from nninfo.jobs.common import (
+    Checkpoint,
+    checkpoint_network,
+    load_experiment_task,
+    split,
+    target_labels,
+)
 from nninfo.jobs.measures import (
     SURROGATE_SUMMARIES,
     _merge,
@@ -47,12 +53,18 @@ class CheckpointAnalysis:
     ``L3/mutual_information`` (I(T; layer), also the marker that the (checkpoint, layer) is
     done), its surrogates ``L3/mutual_information_surrogate_mean`` (``_std``,
     ``_bias_corrected``, ``_p_value``), ``L3/bias_dominated`` (1.0 or 0.0),
-    ``L3/distinct_patterns``, ``L3/mean_entropy`` and the other layer summaries."""
+    ``L3/distinct_patterns``, ``L3/mean_entropy`` and the other layer summaries.
+
+    ``subsets``: for groupings of kind ``random_subsets`` (whose ``measures`` are means over
+    the subsets), every subset's own values: columns ``layer``, ``grouping``, ``subset``
+    (0-based, as in ``atoms``), ``quantity`` (``pid.representational_complexity``) and
+    ``value``; the published figures' band is over these (:mod:`nninfo.presentation.bands`)."""
 
     measures: dict[str, float]
     atoms: pd.DataFrame
     stats: pd.DataFrame
     class_atoms: pd.DataFrame = field(default_factory=pd.DataFrame)
+    subsets: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass
@@ -78,12 +90,14 @@ def _capture(cfg: ExperimentConfig, path: str, data_dir: str | None, device: str
     spec = cfg.analysis
     key = (path, json.dumps(cfg.to_dict(), sort_keys=True), data_dir, device)
     if key not in _last_capture:
-        data = split(load_experiment_task(cfg, data_dir), spec.dataset)
+        task = load_experiment_task(cfg, data_dir)
+        data = split(task, spec.dataset)
         ck = Checkpoint.load(path)
         net = checkpoint_network(cfg, ck)
         layers = list(spec.layers) or net.layer_names
         seed = derive_seed(spec.rounding_seed, ck.seed, ck.step)
-        cap = capture_codes(net, data.x, data.labels, layers, n_bins=spec.n_bins,
+        target = target_labels(cfg, task, data.labels)  # T of every measure (analysis.target)
+        cap = capture_codes(net, data.x, target, layers, n_bins=spec.n_bins,
                             device=device, rounding=spec.rounding, rounding_seed=seed)
         if spec.binning == "hard":
             tables = {layer: hard_table(cap.codes[layer], cap.labels) for layer in layers}
@@ -116,7 +130,7 @@ def analyze_captured(spec: AnalysisSpec, cap: Capture, layer_tables: dict[str, L
     PyTorch module. ``seeds`` (a training seed and step) seed the surrogates with
     ``spec.surrogates.seed`` and the layer name."""
     metrics: dict[str, float] = {}
-    atoms, class_atoms, stats = [], [], []
+    atoms, class_atoms, stats, subsets = [], [], [], []
     for layer in layers:
         codes, levels = cap.codes[layer], cap.levels[layer]
         tables = layer_tables[layer]
@@ -136,11 +150,16 @@ def analyze_captured(spec: AnalysisSpec, cap: Capture, layer_tables: dict[str, L
             where = f"layer {layer} grouping {grouping.name!r}"
             m = _mean([f.values for f in found], where)
             _merge(metrics, {f"{prefix}/{k}": v for k, v in m.items()}, prefix)
+            if grouping.kind == "random_subsets":
+                subsets += [{"layer": layer, "grouping": grouping.name, "subset": i,
+                             "quantity": k, "value": v}
+                            for i, f in enumerate(found) for k, v in f.values.items()]
             for kind, out in (("atoms", atoms), ("class_atoms", class_atoms)):
                 frames = [getattr(f, kind).assign(subset=i) for i, f in enumerate(found)
                           if not getattr(f, kind).empty]
                 out += [f.assign(layer=layer, grouping=grouping.name) for f in frames]
-    return CheckpointAnalysis(metrics, _concat(atoms), _concat(stats), _concat(class_atoms))
+    return CheckpointAnalysis(metrics, _concat(atoms), _concat(stats), _concat(class_atoms),
+                              pd.DataFrame(subsets))
 
 
 def _information(table: Table, tables: LayerTables, spec: SurrogateSpec, seed: int

@@ -34,6 +34,8 @@ from nninfo.presentation.bands import (
     band_caption,
     has_values,
     require_columns,
+    subset_caption,
+    subset_groupings,
 )
 from nninfo.presentation.style import (
     DASHED,
@@ -60,6 +62,7 @@ __all__ = [
 # ---------------------------------------------------------------- captions
 _SEEDS_SHOWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _NOTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SUBSETS = "subsets"  # the key of random-subset curves in _SEEDS_SHOWN (not a band name)
 
 
 def _write_footer(fig: Figure) -> None:
@@ -73,6 +76,19 @@ def _note_seeds(fig: Figure, band: str, counts: np.ndarray) -> None:
     if band in shown:
         lo, hi = min(lo, shown[band][0]), max(hi, shown[band][1])
     shown[band] = (lo, hi)
+    _write_footer(fig)
+
+
+def _note_subsets(fig: Figure, counts: np.ndarray, seeds: np.ndarray,
+                  names: Sequence[str]) -> None:
+    """Record a curve of random-subset values on ``fig`` (:func:`subset_caption`)."""
+    shown = _SEEDS_SHOWN.setdefault(fig, {})
+    lo, hi, s_lo, s_hi = int(counts.min()), int(counts.max()), int(seeds.min()), int(seeds.max())
+    if _SUBSETS in shown:
+        was = shown[_SUBSETS]
+        lo, hi, s_lo, s_hi = min(lo, was[0]), max(hi, was[1]), min(s_lo, was[2]), max(s_hi, was[3])
+        names = sorted({*was[4], *names})
+    shown[_SUBSETS] = (lo, hi, s_lo, s_hi, list(names))
     _write_footer(fig)
 
 
@@ -93,7 +109,8 @@ def figure_caption(fig: Figure) -> str:
     ``""`` for a figure without such curves or notes."""
     shown = _SEEDS_SHOWN.get(fig, {})
     notes = _NOTES.get(fig, [])
-    parts = [n for lead, n in notes if lead] + [band_caption(b, *r) for b, r in shown.items()]
+    parts = [n for lead, n in notes if lead] + [
+        subset_caption(*r) if b == _SUBSETS else band_caption(b, *r) for b, r in shown.items()]
     return "; ".join(parts + [n for lead, n in notes if not lead])
 
 
@@ -152,8 +169,11 @@ def plot_metric_over_epochs(
     The band (absent with one seed) is the 2.5-97.5 % quantiles of the per-seed values
     (``band="quantile"``, the published figures) or the 95 % Student-t interval of the
     seed mean (``band="t"``); the figure's footer (its ``supxlabel``, also
-    :func:`figure_caption`) says which and over how many seeds. The epoch axis is symlog
-    with its linear range up to the smallest positive epoch, so epoch 0 is shown.
+    :func:`figure_caption`) says which and over how many seeds. Per-subset rows (a
+    ``subset`` column, :func:`nninfo.presentation.bands.subset_values`) make the line and
+    the quantile band those over all (seed, subset) values, and the footer says so. The
+    epoch axis is symlog with its linear range up to the smallest positive epoch, so epoch 0
+    is shown.
 
     A curve is a value of ``by``, with ``grouping`` after ``layer`` and, for a frame with
     several values in ``experiment``, the experiment first: then colours tell experiments
@@ -209,7 +229,12 @@ def plot_metric_over_epochs(
     title = plot_style.legend_title(keys, idents) if legend_title is None else legend_title
     place = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if overlay else {}
     ax.legend(handles=handles, fontsize="small", title=title or None, **place)
-    _note_seeds(ax.figure, band, agg["n"].to_numpy())
+    by_subset = agg["subsets"].to_numpy(dtype=bool)
+    if (~by_subset).any():
+        _note_seeds(ax.figure, band, agg.loc[~by_subset, "n"].to_numpy())
+    if by_subset.any():
+        _note_subsets(ax.figure, agg.loc[by_subset, "n"].to_numpy(),
+                      agg.loc[by_subset, "seeds"].to_numpy(), subset_groupings(df, band))
     if overlay:
         rest = plot_style.legend_title(keys[1:], [i[1:] for i in idents]) or "curve"
         add_caption_note(ax.figure, f"colours: experiments; line styles and markers: {rest}")

@@ -26,16 +26,20 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
+from nninfo.config.spec import PERFORMANCE_LOSSES
 from nninfo.info.catalog import entries
 from nninfo.presentation.bands import (
     BANDS,
     DEFAULT_BAND,
+    DEFAULT_SUBSET_BAND,
+    SUBSET_BANDS,
     aggregate_over_seeds,
     band_caption,
     check_band,
     has_values,
     require_columns,
     seed_interval,
+    subset_values,
 )
 from nninfo.presentation.canvas import (
     add_caption_note,
@@ -60,8 +64,11 @@ from nninfo.presentation.measure_figures import (
 __all__ = [
     "BANDS",
     "DEFAULT_BAND",
+    "DEFAULT_SUBSET_BAND",
+    "SUBSET_BANDS",
     "aggregate_over_seeds",
     "band_caption",
+    "check_performance_loss",
     "figure_caption",
     "plot_activation_statistics",
     "plot_class_complexity",
@@ -75,9 +82,17 @@ __all__ = [
     "save_figures",
     "seed_interval",
     "standard_figures",
+    "subset_values",
 ]
 
 PERFORMANCE = {"loss": "Loss over training", "accuracy": "Accuracy over training"}
+#: How figures and tables name the logged loss of each ``performance.loss``.
+LOSS_NAMES = {"training": "loss", "published": "published (double-softmax) loss"}
+PUBLISHED_LOSS_NOTE = (
+    "published (double-softmax) loss (performance.loss = published): the published tester's "
+    "loss, which on a softmax head is the cross-entropy of its probabilities, a second "
+    "softmax, so no lower than ln(e+K-1)-1 for K classes (1.461 nats for 10) even for a "
+    "perfect network; not the training loss. Accuracy does not depend on it")
 _ACTIVATIONS = {  # column -> (panel title, y label)
     "entropy": ("Mean entropy of a neuron", "entropy [bits]"),
     "saturation": ("Mean saturation of a neuron", "saturation"),
@@ -88,20 +103,34 @@ ACTIVATIONS_NOTE = ("entropy: plug-in entropy of a neuron's quantisation levels;
                     "over the layer's neurons")
 
 
-def plot_performance(performance: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
+def plot_performance(performance: pd.DataFrame, band: str = DEFAULT_BAND,
+                     loss: str = "training") -> Figure:
     """Loss and accuracy vs epoch, one line per dataset (and experiment, if several): a panel
     for each that has values (loss only for models without an accuracy, e.g.
-    autoencoders)."""
+    autoencoders). ``loss``: the ``performance.loss`` the losses were logged with; the
+    published tester's is named so in the panel and the footer (:data:`LOSS_NAMES`)."""
     require_columns(performance, ["seed", "epoch", "dataset"], "performance")
+    check_performance_loss(loss)
     present = [c for c in PERFORMANCE if has_values(performance, c)]
     if not present:
         raise ValueError(f"performance has none of the columns {list(PERFORMANCE)} with "
                          f"values; columns: {list(performance.columns)}")
     fig, axes = panel_grid(len(present))
+    names = {**PERFORMANCE, "loss": f"{LOSS_NAMES[loss].capitalize()} over training"}
     for ax, col in zip(axes, present, strict=True):
-        plot_metric_over_epochs(performance, col, by="dataset", ax=ax, ylabel=col, band=band)
-        ax.set_title(PERFORMANCE[col])
+        ylabel = LOSS_NAMES[loss] if col == "loss" else col
+        plot_metric_over_epochs(performance, col, by="dataset", ax=ax, ylabel=ylabel, band=band)
+        ax.set_title(names[col])
+    if loss == "published" and "loss" in present:
+        add_caption_note(fig, PUBLISHED_LOSS_NOTE, lead=True)
     return fig
+
+
+def check_performance_loss(loss: str) -> None:
+    """A ValueError unless ``loss`` is one of the config's ``performance.loss`` values."""
+    if loss not in PERFORMANCE_LOSSES:
+        raise ValueError(f"loss: {loss!r} is not one of {list(PERFORMANCE_LOSSES)} "
+                         "(the config's performance.loss)")
 
 
 def plot_activation_statistics(stats: pd.DataFrame, band: str = DEFAULT_BAND) -> Figure:
@@ -121,6 +150,9 @@ def standard_figures(
     *,
     band: str = DEFAULT_BAND,
     classes: pd.DataFrame | None = None,
+    performance_loss: str = "training",
+    subsets: pd.DataFrame | None = None,
+    subset_band: str = DEFAULT_SUBSET_BAND,
 ) -> dict[str, Figure]:
     """All standard figures whose data exist (columns present and not all NaN), each with
     the ``band`` over seeds (``"quantile"``: 2.5-97.5 % quantiles, the published figures;
@@ -133,11 +165,20 @@ def standard_figures(
     ``degree_of_synergy``, ``class_complexity`` (from ``classes``, the per-class frame),
     then the figure of each catalogue measure that has one (:mod:`nninfo.info.catalog`, in
     its order: ``shannon_invariants``, ``reing``, ``entropy_invariants``,
-    ``broja_complexity``), then ``activation_statistics``."""
+    ``broja_complexity``), then ``activation_statistics``. ``performance_loss``: the
+    ``performance.loss`` the performance frame's losses were logged with.
+
+    ``subsets``: random-subset groupings' per-subset values
+    (:func:`nninfo.results.load_subset_summary`); with ``subset_band="values"`` (the
+    published Fig. 5B) those groupings' lines and quantile bands are over all (seed, subset)
+    values, with ``"seed_means"`` over the per-seed means of ``summary``
+    (:func:`~nninfo.presentation.bands.subset_values`)."""
     check_band(band)
+    summary = subset_values(summary, subsets, band, subset_band)
+    check_performance_loss(performance_loss)
     figures: dict[str, Figure] = {}
     if any(has_values(performance, c) for c in PERFORMANCE):
-        figures["performance"] = plot_performance(performance, band)
+        figures["performance"] = plot_performance(performance, band, performance_loss)
     if summary is not None:
         if has_values(summary, MUTUAL_INFORMATION):
             figures["mutual_information"] = plot_mutual_information(summary, band)

@@ -25,7 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nninfo.info.catalog import PID, MeasureEntry
-from nninfo.presentation.bands import DEFAULT_BAND, has_values, require_columns
+from nninfo.presentation.bands import DEFAULT_BAND, SUBSET, has_values, require_columns
 from nninfo.presentation.canvas import (
     add_caption_note,
     panel_grid,
@@ -148,8 +148,9 @@ def plot_class_complexity(classes: pd.DataFrame, band: str = DEFAULT_BAND) -> Fi
 
 
 def _synergy_long(summary: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    """One row per (seed, epoch, layer, grouping, m), ``m`` the mathtext ``$\\Pi_{m}$``."""
-    ids = [c for c in (EXPERIMENT, "seed", "epoch", "layer", "grouping")
+    """One row per (seed, epoch, layer, grouping, m), per subset too for per-subset rows;
+    ``m`` the mathtext ``$\\Pi_{m}$``."""
+    ids = [c for c in (EXPERIMENT, "seed", "epoch", "layer", "grouping", SUBSET)
            if c in summary.columns]
     long = summary[ids + cols].melt(id_vars=ids, var_name="m", value_name="Pi_m")
     long["m"] = long["m"].str.removeprefix(DEG_SYN_PREFIX).astype(int)

@@ -30,8 +30,17 @@ from matplotlib.figure import Figure
 
 from nninfo import __version__
 from nninfo.config.spec import ExperimentConfig
-from nninfo.presentation.bands import BAND_TEXT, DEFAULT_BAND, check_band, spread_text
-from nninfo.presentation.figures import standard_figures
+from nninfo.presentation.bands import (
+    BAND_TEXT,
+    DEFAULT_BAND,
+    DEFAULT_SUBSET_BAND,
+    SUBSET_BAND_TEXT,
+    check_band,
+    spread_text,
+    subset_groupings,
+    subset_values,
+)
+from nninfo.presentation.figures import check_performance_loss, standard_figures
 from nninfo.presentation.numbers import SPREAD_DIGITS
 from nninfo.presentation.page import check_frame, figures_section, html_page
 from nninfo.presentation.sections import (
@@ -93,13 +102,35 @@ def _config_section(config: Mapping) -> str:
 
 
 # ---------------------------------------------------------------- page
-def _meta(summary: pd.DataFrame | None, performance: pd.DataFrame | None, band: str) -> str:
+def _target_text(config: Mapping) -> str:
+    """What the analysis target T is (``analysis.target``; absent: the class label)."""
+    analysis = config.get("analysis")
+    target = analysis.get("target") if isinstance(analysis, Mapping) else None
+    if isinstance(target, Mapping) and target.get("code_columns"):
+        return (f"columns {list(target['code_columns'])} of the label code, jointly "
+                "(analysis.target)")
+    return "the class label"
+
+
+def _meta(summary: pd.DataFrame | None, performance: pd.DataFrame | None, band: str,
+          target: str = "the class label", subset_band: str = DEFAULT_SUBSET_BAND) -> str:
     frames = [f for f in (summary, performance) if f is not None and not f.empty]
     seeds = sorted({s for f in frames for s in f["seed"].dropna().unique()}, key=natural_key)
-    text = (f"{len(seeds)} seed(s): {', '.join(map(str, seeds)) or '—'} · spread over seeds "
-            f"(report.band = {band}): {BAND_TEXT[band]}; tables show mean ± h, h to "
+    text = (f"{len(seeds)} seed(s): {', '.join(map(str, seeds)) or '—'} · target T: "
+            f"{target} · spread over seeds "
+            f"(report.band = {band}): {BAND_TEXT[band]}{_subset_meta(summary, band, subset_band)}"
+            f"; tables show mean ± h, h to "
             f"{SPREAD_DIGITS} significant digits · nninfo {__version__}")
     return f'<p class="meta">{html.escape(text)}</p>'
+
+
+def _subset_meta(summary: pd.DataFrame | None, band: str, subset_band: str) -> str:
+    """The random-subset groupings' band for the page's header, ``""`` without them."""
+    names = subset_groupings(summary, band)
+    if not names:
+        return ""
+    return (f"; {', '.join(names)} (random subsets, report.subset_band = {subset_band}): "
+            f"{SUBSET_BAND_TEXT}")
 
 
 def render_report(
@@ -114,6 +145,9 @@ def render_report(
     band: str = DEFAULT_BAND,
     captions: Mapping[str, str] | None = None,
     classes: pd.DataFrame | None = None,
+    performance_loss: str = "training",
+    subsets: pd.DataFrame | None = None,
+    subset_band: str = DEFAULT_SUBSET_BAND,
 ) -> str:
     """One self-contained HTML page: config, final-epoch tables, the estimation bias and
     embedded figures.
@@ -124,10 +158,17 @@ def render_report(
     figures drawn here shade; ``captions`` (name -> text) say what each figure's lines and bands
     show (by default :func:`nninfo.presentation.figures.figure_caption` of each Figure).
     ``classes`` is the per-class frame (target-pointwise PID: a ``class`` column). The
-    performance frame may lack accuracy (loss only). Sections for per-class C, the entropy-only
-    invariants, BROJA and activation statistics appear only with their data.
+    performance frame may lack accuracy (loss only); ``performance_loss`` is the
+    ``performance.loss`` its losses were logged with (``published``: named so in the
+    performance table and figure). Sections for per-class C, the entropy-only invariants,
+    BROJA and activation statistics appear only with their data. ``subsets``: random-subset
+    groupings' per-subset values (:func:`nninfo.results.load_subset_summary`); with
+    ``subset_band="values"`` (the published Fig. 5B) their lines, bands and table spreads are
+    over all (seed, subset) values, with ``"seed_means"`` over the per-seed means of
+    ``summary`` (:func:`~nninfo.presentation.bands.subset_values`).
     """
     check_band(band)
+    check_performance_loss(performance_loss)
     if not isinstance(title, str):
         raise TypeError(f"title must be a str, got {type(title).__name__}")
     fraction = None
@@ -142,10 +183,13 @@ def render_report(
     check_frame(atoms, "atoms", ["seed", "epoch", "layer", "antichain", "degree", "average"])
     check_frame(stats, "stats", ["seed", "epoch", "layer"])
     check_frame(classes, "classes", ["seed", "epoch", "layer", "class"])
+    summary = subset_values(summary, subsets, band, subset_band)
     if figures is None:
-        figures = standard_figures(summary, performance, stats, band=band, classes=classes)
+        figures = standard_figures(summary, performance, stats, band=band, classes=classes,
+                                   performance_loss=performance_loss)
     bodies = {"config": _config_section(config),
-              **section_bodies(summary, performance, atoms, stats, classes, band, fraction),
+              **section_bodies(summary, performance, atoms, stats, classes, band, fraction,
+                               performance_loss),
               "figures": figures_section(figures, captions or {})}
     titles = section_titles()
     bodies = {k: bodies[k] for k in titles if k in bodies}
@@ -153,7 +197,7 @@ def render_report(
     banner = (f'<p class="warning">{html.escape(warning)} See '
               '<a href="#bias">Estimation bias</a>.</p>'
               if warning.startswith("Warning") else "")
-    return html_page(title, _meta(summary, performance, band),
+    return html_page(title, _meta(summary, performance, band, _target_text(config), subset_band),
                      {k: (titles[k], b) for k, b in bodies.items()}, banner)
 
 

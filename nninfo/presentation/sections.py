@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from nninfo.info.catalog import entries
-from nninfo.presentation.bands import has_values, spread_text
+from nninfo.presentation.bands import band_units, has_values, spread_text, subset_text
+from nninfo.presentation.figures import LOSS_NAMES, PUBLISHED_LOSS_NOTE
 from nninfo.presentation.measure_figures import (
     C_NOTE,
     COMPLEXITY,
@@ -52,8 +53,9 @@ __all__ = ["bias_warning", "measure_sections", "section_bodies", "section_titles
 # ---------------------------------------------------------------- sections
 def _max_complexity(summary: pd.DataFrame, keys: list[str], band: str) -> pd.DataFrame:
     """Per curve: max over epochs of C, mean and spread over seeds."""
-    data = summary.dropna(subset=[COMPLEXITY]).fillna({k: "" for k in keys})
-    per_seed = data.groupby([*keys, "seed"])[COMPLEXITY].max()
+    data, units = band_units(summary.dropna(subset=[COMPLEXITY]).fillna({k: "" for k in keys}),
+                             band)
+    per_seed = data.groupby([*keys, *units])[COMPLEXITY].max()
     stats = per_seed.groupby(level=keys).agg(lambda x: mean_spread_cell(x, band)).rename("max C")
     return stats.reset_index()
 
@@ -65,7 +67,7 @@ def _complexity_section(summary: pd.DataFrame | None, band: str) -> str:
     final = final_epoch_table(summary, keys, [COMPLEXITY], band)
     final = final.rename(columns={COMPLEXITY: "final C"})
     table = final.merge(_max_complexity(summary, keys, band), on=keys, how="left")
-    caption = spread_text(band, seed_count(summary))
+    caption = spread_text(band, seed_count(summary)) + subset_text(summary, band)
     body = ("<p>" + mathtext_html(C_NOTE) + ". final C: at each seed's last epoch; "
             "max C: each seed's maximum over epochs.</p>"
             + html_table(sorted_rows(table, keys), text_cols=keys, caption=caption))
@@ -155,7 +157,9 @@ def _bias_section(summary: pd.DataFrame | None, band: str,
         body += ("<h3>I<sup>sx</sup> PID next to its surrogate means, at the checkpoints with PID "
                  "surrogates</h3>"
                  + html_table(pid.rename(columns=_PID_SURROGATE_COLUMNS), text_cols=pid_keys,
-                          caption=spread_text(band) + ", at each checkpoint"))
+                          caption=spread_text(band) + ", at each checkpoint"
+                          + subset_text(rows_with(summary, list(_PID_SURROGATE_COLUMNS)),
+                                        band)))
     return body
 
 
@@ -242,7 +246,8 @@ def _values_section(summary: pd.DataFrame, cols: Mapping[str, str], intro: str,
     keys = value_keys(data)
     table = final_epoch_table(data, keys, [c for c in cols if has_values(data, c)], band)
     table = table.rename(columns=dict(cols))
-    return intro + html_table(table, text_cols=keys, caption=spread_text(band, seed_count(data)))
+    return intro + html_table(table, text_cols=keys, caption=spread_text(
+        band, seed_count(data)) + subset_text(data, band))
 
 
 def _activations_section(stats: pd.DataFrame | None, band: str) -> str:
@@ -254,12 +259,16 @@ def _activations_section(stats: pd.DataFrame | None, band: str) -> str:
                           caption=spread_text(band, seed_count(stats)))
 
 
-def _performance_section(performance: pd.DataFrame | None, band: str) -> str:
+def _performance_section(performance: pd.DataFrame | None, band: str,
+                         loss: str = "training") -> str:
     if performance is None or performance.empty:
         return empty_note("no performance metrics were logged")
     table = final_epoch_table(performance, ["dataset"], ["loss", "accuracy"], band)
+    table = table.rename(columns={"loss": LOSS_NAMES[loss]})
     note = ("" if has_values(performance, "accuracy")
             else "<p>No accuracy was logged (e.g. an autoencoder): loss only.</p>")
+    if loss == "published":
+        note += f"<p>{html.escape(PUBLISHED_LOSS_NOTE)}.</p>"
     return note + html_table(table, text_cols=["dataset"],
                          caption=spread_text(band, seed_count(performance)))
 
@@ -276,12 +285,14 @@ def section_titles() -> dict[str, str]:
 def section_bodies(summary: pd.DataFrame | None, performance: pd.DataFrame | None,
                    atoms: pd.DataFrame | None, stats: pd.DataFrame | None,
                    classes: pd.DataFrame | None, band: str,
-                   bias_fraction: float | None = None) -> dict[str, str]:
+                   bias_fraction: float | None = None,
+                   performance_loss: str = "training") -> dict[str, str]:
     """Section id -> HTML body of every section but the configuration and the figures;
     ``classes``, ``activations`` and the catalogue measures' sections
-    (:func:`measure_sections`) only where their data exist."""
+    (:func:`measure_sections`) only where their data exist. ``performance_loss``: the
+    ``performance.loss`` the performance frame's losses were logged with."""
     bodies = {
-        "performance": _performance_section(performance, band),
+        "performance": _performance_section(performance, band, performance_loss),
         "bias": _bias_section(summary, band, bias_fraction),
         "complexity": _complexity_section(summary, band),
         "atoms": _atoms_section(atoms, band),

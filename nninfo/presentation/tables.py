@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from nninfo.info.catalog import COUNT_QUANTITIES, PID
-from nninfo.presentation.bands import DEFAULT_BAND, check_band, has_values, seed_interval
+from nninfo.presentation.bands import (
+    DEFAULT_BAND,
+    band_units,
+    check_band,
+    has_values,
+    seed_interval,
+)
 from nninfo.presentation.measure_figures import (
     COMPLEXITY,
     COMPLEXITY_SURROGATE,
@@ -119,16 +125,18 @@ def final_epoch_table(
     """Mean over seeds with the ``band``'s spread (:func:`spread_text`), at each seed's final
     epoch, of ``values`` per ``keys``.
 
-    Rows are first averaged within (keys, seed). Columns: keys, ``epoch`` (the final
-    epoch, a range if seeds differ), ``seeds`` and one formatted column per value; integer
-    quantities (:func:`is_integer_quantity`) without decimals. Put ``experiment`` in
-    ``keys`` for a frame of several experiments.
+    Rows are first averaged within (keys, seed), within (keys, seed, subset) for the
+    per-subset rows of random-subset groupings with ``band="quantile"``
+    (:func:`~nninfo.presentation.bands.band_units`: mean and spread over all (seed, subset)
+    values). Columns: keys, ``epoch`` (the final epoch, a range if seeds differ), ``seeds``
+    and one formatted column per value; integer quantities (:func:`is_integer_quantity`)
+    without decimals. Put ``experiment`` in ``keys`` for a frame of several experiments.
     """
     check_band(band)
     values = [v for v in values if has_values(df, v)]
     integer = {v: is_integer_quantity(df, v) for v in values}
-    final = _final_rows(df).fillna({k: "" for k in keys})
-    per_seed = final.groupby([*keys, "seed"])[[*values, "epoch"]].mean().reset_index()
+    final, units = band_units(_final_rows(df).fillna({k: "" for k in keys}), band)
+    per_seed = final.groupby([*keys, *units])[[*values, "epoch"]].mean().reset_index()
     rows = []
     for ident, grp in per_seed.groupby(list(keys), sort=False):
         ident = ident if isinstance(ident, tuple) else (ident,)
@@ -248,8 +256,8 @@ def pid_surrogate_table(summary: pd.DataFrame, band: str = DEFAULT_BAND) -> pd.D
     values = [v for v in PID_SURROGATE_VALUES if has_values(data, v)]
     if data.empty:
         return pd.DataFrame(columns=[*keys, "epoch", "seeds", *values])
-    data = data.fillna({k: "" for k in keys})
-    per_seed = data.groupby([*keys, "epoch", "seed"])[values].mean().reset_index()
+    data, units = band_units(data.fillna({k: "" for k in keys}), band)
+    per_seed = data.groupby([*keys, "epoch", *units])[values].mean().reset_index()
     rows = []
     for ident, grp in per_seed.groupby([*keys, "epoch"], sort=False):
         row = dict(zip([*keys, "epoch"], ident, strict=True))

@@ -7,7 +7,10 @@ At every checkpoint step the parent gets, for each per-layer metric of its seed 
 (``L3/pid.representational_complexity``), the band of the config's ``report.band`` as
 ``<key>_band_lo`` and ``<key>_band_hi`` (``quantile``: the 2.5 % and 97.5 % quantiles of the
 per-seed values; ``t``: the 95 % t-interval of their mean; none with one seed), and
-``epoch``. MLflow metrics are append-only: a value is logged only where it differs from the
+``epoch``. For random-subset groupings with ``report.subset_band: values`` (the default, the
+published Fig. 5B) the mean and the quantiles are over every (seed, subset) value, read from
+the seeds' ``analysis/subsets`` tables (:func:`nninfo.results.load_subset_summary`).
+MLflow metrics are append-only: a value is logged only where it differs from the
 parent's newest value at that step, with a timestamp after every value there, so the newest
 value per step (what the UI and :mod:`nninfo.tracking.results` read) is always the current one.
 """
@@ -23,7 +26,13 @@ import pandas as pd
 from mlflow.entities import Metric
 from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH
 
-from nninfo.presentation.bands import aggregate_over_seeds
+from nninfo.presentation.bands import (
+    DEFAULT_SUBSET_BAND,
+    SUBSET,
+    aggregate_over_seeds,
+    check_subset_band,
+    subset_values,
+)
 from nninfo.tracking import results, runs
 from nninfo.tracking.results_frames import ID_COLUMNS
 
@@ -35,25 +44,33 @@ BAND_LO, BAND_HI = "_band_lo", "_band_hi"
 EPOCH = "epoch"
 BAND_TAG = "nninfo.aggregate_band"
 SEEDS_TAG = "nninfo.aggregate_seeds"
-_IDS = frozenset(ID_COLUMNS) | {"layer", "grouping", "dataset"}
+SUBSET_BAND_TAG = "nninfo.aggregate_subset_band"
+"""Set where random-subset groupings' values were aggregated: ``values`` or ``seed_means``."""
+_IDS = frozenset(ID_COLUMNS) | {"layer", "grouping", "dataset", SUBSET}
 
 
 def log_parent_aggregates(cfg: ExperimentConfig, parent: str) -> int:
     """Log the seeds' mean, band bounds and ``epoch`` per checkpoint step on ``parent``
     (see the module docstring) and tag it with the band and the number of seeds
-    (:data:`BAND_TAG`, :data:`SEEDS_TAG`); returns how many values were logged (0 when the
-    parent already has them all)."""
-    return log_aggregates(parent, cfg.report.band)
+    (:data:`BAND_TAG`, :data:`SEEDS_TAG`; :data:`SUBSET_BAND_TAG` where it has random-subset
+    groupings); returns how many values were logged (0 when the parent already has them
+    all)."""
+    return log_aggregates(parent, cfg.report.band, cfg.report.subset_band)
 
 
-def log_aggregates(parent: str, band: str) -> int:
-    """:func:`log_parent_aggregates` with the band given (a probe's run has no config)."""
-    long = _long(results.load_summary(train_run=parent),
-                 results.load_performance(train_run=parent))
+def log_aggregates(parent: str, band: str, subset_band: str = DEFAULT_SUBSET_BAND) -> int:
+    """:func:`log_parent_aggregates` with the bands given (a probe's run has no config)."""
+    check_subset_band(subset_band)
+    summary = results.load_summary(train_run=parent)
+    subsets = results.load_subset_summary(train_run=parent)
+    summary = subset_values(summary, subsets, band, subset_band)
+    long = _long(summary, results.load_performance(train_run=parent))
     if long.empty:
         return 0
     logged = _log_changed(parent, aggregate_rows(long, band))
     tags = {BAND_TAG: band, SEEDS_TAG: str(long["seed"].nunique())}
+    if not subsets.empty:
+        tags[SUBSET_BAND_TAG] = subset_band
     have = runs.client().get_run(parent).data.tags
     if any(have.get(k) != v for k, v in tags.items()):
         runs.set_tags(parent, tags)
@@ -61,7 +78,8 @@ def log_aggregates(parent: str, band: str) -> int:
 
 
 def _long(summary: pd.DataFrame, performance: pd.DataFrame) -> pd.DataFrame:
-    """One row per (metric key, step, seed) with epoch and value."""
+    """One row per (metric key, step, seed) with epoch and value; per subset too, with a
+    ``subset`` column, for the per-subset rows of :func:`subset_values`."""
     parts = []
     for frame, ident in ((summary, _layer_key), (performance, _perf_key)):
         if frame.empty:
@@ -70,9 +88,12 @@ def _long(summary: pd.DataFrame, performance: pd.DataFrame) -> pd.DataFrame:
         melted = frame.melt(id_vars=[c for c in frame.columns if c in _IDS],
                             value_vars=values, var_name="quantity").dropna(subset=["value"])
         if not melted.empty:
-            parts.append(pd.DataFrame({"key": ident(melted), "step": melted["step"],
-                                       "epoch": melted["epoch"], "seed": melted["seed"],
-                                       "value": melted["value"].astype(float)}))
+            part = pd.DataFrame({"key": ident(melted), "step": melted["step"],
+                                 "epoch": melted["epoch"], "seed": melted["seed"],
+                                 "value": melted["value"].astype(float)})
+            if SUBSET in melted.columns:  # a random-subset grouping's per-subset rows
+                part[SUBSET] = melted[SUBSET]
+            parts.append(part)
     if not parts:
         return pd.DataFrame(columns=["key", "step", "epoch", "seed", "value"])
     return pd.concat(parts, ignore_index=True)
@@ -90,8 +111,9 @@ def _perf_key(df: pd.DataFrame) -> pd.Series:
 
 def aggregate_rows(long: pd.DataFrame, band: str) -> list[tuple[str, float, int]]:
     """``(key, value, step)`` rows: per (key, step) of ``long`` (columns key, step, epoch,
-    seed, value) the mean over seeds and the ``band`` bounds (NaN with one seed, by
-    :func:`nninfo.presentation.canvas.aggregate_over_seeds`), and ``epoch`` per step."""
+    seed, value; ``subset`` for per-subset values) the mean over seeds and the ``band``
+    bounds (NaN with one value, by :func:`nninfo.presentation.bands.aggregate_over_seeds`:
+    over all (seed, subset) values where ``subset`` is set), and ``epoch`` per step."""
     agg = aggregate_over_seeds(long, "value", ["key", "step"], band)
     rows = []
     for key, step, mean, lo, hi in agg[["key", "step", "mean", "lo", "hi"]].itertuples(

@@ -81,12 +81,14 @@ def logged_unit(step: int, result: analysis.CheckpointAnalysis
 
 
 def _analysis_tables(step: int, result: analysis.CheckpointAnalysis) -> dict[str, pd.DataFrame]:
-    """Artifact path -> table: PID atoms, neuron statistics and all measures per layer."""
+    """Artifact path -> table: PID atoms, neuron statistics, all measures and, for
+    random-subset groupings, every subset's values (``analysis/subsets``) per layer."""
     measures = pd.DataFrame([{"layer": k.split("/", 1)[0], "quantity": k.split("/", 1)[1],
                               "value": v} for k, v in result.measures.items()])
     tables = {}
     for kind, table in (("pid", result.atoms), ("pid_class", result.class_atoms),
-                        ("stats", result.stats), ("measures", measures)):
+                        ("stats", result.stats), ("measures", measures),
+                        ("subsets", result.subsets)):
         for layer, part in ([] if table.empty else table.groupby("layer")):
             tables[f"analysis/{kind}/{layer}/step_{step:08d}.csv"] = part.drop(columns="layer")
     return tables

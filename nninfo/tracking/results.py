@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from nninfo.tracking import runs
+from nninfo.tracking.metrics import is_metric
 from nninfo.tracking.results_frames import (
     CLASS_KEY,
     ID_COLUMNS,
@@ -35,10 +36,12 @@ from nninfo.tracking.results_models import load_activations, load_model
 __all__ = ["CLASS_KEY", "LAYER_KEY", "PERF_KEY", "RUNNING", "list_experiments", "list_runs",
            "load_activation_statistics", "load_activations", "load_class_pid",
            "load_class_summary", "load_measures", "load_model", "load_performance", "load_pid",
-           "load_summary", "load_training_history"]
+           "load_subset_summary", "load_summary", "load_training_history"]
 
 Names = str | Sequence[str] | None
 _LAYER = ID_COLUMNS + ["layer", "grouping"]
+SUBSETS = "analysis/subsets"
+"""Artifact folder of the per-subset values of random-subset groupings."""
 
 
 def list_experiments() -> pd.DataFrame:
@@ -93,6 +96,41 @@ def load_summary(experiment: Names = None, *, train_run: Names = None) -> pd.Dat
     NaN where a quantity was not measured. Per-class PID results: :func:`load_class_summary`."""
     return collect(experiment, train_run, lambda run: metric_cells(run, LAYER_KEY, _layer),
                    _LAYER, ["seed", "step", "layer", "grouping"], sort_rest=True)
+
+
+def load_subset_summary(experiment: Names = None, *, layer: str | None = None,
+                        train_run: Names = None) -> pd.DataFrame:
+    """Each subset's own values for the groupings of kind ``random_subsets``, whose rows in
+    :func:`load_summary` are means over their subsets: one row per (experiment, seed,
+    checkpoint, layer, grouping, subset); ``layer`` picks one layer. Read from the seed
+    runs' ``analysis/subsets`` tables (none for runs analysed before they were written).
+
+    Columns:
+      experiment, run_id, seed, chapter, step, epoch, layer, grouping: as in
+        :func:`load_summary`.
+      subset: which subset of the grouping, 0-based, as in :func:`load_pid` (int).
+      then the grouping's quantities of :func:`load_summary`, sorted by name
+        (``pid.representational_complexity``, ``pid.deg_syn_<m>``, ...), that subset's value.
+
+    The published figures' band for such groupings is over these values (all seeds and
+    subsets), see :mod:`nninfo.presentation.bands`."""
+    folder = SUBSETS if layer is None else f"{SUBSETS}/{layer}"
+
+    def per_run(run) -> pd.DataFrame | None:
+        rid = run.info.run_id
+        table = artifact_tables(rid, folder)
+        if table.empty:
+            return None
+        if "layer" not in table.columns:
+            table.insert(1, "layer", layer)
+        table = table[[is_metric(q) for q in table["quantity"]]]
+        wide = table.set_index(["step", "layer", "grouping", "subset", "quantity"])["value"]
+        wide = wide.unstack("quantity").reset_index()
+        wide.columns.name = None
+        return wide.merge(epochs(rid), on="step", how="left")
+
+    return collect(experiment, train_run, per_run, [*_LAYER, "subset"],
+                   ["seed", "step", "layer", "grouping", "subset"], sort_rest=True)
 
 
 def _layer(m) -> tuple:
