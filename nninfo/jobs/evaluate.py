@@ -1,5 +1,10 @@
 """Evaluate one checkpoint: loss and accuracy per dataset, overall and per class.
 
+The loss is the config's ``performance.loss``: ``training`` (the loss the network is trained
+on) or ``published`` (the published tester's: on a softmax head, cross-entropy of the softmax
+probabilities, see :meth:`~nninfo.training.losses.OutputLoss.published_per_sample`). The
+accuracy does not depend on it.
+
 A reconstruction task (an autoencoder, label encoding ``reconstruction``) predicts no class:
 its rows hold the reconstruction loss only, overall (no ``accuracy`` column, no per-class
 rows: LFW has 5,749 people)."""
@@ -32,7 +37,7 @@ def evaluate_checkpoint(cfg: ExperimentConfig, path: str | Path, datasets: tuple
             raise ValueError(f"performance.datasets: {name!r} is not one of "
                              f"{sorted(task.splits)} or 'all'")
         data = split(task, name)
-        losses, pred = _per_sample(net, data, loss_name, task)
+        losses, pred = _per_sample(net, data, loss_name, task, cfg.performance.loss)
         if task.reconstruction:
             rows.append({"dataset": name, "class": -1, "loss": float(losses.mean()),
                          "n": len(losses)})
@@ -48,18 +53,20 @@ def evaluate_checkpoint(cfg: ExperimentConfig, path: str | Path, datasets: tuple
     return pd.DataFrame(rows)
 
 
-def _per_sample(net: Network, data, loss_name: str, task: Task
+def _per_sample(net: Network, data, loss_name: str, task: Task, kind: str = "training"
                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-sample loss and predicted class index (None for a reconstruction task), with the
-    training loss's definitions (:class:`~nninfo.training.losses.OutputLoss`)."""
+    training loss's definitions (:class:`~nninfo.training.losses.OutputLoss`); ``kind``
+    ``published``: the published tester's loss instead."""
     loss = OutputLoss.of(net, loss_name)
+    per_sample = loss.published_per_sample if kind == "published" else loss.per_sample
     x = data.x if data.x.is_floating_point() else data.x.float()
     t = loss.targets(data.y)[0]
     losses, pred = [], []
     with torch.no_grad():
         for xb, tb in zip(torch.split(x, 8192), torch.split(t, 8192), strict=True):
             out, pre, _ = net.forward_parts(xb)
-            losses.append(loss.per_sample(out, pre, tb))
+            losses.append(per_sample(out, pre, tb))
             if task.label_encoding != RECONSTRUCTION:
                 pred.append(loss.predict(out, pre, task.label_encoding, task.n_classes))
     return (torch.cat(losses).cpu().numpy(),

@@ -1,6 +1,8 @@
 """The ``performance`` entry point: loss and accuracy per dataset and class for every
 checkpoint of every finished seed, logged into the seed's run (the loss alone, overall, for a
-reconstruction task: see :mod:`nninfo.jobs.evaluate`)."""
+reconstruction task: see :mod:`nninfo.jobs.evaluate`). The loss is the config's
+``performance.loss``; the seed runs and the training run are tagged with it
+(:data:`LOSS_TAG`), which the report reads."""
 
 from __future__ import annotations
 
@@ -10,6 +12,10 @@ from nninfo.config import ExperimentConfig
 from nninfo.jobs import evaluate as evaluation
 from nninfo.tracking import checkpoints, pipeline, runs
 from nninfo.tracking.pipeline import Settings
+
+#: Tag on the seed runs and the training run: the ``performance.loss`` of their logged
+#: ``<dataset>/loss`` metrics (absent: ``training``, logged before the option existed).
+LOSS_TAG = "nninfo.performance.loss"
 
 
 def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
@@ -37,7 +43,15 @@ def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
                      _performance_rows(step, out.value))
     pipeline.fail_on(errors, "performance")
     pipeline.mark_done([r.info.run_id for r in seeds], ["performance"], key)
+    for rid in [r.info.run_id for r in seeds] + [parent]:
+        runs.set_tags(rid, {LOSS_TAG: cfg.performance.loss})
     return len(units)
+
+
+def logged_loss(run_id: str) -> str:
+    """The ``performance.loss`` a training run's losses were logged with (:data:`LOSS_TAG`;
+    ``training`` for runs evaluated before the option existed)."""
+    return runs.client().get_run(run_id).data.tags.get(LOSS_TAG, "training")
 
 
 def _performance_rows(step: int, table: pd.DataFrame) -> list[tuple[str, float, int]]:

@@ -20,6 +20,9 @@ autoencoder's reconstruction, label encoding ``reconstruction``) has no class: i
 loss is the mean over all of the sample's axes (so the batch mean is the mean over every
 element, as ``nn.MSELoss``) and no accuracy is defined.
 
+:meth:`OutputLoss.published_per_sample` is the published package's evaluation (its Tester),
+which differs from the training loss on a softmax head (see there).
+
 The training loops (:mod:`~nninfo.training.loop`, :mod:`~nninfo.training.batched`) and the
 evaluation (:mod:`nninfo.jobs.evaluate`) both use it; the numpy step of
 :mod:`~nninfo.training.mlp_step` computes the same numbers by hand for the pairs it covers.
@@ -144,6 +147,21 @@ class OutputLoss:
     def per_sample(self, out: Tensor, pre: Tensor, t: Tensor) -> Tensor:
         """Per-sample loss (shape ``out.shape[:-1]``)."""
         return self._fn(out, pre, t)[0]
+
+    def published_per_sample(self, out: Tensor, pre: Tensor, t: Tensor) -> Tensor:
+        """Per-sample loss as the published package's Tester evaluates it (the config's
+        ``performance.loss: published``): it applies the softmax to a softmax head's output
+        and then the trainer's loss, which for cross-entropy (``nn.CrossEntropyLoss``) applies
+        it again. So on a softmax head: cross-entropy of the probabilities taken as logits
+        (at least ``log(e + K - 1) - 1`` for K classes, reached by a one-hot output) and BCE
+        of the softmax probabilities. MSE of a softmax head (of its probabilities) and every
+        other head: :meth:`per_sample`, the same rule as the published tester's."""
+        if self.activation != "softmax" or self.loss == "mse":
+            return self.per_sample(out, pre, t)
+        p = torch.softmax(out, dim=-1)
+        if self.loss == "cross_entropy":
+            return self._cross_entropy(p, pre, t)[0]
+        return self._sample_mean(F.binary_cross_entropy(p, t, reduction="none"))
 
     def mean(self, out: Tensor, pre: Tensor, t: Tensor) -> Tensor:
         """Loss averaged over the samples (the training objective, without l1/l2 terms)."""
