@@ -13,6 +13,7 @@ Config-level only: no training, no data.
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -52,17 +53,23 @@ def published_names(project: str) -> list[str]:
     return ["L" + str(i + 1) for i in range(len(layer_infos))]
 
 
-def network(cfg: ExperimentConfig) -> Network:
-    shape = cfg.network.input_shape
-    return Network(list(cfg.network.layers), seed=0,
+@cache
+def config(project: str) -> ExperimentConfig:
+    return load_config(PROJECTS / project / "config.yaml")
+
+
+@cache
+def network(project: str) -> Network:
+    """The project's network (built once: the option tests change only the analysis)."""
+    shape = config(project).network.input_shape
+    return Network(list(config(project).network.layers), seed=0,
                    input_shape=None if shape is None else tuple(shape))
 
 
 def published_to_ours(project: str) -> dict[str, str]:
     """Published layer name -> our layer name, matching the layers entry by entry (the
     published network is our network.layers behind an input entry)."""
-    cfg = load_config(PROJECTS / project / "config.yaml")
-    net = network(cfg)
+    net = network(project)
     published = PUBLISHED_LAYERS[project]
     assert len(published) == len(net.layer_names), project
     for (kind, units), spec, ours in zip(published, net.layer_specs, net.layer_names,
@@ -72,9 +79,9 @@ def published_to_ours(project: str) -> dict[str, str]:
     return dict(zip(published_names(project)[1:], net.layer_names, strict=True))
 
 
-def analysed_sources(cfg: ExperimentConfig) -> dict[str, list[list[list[int]]]]:
+def analysed_sources(cfg: ExperimentConfig, project: str) -> dict[str, list[list[list[int]]]]:
     """Our layer -> its source sets (0-based unit indices), over the groupings it gets."""
-    net = network(cfg)
+    net = network(project)
     return {layer: [sources for g in cfg.analysis.groupings if g.applies_to(layer)
                     for sources in g.source_sets(net.layer_width(layer))]
             for layer in cfg.analysis.layers}
@@ -100,9 +107,9 @@ def test_shannon_invariants_mnist_analyses_the_published_notebook_s_sources():
     expected = literal_sources("shannon_invariants_mnist", notebook)
     assert expected == {"L2": [[[0], [1], [2], [3], [4]]], "L3": [[[0], [1], [2], [3], [4]]],
                         "L4": [[[0], [1], [2], [3], [4]]]}
-    cfg = load_config(PROJECTS / "shannon_invariants_mnist" / "config.yaml")
-    assert analysed_sources(cfg) == expected
-    assert network(cfg).layer_width("L2") == 10  # units 1-5 of the 10-unit layer
+    project = "shannon_invariants_mnist"
+    assert analysed_sources(config(project), project) == expected
+    assert network(project).layer_width("L2") == 10  # units 1-5 of the 10-unit layer
 
 
 def test_shannon_invariants_mnist_readme_option_gives_the_three_5_unit_layers():
@@ -112,8 +119,8 @@ def test_shannon_invariants_mnist_readme_option_gives_the_three_5_unit_layers():
     cfg, _, _ = _prepare(PROJECTS / "shannon_invariants_mnist" / "config.yaml",
                          sets=(found.group(1),))
     five = [[[0], [1], [2], [3], [4]]]
-    assert analysed_sources(cfg) == {"L3": five, "L4": five, "L5": five}
-    assert {network(cfg).layer_width(n) for n in ("L3", "L4", "L5")} == {5}
+    assert analysed_sources(cfg, "shannon_invariants_mnist") == {"L3": five, "L4": five, "L5": five}
+    assert {network("shannon_invariants_mnist").layer_width(n) for n in ("L3", "L4", "L5")} == {5}
 
 
 def test_autoencoder_analyses_the_published_layers_3_5_7_9_11_12_13():
@@ -125,7 +132,7 @@ def test_autoencoder_analyses_the_published_layers_3_5_7_9_11_12_13():
     notebook = {f"L{n}": list(range(1, units[f"L{n}"] + 1)) for n in (3, 5, 7, 9, 11, 12, 13)}
     expected = literal_sources(project, notebook)
     assert list(expected) == ["L2", "L4", "L6", "L8", "L10", "L11", "L12"]
-    assert analysed_sources(load_config(PROJECTS / project / "config.yaml")) == expected
+    assert analysed_sources(config(project), project) == expected
 
 
 # The TMLR notebooks' loops name layers by number (tishby [2, 3, 4]; MNIST [3, 4, 5];
@@ -145,15 +152,15 @@ TMLR = {
 def test_tmlr_projects_analyse_the_paper_s_layers_not_the_shifted_ones(project):
     numbers, n_sources, ours = TMLR[project]
     names = published_to_ours(project)
-    cfg = load_config(PROJECTS / project / "config.yaml")
-    net = network(cfg)
+    cfg = config(project)
+    net = network(project)
     literal = [names[f"L{n}"] for n in numbers]
     assert net.layer_width(literal[0]) > n_sources  # run literally: a unit subset of a wider layer
     hidden = net.layer_names[:-1]
     assert ours == [n for n in hidden if net.layer_width(n) == n_sources]
     assert list(cfg.analysis.layers) == ours
     every_unit = [[[i] for i in range(n_sources)]]
-    assert analysed_sources(cfg) == {layer: every_unit for layer in ours}
+    assert analysed_sources(cfg, project) == {layer: every_unit for layer in ours}
 
 
 def test_mnist_4levels_subsets_and_pairs_are_of_the_10_unit_layer():
@@ -162,10 +169,22 @@ def test_mnist_4levels_subsets_and_pairs_are_of_the_10_unit_layer():
     # notebook means the paper's 10-unit L2, which is ours
     project = "mnist_4levels_onehot"
     names = published_to_ours(project)
-    cfg = load_config(PROJECTS / project / "config.yaml")
-    net = network(cfg)
+    cfg = config(project)
+    net = network(project)
     assert net.layer_width(names["L2"]) == 50
     assert net.layer_width("L2") == 10
     by_name = {g.name: g for g in cfg.analysis.groupings}
     assert by_name["random5"].layers == ("L2",) and by_name["pairs"].layers == ("L2",)
     assert by_name["neurons"].layers == ("L3", "L4", "L5")
+
+
+@pytest.mark.parametrize("project", sorted(TMLR))
+def test_tmlr_readme_option_reproduces_the_notebook_cells_run_literally(project):
+    numbers, n_sources, _ = TMLR[project]
+    notebook = {f"L{n}": list(range(1, n_sources + 1)) for n in numbers}
+    readme = (PROJECTS / project / "README.md").read_text()
+    layers = readme[readme.index("## Layers"):]
+    found = re.search(r'-P set="(analysis\.layers=[^"]*)"', layers)
+    assert found, "the README's Layers section gives the literal cells as a -P set=... option"
+    cfg, _, _ = _prepare(PROJECTS / project / "config.yaml", sets=(found.group(1),))
+    assert analysed_sources(cfg, project) == literal_sources(project, notebook)
