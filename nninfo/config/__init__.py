@@ -3,7 +3,7 @@ at the edge (:mod:`~nninfo.config.load`), checked against the task and the netwo
 layers (:mod:`~nninfo.config.fit`); the dataclasses are in :mod:`~nninfo.config.spec`."""
 
 from nninfo.config.analysis import check_grouping_name
-from nninfo.config.fit import check_against_task, needs_task_check, source_limits
+from nninfo.config.fit import check_against_task, check_target, needs_task_check, source_limits
 from nninfo.config.load import (
     build_config,
     check_experiment_name,
@@ -16,6 +16,7 @@ from nninfo.config.spec import (
     GROUPING_KINDS,
     TRAINED_PARTS,
     AnalysisSpec,
+    AnalysisTarget,
     ConfigError,
     ExperimentConfig,
     Grouping,
@@ -28,6 +29,7 @@ __all__ = [
     "GROUPING_KINDS",
     "TRAINED_PARTS",
     "AnalysisSpec",
+    "AnalysisTarget",
     "ConfigError",
     "ExperimentConfig",
     "Grouping",
@@ -36,6 +38,7 @@ __all__ = [
     "TaskSpec",
     "build_config",
     "check_against_task",
+    "check_target",
     "check_experiment_name",
     "check_grouping_name",
     "flatten",

@@ -18,7 +18,10 @@ from nninfo.config.spec import (
     GROUPING_NAME_MAX,
     PID_CHECKPOINTS,
     SURROGATE_KEYS,
+    TARGET_KEYS,
+    TARGET_LABEL,
     AnalysisSpec,
+    AnalysisTarget,
     Grouping,
     SurrogateSpec,
     _check_int,
@@ -102,10 +105,11 @@ def _analysis(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
               "Shannon-invariants analysis; seeded by analysis.rounding_seed)")
     rounding_seed = _check_int("analysis.rounding_seed", given("rounding_seed", 0), 0,
                                "an integer >= 0")
+    target = _target(given("target", TARGET_LABEL))
     return AnalysisSpec(layers=layers, measures=measures, dataset=dataset,
                         groupings=groupings, n_bins=n_bins, surrogates=surrogates,
                         rounding=rounding, rounding_seed=rounding_seed, per_class=per_class,
-                        binning=binning, noise_sigma=noise_sigma)
+                        binning=binning, noise_sigma=noise_sigma, target=target)
 
 
 def analysis_spec(raw: dict[str, Any], layer_names: list[str]) -> AnalysisSpec:
@@ -125,6 +129,29 @@ def _measures(value: Any) -> tuple[str, ...]:
     if len(set(measures)) != len(measures):
         _fail("analysis.measures", list(names), f"a list of distinct names from {allowed}")
     return measures
+
+
+TARGET_ALLOWED = (f"{TARGET_LABEL} (the class index, the default) or a mapping "
+                  "{code_columns: [...]}: distinct 0-based columns of the task's label code "
+                  "(task.label_encoding binary, quaternary or octal: digits, least significant "
+                  "first; onehot: one column per class), T being their joint value; e.g. "
+                  "{code_columns: [0]}, the lowest bit of the binary code")
+
+
+def _target(raw: Any) -> AnalysisTarget:
+    """``analysis.target``: ``label`` or ``{code_columns: [...]}`` (the columns' bound, the
+    code's width, needs the task's encoding and classes: :func:`nninfo.config.fit.check_target`)."""
+    if raw == TARGET_LABEL:
+        return AnalysisTarget()
+    if not isinstance(raw, dict):
+        _fail("analysis.target", raw, TARGET_ALLOWED)
+    _check_keys("analysis.target", raw, TARGET_KEYS)
+    columns = raw.get("code_columns")
+    if (not isinstance(columns, list | tuple) or not columns
+            or not all(is_integer(c, 0) for c in columns) or len(set(columns)) != len(columns)):
+        _fail("analysis.target.code_columns", columns, "a non-empty list of distinct 0-based "
+              "column indices of the task's label code, e.g. [0]")
+    return AnalysisTarget(code_columns=tuple(int(c) for c in columns))
 
 
 def _surrogates(raw: Any) -> SurrogateSpec:

@@ -40,6 +40,36 @@ def check_against_task(cfg: ExperimentConfig, task: Task) -> None:
     right after loading the task, before any run is created.
     """
     _check_task_fit(cfg, tuple(task.splits), tuple(task.input_shape), "the task's")
+    check_target(cfg, task)
+
+
+def check_target(cfg: ExperimentConfig, task: Task) -> None:
+    """Raise :class:`ConfigError` if ``analysis.target`` selects code columns that the
+    loaded ``task``'s label code does not have (its encoding and number of classes are known
+    only once it is loaded; the pipeline checks this before any run is created)."""
+    _check_target_encoding(cfg, task.label_encoding)
+    columns = cfg.analysis.target.code_columns
+    if columns:
+        from nninfo.tasks.labels import code_columns_problem
+
+        problem = code_columns_problem(columns, task.label_encoding, task.n_classes)
+        if problem:
+            _fail("analysis.target.code_columns", list(columns), f"{problem} (task "
+                  f"{task.name!r}, label_encoding {task.label_encoding})")
+
+
+def _check_target_encoding(cfg: ExperimentConfig, encoding: str | None) -> None:
+    """Code columns need a label code: one-hot or positional, not ``index`` (the class
+    itself: ``analysis.target: label``) nor ``reconstruction`` (no code). ``None`` (the
+    task's default, unknown before it is loaded) passes."""
+    from nninfo.tasks.labels import CODED
+
+    target = cfg.analysis.target
+    if target.is_label or encoding is None or encoding in CODED:
+        return
+    _fail("analysis.target", target.to_config(),
+          f"label with task.label_encoding {encoding!r} (only {', '.join(CODED)} have code "
+          "columns: index is the class itself, reconstruction has no label code)")
 
 
 def _layer_widths(spec: NetworkSpec, task_shape: tuple[int, ...] | None,
@@ -133,6 +163,7 @@ def _check_task_fit(cfg: ExperimentConfig, splits: tuple[str, ...] | None,
         check_sources(cfg.analysis, widths)
     _check_binning(cfg, widths)
     _check_codable(cfg)
+    _check_target_encoding(cfg, cfg.task.label_encoding)
 
 
 def _check_codable(cfg: ExperimentConfig) -> None:

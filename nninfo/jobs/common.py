@@ -53,6 +53,20 @@ def split(task: Task, name: str) -> Split:
     return Split(*(torch.cat([getattr(p, a) for p in parts]) for a in ("x", "y", "labels")))
 
 
+def target_labels(cfg: ExperimentConfig, task: Task, labels: torch.Tensor) -> torch.Tensor:
+    """The analysis target T of samples with class indices ``labels``: the labels themselves,
+    or with ``analysis.target.code_columns`` the joint value of those columns of the task's
+    label code (:func:`nninfo.tasks.labels.code_symbols`; checked against the task first)."""
+    from nninfo.config.fit import check_target
+    from nninfo.tasks.labels import code_symbols
+
+    columns = cfg.analysis.target.code_columns
+    if not columns:
+        return labels
+    check_target(cfg, task)
+    return code_symbols(labels, task.label_encoding, task.n_classes, columns)
+
+
 def load_checkpoint_network(cfg: ExperimentConfig, path: str | Path) -> Network:
     """A network in eval mode holding a checkpoint's weights."""
     return checkpoint_network(cfg, Checkpoint.load(path))

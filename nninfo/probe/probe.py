@@ -15,6 +15,7 @@ from torch import nn
 from nninfo.capture import Capture
 from nninfo.config.analysis import analysis_spec
 from nninfo.config.fit import check_sources
+from nninfo.config.spec import TARGET_LABEL
 from nninfo.jobs.analyze import CheckpointAnalysis, analyze_captured
 from nninfo.jobs.tables import hard_table, noisy_table
 from nninfo.probe import hooks
@@ -78,6 +79,11 @@ class Probe:
             if key in raw:
                 raise ValueError(f"analysis.{key}: {raw[key]!r}; a probe takes its layers from "
                                  "layers= and its samples from data=")
+        if raw.get("target") not in (None, TARGET_LABEL):
+            raise ValueError(f"analysis.target: {raw['target']!r}; a probe's target is the "
+                             "labels of data= (or labels=) as given: pass the target you want "
+                             "as the labels (e.g. labels & 1 for the lowest bit of a binary "
+                             "code), with analysis.target: label")
         if raw.get("rounding", "nearest") != "nearest":
             raise ValueError(f"analysis.rounding: {raw['rounding']!r}; a probe codes each "
                              "layer's outputs as they are (nearest)")

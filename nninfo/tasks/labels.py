@@ -22,9 +22,14 @@ Encodings (``label_encoding``):
 
 A code that decodes to a value ``>= n_classes`` (possible for network outputs) is returned
 as that value, so it never matches a true label.
+
+``analysis.target: {code_columns: [...]}`` makes the joint value of chosen columns of the
+one-hot or positional code the analysis target (:func:`code_symbols`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -34,6 +39,11 @@ BASES: dict[str, int] = {"binary": 2, "quaternary": 4, "octal": 8}
 RECONSTRUCTION = "reconstruction"
 #: All supported encodings.
 ENCODINGS: tuple[str, ...] = ("index", "onehot", *BASES, RECONSTRUCTION)
+#: Encodings whose loss target is a code of several columns (``analysis.target.code_columns``
+#: selects among them): one-hot and the positional codes. ``index`` is the class itself.
+CODED: tuple[str, ...] = ("onehot", *BASES)
+#: Most bits a joint code symbol may take (int64 symbols).
+SYMBOL_BITS = 62
 
 
 def check_encoding(label_encoding: str) -> str:
@@ -107,3 +117,42 @@ def decode_labels(y: torch.Tensor, label_encoding: str, n_classes: int) -> torch
     digits = torch.round(y.float()).clamp(0, base - 1).long()
     powers = base ** torch.arange(width, device=digits.device)
     return (digits * powers).sum(dim=1)
+
+
+def column_base(label_encoding: str) -> int:
+    """The number of values one column of a :data:`CODED` encoding takes (2 for one-hot)."""
+    if label_encoding not in CODED:
+        raise ValueError(f"label_encoding={label_encoding!r} has no code columns; allowed: "
+                         f"{list(CODED)}")
+    return BASES.get(label_encoding, 2)
+
+
+def code_columns_problem(columns: Sequence[int], label_encoding: str,
+                         n_classes: int) -> str | None:
+    """None if ``columns`` are distinct 0-based columns of the code of ``label_encoding``
+    for ``n_classes`` classes whose joint value fits an int64; else what is allowed."""
+    base, width = column_base(label_encoding), code_width(label_encoding, n_classes)
+    cols = list(columns)
+    if (not cols or not all(isinstance(c, int) and not isinstance(c, bool) for c in cols)
+            or len(set(cols)) != len(cols) or min(cols) < 0 or max(cols) >= width):
+        return (f"distinct integers in 0..{width - 1}, the {width} columns of the "
+                f"{label_encoding} code of {n_classes} classes")
+    most = SYMBOL_BITS // (base.bit_length() - 1)
+    if len(cols) > most:
+        return f"at most {most} columns of base {base} (int64 symbols)"
+    return None
+
+
+def code_symbols(labels: torch.Tensor, label_encoding: str, n_classes: int,
+                 columns: Sequence[int]) -> torch.Tensor:
+    """The joint value of ``columns`` (0-based) of the label code of class indices
+    ``labels`` (as :func:`encode_labels` writes it), as long symbols: the column
+    ``columns[k]`` is digit ``k`` in the code's base (2 for one-hot), the first chosen
+    column least significant. So binary columns ``[0]`` are ``label & 1`` (the parity of the
+    class), and all columns of a positional code in order give the class index back."""
+    problem = code_columns_problem(columns, label_encoding, n_classes)
+    if problem:
+        raise ValueError(f"columns={list(columns)!r} is not valid; allowed: {problem}")
+    code = encode_labels(labels, label_encoding, n_classes).long()[:, list(columns)]
+    powers = column_base(label_encoding) ** torch.arange(len(columns), device=code.device)
+    return (code * powers).sum(dim=1)

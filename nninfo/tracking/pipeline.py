@@ -30,6 +30,7 @@ from nninfo.config import (
     ExperimentConfig,
     build_config,
     check_against_task,
+    check_target,
     needs_task_check,
 )
 from nninfo.executors import Outcome, check_executor, gpu_count, run_jobs
@@ -282,6 +283,7 @@ def before_any_run(steps: tuple[str, ...], cfg: ExperimentConfig, settings: Sett
         task = load_experiment_task(cfg, settings.data_dir)
         if needs_task_check(cfg):  # a task that does not declare its splits and input shape
             check_against_task(cfg, task)
+        check_target(cfg, task)  # the label code's width is known once the task is loaded
     for run_id in runs.mark_abandoned_runs(experiment):
         print(f"marked run {run_id} KILLED: the process that ran it is gone", file=sys.stderr)
 

@@ -149,4 +149,5 @@ def _spec_dict(spec: Any) -> dict[str, Any]:
     raw = dataclasses.asdict(spec)
     raw.pop("layers", None)
     raw.pop("dataset", None)
+    raw.pop("target", None)  # always the labels the probe is given
     return raw

@@ -38,13 +38,17 @@ def load_model(run_id: str, epoch: float | None = None, *, step: int | None = No
 def load_activations(run_id: str, epoch: float | None = None, *, layers: list[str] | None = None,
                      dataset: str | None = None, step: int | None = None,
                      data_dir: str | None = None):
-    """Quantized activations (a :class:`nninfo.capture.Capture`) of a checkpoint."""
+    """Quantized activations (a :class:`nninfo.capture.Capture`) of a checkpoint; its
+    ``labels`` are the analysis target T (``analysis.target``: the class labels by default)."""
     from nninfo.capture import capture_codes
     from nninfo.jobs import load_checkpoint_network, load_experiment_task, split
+    from nninfo.jobs.common import target_labels
 
     cfg = runs.logged_config(run_id, "seed run")
     path, _ = _checkpoint(run_id, epoch, step)
     net = load_checkpoint_network(cfg, path)
-    data = split(load_experiment_task(cfg, data_dir), dataset or cfg.analysis.dataset)
+    task = load_experiment_task(cfg, data_dir)
+    data = split(task, dataset or cfg.analysis.dataset)
     layers = layers or list(cfg.analysis.layers) or net.layer_names
-    return capture_codes(net, data.x, data.labels, layers, n_bins=cfg.analysis.n_bins)
+    return capture_codes(net, data.x, target_labels(cfg, task, data.labels), layers,
+                         n_bins=cfg.analysis.n_bins)
