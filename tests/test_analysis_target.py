@@ -118,3 +118,12 @@ def test_a_bit_target_carries_at_most_one_bit_through_every_measure(mnist, tmp_p
         most = max(most, got["label"].measures["L1/mutual_information"])
         assert got["every"].measures == pytest.approx(got["label"].measures, nan_ok=True)
     assert most > 1
+
+
+def test_the_report_names_the_target():
+    from nninfo.presentation.report import render_report
+
+    bit = render_report("t", config({"code_columns": [0]}), None, None, figures={})
+    assert "target T: columns [0] of the label code" in bit
+    assert "code_columns" in bit  # the config section lists the setting
+    assert "target T: the class label" in render_report("t", config(), None, None, figures={})
