@@ -186,9 +186,9 @@ def aggregate_over_seeds(
     out["seeds"] = pd.Series(seeds, index=per_seed.index).groupby(
         level=[*keys, "epoch"], sort=False).nunique()
     if SUBSET in units:
-        is_subset = per_seed.index.get_level_values(SUBSET) >= 0
+        is_subset = np.asarray(per_seed.index.get_level_values(SUBSET) >= 0, dtype=bool)
         out["subsets"] = pd.Series(is_subset, index=per_seed.index).groupby(
-            level=[*keys, "epoch"], sort=False).any()
+            level=[*keys, "epoch"], sort=False).any().astype(bool)
     else:
         out["subsets"] = False
     if band == "quantile":  # aligned on the (keys, epoch) index; linear, as numpy's default

@@ -17,7 +17,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nninfo import __version__
-from nninfo.presentation.bands import BAND_TEXT, DEFAULT_BAND, check_band, has_values, spread_text
+from nninfo.presentation.bands import (
+    BAND_TEXT,
+    DEFAULT_BAND,
+    check_band,
+    has_values,
+    spread_text,
+    subset_text,
+)
 from nninfo.presentation.figures import save_figures, standard_figures
 from nninfo.presentation.measure_figures import (
     C_NOTE,
@@ -70,7 +77,8 @@ def _values_table(frame: pd.DataFrame, cols: Mapping[str, str], band: str,
         return ""
     keys = [EXPERIMENT, *(value_keys(data) if by is None else by)]
     table = final_epoch_table(data, keys, present, band).rename(columns=dict(cols))
-    return intro + html_table(table, text_cols=keys, caption=spread_text(band, seed_count(data)))
+    return intro + html_table(table, text_cols=keys, caption=spread_text(
+        band, seed_count(data)) + subset_text(data, band))
 
 
 def _information_section(summary: pd.DataFrame | None, band: str) -> str:

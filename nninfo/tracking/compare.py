@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from nninfo.presentation.bands import DEFAULT_BAND, check_band
+from nninfo.presentation.bands import DEFAULT_BAND, DEFAULT_SUBSET_BAND, check_band, subset_values
 from nninfo.presentation.compare import write_comparison
 from nninfo.presentation.style import natural_key
 from nninfo.tracking import results, runs
@@ -75,7 +75,8 @@ def compare(experiments: Sequence[str], settings: Settings | None = None, *,
     """Overlay figures and an HTML report of ``experiments`` (at least two names), logged to
     a new run of experiment :func:`comparison_name`; returns the report's path. ``band``
     (``"quantile"`` or ``"t"``): by default the experiments' ``report.band`` when they
-    agree, else ``"quantile"``."""
+    agree, else ``"quantile"``. Random-subset groupings are drawn over all (seed, subset)
+    values unless every experiment says ``report.subset_band: seed_means``."""
     from nninfo.tracking.pipeline import Settings
 
     names = list(dict.fromkeys([experiments] if isinstance(experiments, str) else experiments))
@@ -87,6 +88,9 @@ def compare(experiments: Sequence[str], settings: Settings | None = None, *,
     params = {name: _params(parent) for name, parent in pairs}
     band = check_band(band or _band(params))
     summary = results.load_summary(train_run=train_runs)
+    subset_bands = {p.get("report.subset_band", DEFAULT_SUBSET_BAND) for p in params.values()}
+    summary = subset_values(summary, results.load_subset_summary(train_run=train_runs), band,
+                            subset_bands.pop() if len(subset_bands) == 1 else DEFAULT_SUBSET_BAND)
     perf = results.load_performance(train_run=train_runs)
     title = comparison_name(names)
     out = Path(settings.out_dir) / "compare" / re.sub(
