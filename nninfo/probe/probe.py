@@ -13,9 +13,8 @@ import torch
 from torch import nn
 
 from nninfo.capture import Capture
-from nninfo.config.analysis import analysis_spec
+from nninfo.config.analysis import TARGET_LABEL, analysis_spec
 from nninfo.config.fit import check_sources
-from nninfo.config.spec import TARGET_LABEL
 from nninfo.jobs.analyze import CheckpointAnalysis, analyze_captured
 from nninfo.jobs.tables import hard_table, noisy_table
 from nninfo.probe import hooks
