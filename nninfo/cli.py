@@ -26,15 +26,19 @@ USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
 
 
 def _cli_words() -> dict[str, str]:
-    """How a "no run found" error (:class:`nninfo.tracking.runs.RunNotFound`) tells a user of
-    the command line, or of ``mlflow run`` (``MLFLOW_RUN_ID`` set), to choose a run."""
+    """How an error with a ``worded`` method (:class:`nninfo.tracking.runs.RunNotFound`,
+    :class:`nninfo.tasks.vision.DataFilesMissing`, ...) tells a user of the command line, or
+    of ``mlflow run`` (``MLFLOW_RUN_ID`` set), to choose a run or name the data folder."""
     if os.environ.get("MLFLOW_RUN_ID"):
         return {"train_run": "-P train_run", "pass_run": "pass -P train_run=RUN_ID",
                 "train": "run the train entry point first (mlflow run ... -e train)",
-                "list": "`nninfo runs` lists them", "compare": "-P compare="}
+                "list": "`nninfo runs` lists them", "compare": "-P compare=",
+                "data_dir": f"pass -P data_dir=DIR to mlflow run (or set {DATA_DIR_ENV}) "
+                            "with DIR"}
     return {"train_run": "--train-run", "pass_run": "pass --train-run RUN_ID",
             "train": "run `nninfo train` first", "list": "`nninfo runs` lists them",
-            "compare": "--compare "}
+            "compare": "--compare ",
+            "data_dir": f"pass --data-dir DIR (or set {DATA_DIR_ENV}) with DIR"}
 
 
 def _user_errors(fn: Callable) -> Callable:
@@ -43,13 +47,29 @@ def _user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
-            if os.environ.get("NNINFO_DEBUG"):
-                raise
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             worded = getattr(exc, "worded", None)  # RunNotFound: say it in the CLI's words
-            click.echo(f"Error: {worded(_cli_words()) if worded else message}", err=True)
+            text = worded(_cli_words()) if worded else str(message)
+            _note_launcher(text)
+            if os.environ.get("NNINFO_DEBUG"):
+                raise
+            click.echo(f"Error: {text}", err=True)
             sys.exit(2)
+        except Exception as exc:
+            _note_launcher(f"{type(exc).__name__}: {exc}")
+            raise
     return wrapper
+
+
+def _note_launcher(text: str) -> None:
+    """Under ``mlflow run``: name and note its run after a failure
+    (:func:`nninfo.tracking.runs.note_launcher_failure`), so that the FAILED run it leaves
+    (in ``Default`` unless ``--experiment-name``) says what failed and how to fix it."""
+    if os.environ.get("MLFLOW_RUN_ID"):
+        from nninfo.tracking import runs
+
+        ctx = click.get_current_context(silent=True)
+        runs.note_launcher_failure(ctx.info_name if ctx and ctx.info_name else "nninfo", text)
 
 
 INTERRUPTED = 1
@@ -132,6 +152,18 @@ def _prepare(config_path, quick=False, sets=(), experiment=None, seeds="", epoch
     from nninfo.config import load_config
     from nninfo.tracking.pipeline import Settings, check_device_setting, default_out_dir
 
+    overrides = _overrides(seeds, epochs, checkpoints, sets)
+    cfg = load_config(config_path, quick=quick, overrides=overrides)
+    check_device_setting(device, executor, scheduler)
+    settings = Settings(data_dir=data_dir_setting(data_dir), device=device, executor=executor,
+                        workers=workers or None, scheduler=scheduler or None,
+                        progress=progress, force=force, out_dir=out_dir or default_out_dir())
+    return cfg, settings, experiment or cfg.name
+
+
+def _overrides(seeds="", epochs=0.0, checkpoints=0, sets=()) -> dict[str, object]:
+    """The config overrides of ``--seeds``, ``--epochs``, ``--checkpoints`` and ``--set``
+    (dotted key -> value as given; empty and zero values: none)."""
     overrides: dict[str, object] = {}
     if seeds:
         overrides["seeds"] = seeds
@@ -146,12 +178,7 @@ def _prepare(config_path, quick=False, sets=(), experiment=None, seeds="", epoch
         if not sep or not key.strip():
             raise ValueError(f"--set: {item!r} is not of the form KEY=VALUE")
         overrides[key.strip()] = value.strip()
-    cfg = load_config(config_path, quick=quick, overrides=overrides)
-    check_device_setting(device, executor, scheduler)
-    settings = Settings(data_dir=data_dir_setting(data_dir), device=device, executor=executor,
-                        workers=workers or None, scheduler=scheduler or None,
-                        progress=progress, force=force, out_dir=out_dir or default_out_dir())
-    return cfg, settings, experiment or cfg.name
+    return overrides
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -167,14 +194,23 @@ def main() -> None:
 
 def _compare(names: tuple[str, ...], out_dir: str | None) -> None:
     """``report --compare``: the comparison report of the named experiments."""
-    from nninfo.tracking import processes
-    from nninfo.tracking.compare import compare
+    from nninfo.tracking import processes, runs
+    from nninfo.tracking.compare import compare, comparison_dir, comparison_name
     from nninfo.tracking.pipeline import Settings, default_out_dir
 
     experiments = [n.strip() for arg in names for n in arg.split(",") if n.strip()]
+    settings = Settings(out_dir=out_dir or default_out_dir())
+    distinct = list(dict.fromkeys(experiments))
+    if len(distinct) > 1:  # else compare's own error says what it needs
+        click.echo(f"nninfo report --compare: tracking URI {runs.shown_uri()}; comparing "
+                   f"{', '.join(map(repr, distinct))} (the newest complete training run of "
+                   f"each); report {comparison_dir(distinct, settings.out_dir) / 'report.html'}"
+                   f", logged to the run of experiment {comparison_name(distinct)!r} (one "
+                   "per set of compared experiments, reused)",
+                   err=True)
     processes.sigterm_as_interrupt()
     with processes.exit_on_interrupt(INTERRUPTED):
-        page = compare(experiments, Settings(out_dir=out_dir or default_out_dir()))
+        page = compare(experiments, settings)
     print(f"report: {page}")
 
 
@@ -187,11 +223,16 @@ def _entry(name: str) -> None:
 
         if any(name.strip() for name in compare):  # MLproject passes --compare ''
             return _compare(compare, kwargs.get("out_dir"))
+        from nninfo.tracking.labels import Origin
+
         cfg, settings, experiment = _prepare(**kwargs)
+        origin = Origin(kwargs["config_path"], bool(kwargs.get("quick")), _overrides(
+            kwargs.get("seeds", ""), kwargs.get("epochs", 0.0), kwargs.get("checkpoints", 0),
+            kwargs.get("sets", ())))  # the parent run's name and the experiment's description
         processes.sigterm_as_interrupt()  # runs end KILLED on SIGTERM, as on Ctrl-C
         with processes.exit_on_interrupt(INTERRUPTED):
             entry.run_entry(name, steps, cfg, settings, experiment,
-                            train_run=train_run or None)
+                            train_run=train_run or None, origin=origin)
 
     command.__doc__ = doc
     for option in reversed(names):

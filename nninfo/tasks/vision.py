@@ -16,8 +16,10 @@ MNIST-family task, so its pixels span [0, 255/256]). ``mnist``'s ``test_set`` is
 (MNIST's 10k test images) or ``mnist+qmnist50k``: those followed by QMNIST's 50k extra test
 images as one 60k ``test`` split, the test set of the published MNIST experiments. The
 MNIST-family files are read by torchvision (``download=True`` fetches missing files when
-online); when files lack and cannot be fetched, one :class:`DatasetMissingError` names every
-missing file of every dataset the task needs (QMNIST's too when the options use it).
+online); when files lack and cannot be fetched (``download=False``, no download host
+answering within :data:`REACH_TIMEOUT_S` seconds, or a failed download), one
+:class:`DataFilesMissing` names every missing file of every dataset the task needs (QMNIST's
+too when the options use it) and how to get them.
 torchvision's ``CIFAR10`` insists on the md5 sums of the original archive's files, so CIFAR-10
 is fetched through torchvision when missing but read here from the documented pickle format
 (``verify_md5=True`` checks the files against torchvision's md5 list first). The batches are
@@ -35,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -58,46 +61,120 @@ MNIST_TEST_SETS = ("mnist", "mnist+qmnist50k")
 PIXEL_DIVISORS = (255, 256)
 
 
+#: Seconds a download host (or the proxy for it) has to accept a connection before missing
+#: files are reported as missing instead of fetched (torchvision itself waits far longer).
+REACH_TIMEOUT_S = 2.0
+
+
 @dataclass(frozen=True)
 class _Files:
-    """The files of one dataset a task needs, and how torchvision fetches them."""
+    """The files of one dataset a task needs, how torchvision fetches them (``fetch``, from
+    ``urls``) and how a user puts them there by hand (``how``)."""
 
     name: str
     folder: Path
     files: tuple[str, ...]
     fetch: Callable[[], Any]
+    urls: tuple[str, ...] = ()
+    how: str = ""
 
     @property
     def missing(self) -> list[str]:
         return [f for f in self.files if not (self.folder / f).is_file()]
 
 
+class DataFilesMissing(DatasetMissingError):
+    """Files of an image dataset are missing. The message tells how to point nninfo at them
+    in the Python API's words (``data_dir=``); :meth:`worded` says it in another's (the
+    command line's ``--data-dir``, ``mlflow run``'s ``-P data_dir=``)."""
+
+    API = {"data_dir": "pass data_dir=... or set NNINFO_DATA_DIR to"}
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        super().__init__(self.worded(self.API))
+
+    def worded(self, words: dict[str, str]) -> str:
+        """The message with ``{data_dir}`` from ``words`` (else the API's)."""
+        return self.template.format_map({**self.API, **words})
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled by a worker: keep the template
+        return type(self), (self.template,)
+
+
 def _missing_message(needs: list[_Files], reason: str) -> str:
+    """A :class:`DataFilesMissing` template: what is missing where, why it was not fetched,
+    how to get each dataset, and ``{data_dir}`` (how to name the folder)."""
     where = "; ".join(f"the files {list(n.files)} in {n.folder}" for n in needs)
     holds = " and ".join(
         f"'{n.folder.parent.name if n.folder.name == 'raw' else n.folder.name}'" for n in needs
     )
-    return (
-        f"{' and '.join(n.name for n in needs)} not found: expected {where} ({reason}). "
-        "Put them there (MNIST-family idx files uncompressed, as torchvision reads them), "
-        f"or pass data_dir=... / set NNINFO_DATA_DIR to the directory that holds {holds}."
-    )
+    how = " ".join(n.how for n in needs if n.how)
+    text = (f"{' and '.join(n.name for n in needs)} not found: expected {where} ({reason}). "
+            f"{how}{' ' if how else ''}")
+    return text.replace("{", "{{").replace("}", "}}") + (
+        f"If they are elsewhere, {{data_dir}} the directory that holds {holds}.")
+
+
+def _reachable(urls: tuple[str, ...], timeout: float = REACH_TIMEOUT_S) -> bool:
+    """Whether the host of any of ``urls`` (or the proxy urllib would use for it) accepts a
+    TCP connection within ``timeout`` seconds, name lookup included (the attempts run in
+    daemon threads; one still waiting then counts as unreachable)."""
+    import socket
+    import threading
+    import time
+    import urllib.request
+    from urllib.parse import urlparse
+
+    proxies = urllib.request.getproxies()
+    targets = set()
+    for url in urls:
+        parts = urlparse(url)
+        if parts.scheme in proxies and not urllib.request.proxy_bypass(parts.hostname or ""):
+            parts = urlparse(proxies[parts.scheme])
+        default = 443 if parts.scheme == "https" else 80
+        if parts.hostname:
+            targets.add((parts.hostname, parts.port or default))
+    reached = threading.Event()
+
+    def knock(address: tuple[str, int]) -> None:
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+            reached.set()
+        except (OSError, ValueError):
+            pass
+
+    threads = [threading.Thread(target=knock, args=(t,), daemon=True) for t in targets]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    while (not reached.is_set() and time.monotonic() < deadline
+           and any(t.is_alive() for t in threads)):
+        reached.wait(0.02)
+    return reached.is_set()
 
 
 def _ensure(needs: list[_Files], download: bool) -> None:
     """Make sure every file the task needs is there, before reading any: with
-    ``download=False`` one :class:`DatasetMissingError` names every missing dataset's files;
-    else missing datasets are fetched, and a failed fetch names all that still lack."""
+    ``download=False``, or when no download host answers within :data:`REACH_TIMEOUT_S`
+    seconds, one :class:`DataFilesMissing` names every missing dataset's files and how to get
+    them; else missing datasets are fetched, and a failed fetch names all that still lack."""
     missing = [n for n in needs if n.missing]
     if missing and not download:
-        raise DatasetMissingError(_missing_message(missing, "download=False"))
+        raise DataFilesMissing(_missing_message(missing, "download=False"))
+    urls = tuple(u for n in missing for u in n.urls)
+    if missing and urls and not _reachable(urls):
+        hosts = sorted({urlparse(u).hostname or u for u in urls})
+        raise DataFilesMissing(_missing_message(
+            missing, f"not downloaded: no download host ({', '.join(hosts)}) answered within "
+                     f"{REACH_TIMEOUT_S:g} s; this machine seems offline"))
     for need in missing:
         try:
             need.fetch()
         except Exception as err:  # torchvision raises RuntimeError, URLError, OSError, ...
             reason = f"download failed: {type(err).__name__}: {err}".strip()
             lacking = [n for n in needs if n.missing] or [need]
-            raise DatasetMissingError(_missing_message(lacking, reason)) from err
+            raise DataFilesMissing(_missing_message(lacking, reason)) from err
 
 
 def _check_divisor(pixel_divisor: Any) -> float:
@@ -126,19 +203,33 @@ def _cifar_shape(flatten: bool = False, **_: Any) -> tuple[int, ...]:
     return (3 * 32 * 32,) if flatten else (3, 32, 32)
 
 
+def _idx_how(folder: Path, base_url: str, files: tuple[str, ...]) -> str:
+    """How to fetch idx files by hand: their .gz from ``base_url``, unpacked into ``folder``."""
+    return (f"To get them: download {', '.join(f + '.gz' for f in files)} from {base_url} "
+            f"(on a machine that is online) and gunzip them into {folder} (torchvision reads "
+            "the idx files uncompressed).")
+
+
 def _mnist_files(cls_name: str, root: Path) -> _Files:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, cls_name)
-    return _Files(cls_name, root / cls_name / "raw", MNIST_FILES,
-                  lambda: cls(str(root), train=True, download=True))  # fetches all four
+    folder = root / cls_name / "raw"
+    mirrors = tuple(cls.mirrors)
+    return _Files(cls_name, folder, MNIST_FILES,
+                  lambda: cls(str(root), train=True, download=True),  # fetches all four
+                  urls=mirrors, how=_idx_how(folder, mirrors[0], MNIST_FILES))
 
 
 def _qmnist_files(root: Path) -> _Files:
     from torchvision.datasets import QMNIST
 
-    return _Files("QMNIST", root / "QMNIST" / "raw", QMNIST_TEST_FILES,
-                  lambda: QMNIST(str(root), what="test50k", compat=True, download=True))
+    folder = root / "QMNIST" / "raw"
+    urls = tuple(url for url, _ in QMNIST.resources["test"])  # test50k is read from these
+    return _Files("QMNIST", folder, QMNIST_TEST_FILES,
+                  lambda: QMNIST(str(root), what="test50k", compat=True, download=True),
+                  urls=urls, how=_idx_how(folder, urls[0].rsplit("/", 1)[0] + "/",
+                                          QMNIST_TEST_FILES))
 
 
 def _mnist_like(cls_name: str, root: Path, flatten: bool, divisor: float) -> dict:
@@ -368,8 +459,12 @@ def _ensure_cifar(root: Path, download: bool) -> Path:
     from torchvision.datasets import CIFAR10
 
     folder = root / CIFAR10_FOLDER
+    how = (f"To get them: download {CIFAR10.url} (the python version, on a machine that is "
+           f"online) and unpack it in {root} (tar xzf {CIFAR10.filename}), which makes the "
+           f"folder {folder}.")
     _ensure([_Files("CIFAR-10", folder, CIFAR10_FILES,
-                    lambda: CIFAR10(str(root), train=True, download=True))], download)
+                    lambda: CIFAR10(str(root), train=True, download=True),
+                    urls=(CIFAR10.url,), how=how)], download)
     return folder
 
 

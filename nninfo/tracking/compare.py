@@ -1,8 +1,8 @@
 """Compare experiments: the MLflow side of ``report --compare``. The overlay figures (a
 colour per experiment, :func:`nninfo.presentation.figures.standard_figures`) and the
 self-contained HTML page (:func:`nninfo.presentation.compare.write_comparison_report`) come
-from the presentation wing; here they are logged to a new run of the comparison experiment
-``compare/<exp1>+<exp2>+...``.
+from the presentation wing; here they are logged to the run of the comparison experiment
+``compare/<exp1>+<exp2>+...``: one run per set of compared experiments, reused on every rerun.
 
 Each experiment contributes its newest complete training run (its seeds). The run is tagged
 with the compared experiments and their training runs (:data:`EXPERIMENTS_TAG`,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from nninfo.tracking.pipeline import Settings
 
 __all__ = ["COMPARE_PREFIX", "EXPERIMENTS_TAG", "TRAIN_RUNS_TAG", "CompareError", "compare",
-           "comparison_name", "config_differences"]
+           "comparison_dir", "comparison_name", "config_differences"]
 
 COMPARE_PREFIX = "compare/"
 EXPERIMENTS_TAG = "nninfo.compare.experiments"
@@ -70,10 +70,18 @@ def comparison_name(experiments: Sequence[str]) -> str:
     return name[:_MAX_NAME - 20] + f"...({len(experiments)} experiments)"
 
 
+def comparison_dir(experiments: Sequence[str], out_dir: str | os.PathLike) -> Path:
+    """The local folder of the comparison of ``experiments`` (distinct names, in order):
+    ``<out_dir>/compare/<exp1>+<exp2>...``, unsafe characters as ``_``."""
+    return Path(out_dir) / "compare" / re.sub(
+        r"[^\w.+=-]", "_", comparison_name(experiments).removeprefix(COMPARE_PREFIX))[:200]
+
+
 def compare(experiments: Sequence[str], settings: Settings | None = None, *,
             band: str | None = None) -> Path:
     """Overlay figures and an HTML report of ``experiments`` (at least two names), logged to
-    a new run of experiment :func:`comparison_name`; returns the report's path. ``band``
+    the run of experiment :func:`comparison_name` (one per set of compared experiments,
+    reused: :func:`_compare_run`); returns the report's path. ``band``
     (``"quantile"`` or ``"t"``): by default the experiments' ``report.band`` when they
     agree, else ``"quantile"``. Random-subset groupings are drawn over all (seed, subset)
     values unless every experiment says ``report.subset_band: seed_means``."""
@@ -93,13 +101,12 @@ def compare(experiments: Sequence[str], settings: Settings | None = None, *,
                             subset_bands.pop() if len(subset_bands) == 1 else DEFAULT_SUBSET_BAND)
     perf = results.load_performance(train_run=train_runs)
     title = comparison_name(names)
-    out = Path(settings.out_dir) / "compare" / re.sub(
-        r"[^\w.+=-]", "_", title.removeprefix(COMPARE_PREFIX))[:200]
+    out = comparison_dir(names, settings.out_dir)
     c = runs.client()
     tags = {**runs.base_tags(), runs.ROLE: "entry", runs.ENTRY: "compare",
             EXPERIMENTS_TAG: json.dumps(names), TRAIN_RUNS_TAG: json.dumps(train_runs),
             runs.NOTE: "Comparison of " + ", ".join(f"{n} (training run {p})" for n, p in pairs)}
-    run_id = c.create_run(runs.experiment_id(title), run_name="compare", tags=tags).info.run_id
+    run_id = _compare_run(title, names, tags)
     out.mkdir(parents=True, exist_ok=True)
     with runs.status_guard(run_id), tempfile.TemporaryDirectory(dir=out, prefix=".writing-") as tmp:
         # written beside their places and renamed into them: a concurrent comparison of the
@@ -113,6 +120,18 @@ def compare(experiments: Sequence[str], settings: Settings | None = None, *,
         page = _publish(page, Path(tmp), out)
         c.log_artifact(run_id, str(page))
     return page
+
+
+def _compare_run(title: str, names: list[str], tags: dict[str, str]) -> str:
+    """The run of experiment ``title`` that holds the comparison of ``names``: one per set of
+    compared experiments (in their order), reused (:func:`~nninfo.tracking.runs.reopen`,
+    its tags renewed: the training runs compared now) on every rerun, so that the experiment
+    holds one run, as the local folder holds one report."""
+    exp_id = runs.experiment_id(title)
+    for run in runs.search(title, f"tags.`{runs.ENTRY}` = 'compare'"):
+        if run.data.tags.get(EXPERIMENTS_TAG) == json.dumps(names):
+            return runs.reopen(run.info.run_id, tags)
+    return runs.client().create_run(exp_id, run_name="compare", tags=tags).info.run_id
 
 
 def _publish(written: Path, tmp: Path, out: Path) -> Path:

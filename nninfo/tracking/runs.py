@@ -7,10 +7,13 @@ works against the default SQLite store, a tracking server, and from worker proce
 from __future__ import annotations
 
 import contextlib
+import functools
+import getpass
 import os
 import re
 import shlex
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -36,6 +39,18 @@ NOTE = "mlflow.note.content"
 PROBE_TAG = "nninfo.probe"  # on a probe's seed run (nninfo.probe): its epochs are a metric
 EPOCH_METRIC = "epoch"      # the probe's epoch of each logged step
 DEFAULT_EXPERIMENT_ID = "0"
+RUN_NAME = "mlflow.runName"
+SOURCE_NAME, SOURCE_TYPE, USER = "mlflow.source.name", "mlflow.source.type", "mlflow.user"
+EXPERIMENT_KIND = "mlflow.experimentKind"
+ML_KIND = "custom_model_development"
+"""The experiment kind the MLflow UI's kind selector calls "Machine learning". MLflow 3.17's UI
+no longer reads it (the GenAI / Model training switch decides, see :data:`UI_VIEW`); earlier
+MLflow 3 UIs open such an experiment on its runs."""
+UI_VIEW = "workflowType=machine_learning"
+"""The query (after the ``#/...`` route) that opens MLflow 3.17's UI in its "Model training"
+view; without it the UI opens in GenAI mode (its last choice in this browser, else GenAI)."""
+DESCRIBED = "nninfo.description"
+"""Experiment tag: the description nninfo last set, so that a user's own is never replaced."""
 _BATCH = {"metrics": 900, "params": 100, "tags": 100}
 """Entities per ``log_batch`` call (MLflow accepts at most 1000 metrics, 100 params and tags)."""
 
@@ -76,7 +91,7 @@ def ui_hint(experiment: str, run_id: str, uri: str | None = None) -> str:
     from nninfo.tracking.processes import sqlite_path
 
     uri = uri or mlflow.get_tracking_uri()
-    path = f"#/experiments/{experiment}/runs/{run_id}"
+    path = f"#/experiments/{experiment}/runs/{run_id}?{UI_VIEW}"
     if uri.startswith(("http://", "https://")):
         return f"open {uri.rstrip('/')}/{path}"
     db = sqlite_path(uri)
@@ -86,9 +101,11 @@ def ui_hint(experiment: str, run_id: str, uri: str | None = None) -> str:
 
 
 def experiment_id(name: str) -> str:
-    """Id of experiment ``name``, created when missing (race-safe); a new experiment of a
-    SQLite store keeps its artifacts beside the database
+    """Id of experiment ``name``, created when missing (race-safe, of kind :data:`ML_KIND`);
+    a new experiment of a SQLite store keeps its artifacts beside the database
     (:func:`~nninfo.tracking.processes.artifact_root`), one that exists keeps its own."""
+    from mlflow.entities import ExperimentTag
+
     from nninfo.tracking.processes import artifact_root, artifact_store
 
     c = client()
@@ -98,8 +115,9 @@ def experiment_id(name: str) -> str:
     uri = mlflow.get_tracking_uri()
     try:
         if artifact_root(uri) is None:
-            return c.create_experiment(name)
-        return artifact_store(uri).create_experiment(name)
+            return c.create_experiment(name, tags={EXPERIMENT_KIND: ML_KIND})
+        return artifact_store(uri).create_experiment(
+            name, tags=[ExperimentTag(EXPERIMENT_KIND, ML_KIND)])
     except mlflow.exceptions.MlflowException:
         return c.get_experiment_by_name(name).experiment_id
 
@@ -133,15 +151,100 @@ def launcher_experiment() -> str | None:
 
 
 def base_tags() -> dict[str, str]:
-    """Tags every nninfo run carries: version, the git commit of the working tree and the
-    process that drives it (see :mod:`nninfo.tracking.processes`)."""
+    """Tags every nninfo run carries: version, the git commit of the working tree, the
+    process that drives it (see :mod:`nninfo.tracking.processes`) and MLflow's source and
+    user tags (:func:`source_tags`)."""
     from nninfo.tracking.processes import DRIVER, driver_tag
 
-    tags = {"nninfo.version": nninfo.__version__, DRIVER: driver_tag()}
+    tags = {**source_tags(), "nninfo.version": nninfo.__version__, DRIVER: driver_tag()}
     commit = _git_commit()
     if commit:
         tags["nninfo.git_commit"] = commit
     return tags
+
+
+def source_tags() -> dict[str, str]:
+    """MLflow's Source and Created-by tags: under ``mlflow run`` (``MLFLOW_RUN_ID``) those of
+    its run (the project, type ``PROJECT``), so that they match what ``mlflow run`` set; else
+    this process's script (``sys.argv[0]``, as MLflow's own runs have it), type ``LOCAL``,
+    and the user's login name."""
+    launcher = os.environ.get("MLFLOW_RUN_ID")
+    if launcher:
+        given = _launcher_source(launcher, mlflow.get_tracking_uri())
+        return {SOURCE_NAME: Path.cwd().as_uri(), SOURCE_TYPE: "PROJECT", USER: user(),
+                **given}
+    return {SOURCE_NAME: sys.argv[0] if sys.argv and sys.argv[0] else "<console>",
+            SOURCE_TYPE: "LOCAL", USER: user()}
+
+
+@functools.lru_cache(maxsize=8)
+def _launcher_source(run_id: str, uri: str) -> dict[str, str]:
+    """The source and user tags ``mlflow run`` gave its run (empty when it cannot be read)."""
+    from nninfo.tracking.processes import sqlite_path
+
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():  # never create a store to read a tag
+        return {}
+    try:
+        tags = client().get_run(run_id).data.tags
+    except mlflow.exceptions.MlflowException:
+        return {}
+    return {k: tags[k] for k in (SOURCE_NAME, SOURCE_TYPE, USER) if tags.get(k)}
+
+
+def user() -> str:
+    """The login name (``getpass.getuser()``), or ``unknown`` where the system has none."""
+    try:
+        return getpass.getuser() or "unknown"
+    except Exception:  # noqa: BLE001 - KeyError/OSError without a passwd entry or USER
+        return "unknown"
+
+
+_GENERATED_NAME = re.compile(r"([a-z]+)-([a-z]+)-(\d+)")
+
+
+def generated_name(name: str | None) -> bool:
+    """Whether ``name`` is one MLflow made up for an unnamed run (``kindly-tern-613``: one of
+    its adjectives, one of its nouns, a number), or no name at all."""
+    if not name:
+        return True
+    match = _GENERATED_NAME.fullmatch(name)
+    if match is None:
+        return False
+    try:
+        from mlflow.utils.name_utils import _GENERATOR_NOUNS, _GENERATOR_PREDICATES
+    except ImportError:  # a later MLflow: the form alone
+        return True
+    return (match[1] in {w.lower() for w in _GENERATOR_PREDICATES}
+            and match[2] in {w.lower() for w in _GENERATOR_NOUNS})
+
+
+def name_run(run_id: str, name: str) -> None:
+    """Give run ``run_id`` the name ``name`` (its ``mlflow.runName``). ``mlflow run``'s own
+    run keeps a name the user gave it (``mlflow run --run-name``); only a name MLflow made up
+    (:func:`generated_name`) is replaced."""
+    c = client()
+    if run_id == os.environ.get("MLFLOW_RUN_ID") and \
+            not generated_name(c.get_run(run_id).data.tags.get(RUN_NAME)):
+        return
+    c.update_run(run_id, name=name)
+
+
+def describe_experiment(exp_id: str, text: str) -> bool:
+    """Set experiment ``exp_id``'s description (``mlflow.note.content``, shown above its runs)
+    to ``text``, unless it has one that nninfo did not set (a user's, kept); also give it the
+    kind :data:`ML_KIND` when it has none. Returns whether the description is ``text`` now."""
+    c = client()
+    tags = c.get_experiment(exp_id).tags
+    if EXPERIMENT_KIND not in tags:
+        c.set_experiment_tag(exp_id, EXPERIMENT_KIND, ML_KIND)
+    note = tags.get(NOTE)
+    if note and note != tags.get(DESCRIBED):
+        return note == text
+    if note != text:
+        c.set_experiment_tag(exp_id, NOTE, text)
+        c.set_experiment_tag(exp_id, DESCRIBED, text)
+    return True
 
 
 def _git_commit() -> str | None:
@@ -154,27 +257,54 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def entry_run_id(experiment: str, entry: str, tags: Mapping[str, str] | None = None) -> str:
+def entry_run_id(experiment: str, entry: str, tags: Mapping[str, str] | None = None, *,
+                 under: str | None = None) -> str:
     """The run an entry point logs to.
 
     Under ``mlflow run`` the launcher's run (``MLFLOW_RUN_ID``) is used when it lives in an
-    experiment the user chose (``--experiment-name``). When ``mlflow run`` put it in the
-    Default experiment, the results go to a new run in experiment ``experiment`` (the project
-    name) and the launcher run gets a note pointing there.
+    experiment the user chose (``--experiment-name``); with ``under`` (a training run of that
+    experiment) it becomes that run's child. When ``mlflow run`` put it in the Default
+    experiment, the results go to a run in experiment ``experiment`` (the project name) and
+    the launcher run gets a note pointing there. That run is new, or with ``under`` the
+    reused child of the training run (:func:`entry_child_run`).
     """
     c = client()
     all_tags = {**base_tags(), ROLE: "entry", ENTRY: entry, **(tags or {})}
     launcher = os.environ.get("MLFLOW_RUN_ID")
-    if launcher and c.get_run(launcher).info.experiment_id != DEFAULT_EXPERIMENT_ID:
-        _set_tags(launcher, all_tags)
-        return launcher
-    run_id = c.create_run(experiment_id(experiment), tags=all_tags,
-                          run_name=f"{entry}").info.run_id
+    if launcher:
+        exp = c.get_run(launcher).info.experiment_id
+        if exp != DEFAULT_EXPERIMENT_ID:
+            if under and c.get_run(under).info.experiment_id == exp:
+                all_tags[PARENT] = under
+            _set_tags(launcher, all_tags)
+            return launcher
+    if under:
+        run_id = entry_child_run(under, entry, tags)
+        experiment = c.get_experiment(c.get_run(under).info.experiment_id).name
+    else:
+        run_id = c.create_run(experiment_id(experiment), tags=all_tags,
+                              run_name=f"{entry}").info.run_id
     if launcher:
         _set_tags(launcher, {NOTE: f"nninfo logged this {entry} to experiment "
                                    f"'{experiment}', run {run_id}.",
                              "nninfo.redirected_to": run_id})
     return run_id
+
+
+def entry_child_run(parent: str, entry: str, tags: Mapping[str, str] | None = None) -> str:
+    """The run of entry point ``entry`` on training run ``parent``: one child run of
+    ``parent`` per entry point (named ``entry``, tagged with :data:`TRAIN_RUN`), created the
+    first time and reused after: the newest such child is reopened (:func:`reopen`) with
+    ``tags``."""
+    c = client()
+    exp = c.get_run(parent).info.experiment_id
+    all_tags = {**base_tags(), ROLE: "entry", ENTRY: entry, TRAIN_RUN: parent, PARENT: parent,
+                **(tags or {})}
+    found = c.search_runs([exp], f"tags.`{PARENT}` = '{parent}' and tags.`{ENTRY}` = '{entry}'",
+                          max_results=1, order_by=["attributes.start_time DESC"])
+    if found:
+        return reopen(found[0].info.run_id, all_tags)
+    return c.create_run(exp, run_name=entry, tags=all_tags).info.run_id
 
 
 def child_run(parent_id: str, name: str, tags: Mapping[str, str]) -> str:
@@ -183,6 +313,15 @@ def child_run(parent_id: str, name: str, tags: Mapping[str, str]) -> str:
     exp = c.get_run(parent_id).info.experiment_id
     return c.create_run(exp, run_name=name,
                         tags={**base_tags(), PARENT: parent_id, **tags}).info.run_id
+
+
+def reopen(run_id: str, tags: Mapping[str, str]) -> str:
+    """Use run ``run_id`` again: status RUNNING, ``tags`` set (with this process's
+    :func:`base_tags`: its driver, so that :func:`mark_abandoned_runs` judges it by this
+    process); its start time stays the first one's."""
+    client().update_run(run_id, status="RUNNING")
+    _set_tags(run_id, {**tags, **base_tags()})
+    return run_id
 
 
 @contextlib.contextmanager
@@ -449,3 +588,32 @@ def logged_config(run_id: str, what: str = "run"):
     except (ValueError, TypeError, KeyError) as err:
         raise ConfigError(f"{where}: its {CONFIG_ARTIFACT} is not a config this nninfo "
                           f"accepts: {err}") from None
+
+
+LAUNCHER_FAILED = "failed"  # the last part of a failed launcher run's name
+
+
+def note_launcher_failure(entry: str, message: str) -> str | None:
+    """Under ``mlflow run`` (``MLFLOW_RUN_ID``), after command ``entry`` failed with
+    ``message``: the launcher's run, which ``mlflow run`` ends FAILED, gets a note saying what
+    failed (after any note it has) and, unless nninfo made it an entry run (it then has its
+    own name), a readable name ``<project> · <entry> · failed`` (the project: the folder
+    ``mlflow run`` runs in) instead of a random one. Returns that run's id, or None outside
+    ``mlflow run``, without a store, or when the store refuses (never raises)."""
+    from nninfo.tracking.processes import sqlite_path
+
+    launcher = os.environ.get("MLFLOW_RUN_ID")
+    db = sqlite_path(mlflow.get_tracking_uri())
+    if not launcher or (db is not None and not db.is_file()):  # never create a store here
+        return None
+    try:
+        c = client()
+        run = c.get_run(launcher)
+        note = run.data.tags.get(NOTE, "")
+        text = f"nninfo {entry} failed: {message}"
+        _set_tags(launcher, {NOTE: f"{note}\n\n{text}" if note else text})
+        if ROLE not in run.data.tags:
+            c.update_run(launcher, name=f"{Path.cwd().name} · {entry} · {LAUNCHER_FAILED}")
+    except Exception:  # noqa: BLE001 - the failure itself is what the user must see
+        return None
+    return launcher
