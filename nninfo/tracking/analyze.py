@@ -39,7 +39,8 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
     errors = []
     try:
         with pipeline.Logbook(lambda key: key.endswith("/mutual_information")) as book:
-            for out in pipeline.run_units(settings, units, "analyse (checkpoint, layer)"):
+            for out in pipeline.run_units(settings, units, "analyse (checkpoint, layer)",
+                                          lines=True):
                 rid, step, layer = out.key
                 if out.error is not None:
                     errors.append(f"run {rid} step {step} layer {layer}: {out.error!r}")

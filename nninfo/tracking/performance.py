@@ -34,7 +34,7 @@ def performance(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
     pipeline.say_todo("performance", len(units), len(seeds), "checkpoint")
     errors = []
     with pipeline.Logbook(lambda key: key.count("/") == 1) as book:  # overall <dataset>/loss last
-        for out in pipeline.run_units(settings, units, "evaluate checkpoints"):
+        for out in pipeline.run_units(settings, units, "evaluate checkpoints", lines=True):
             rid, step = out.key
             if out.error is not None:
                 errors.append(f"run {rid} step {step}: {out.error!r}")

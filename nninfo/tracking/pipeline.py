@@ -56,15 +56,46 @@ class PipelineError(RuntimeError):
     """Some jobs failed; their runs are marked FAILED."""
 
 
-def run_units(settings: Settings, units: list, desc: str, *,
-              gpus: bool = False) -> Iterable[Outcome]:
+def run_units(settings: Settings, units: list, desc: str, *, gpus: bool = False,
+              lines: bool = False) -> Iterable[Outcome]:
     """Run ``(key, fn, args, kwargs)`` units with the settings' executor, with a bar on a
-    terminal (none in logs, where training prints its plain progress lines); with ``gpus``
-    each unit holds one GPU (see :func:`nninfo.executors.run_jobs`)."""
+    terminal; in logs (stderr not a terminal) nothing, or with ``lines`` plain progress
+    lines (:func:`progress_lines`; training prints its own per seed); with ``gpus`` each
+    unit holds one GPU (see :func:`nninfo.executors.run_jobs`)."""
     outcomes = run_jobs(units, executor=settings.executor, workers=settings.workers,
                         scheduler=settings.scheduler, gpus=gpus)
+    if lines and settings.progress and not sys.stderr.isatty():
+        return progress_lines(outcomes, len(units), desc)
     return tqdm(outcomes, total=len(units), desc=desc,
                 disable=None if settings.progress else True, file=sys.stderr, unit="job")
+
+
+def progress_lines(outcomes: Iterable[Outcome], total: int, desc: str) -> Iterator[Outcome]:
+    """``outcomes`` passed through, with a plain line on stderr when a job ends at least
+    :data:`~nninfo.tracking.train_progress.LINE_EVERY` seconds (env
+    ``NNINFO_PROGRESS_EVERY``) after the last line, and always after the last job:
+    ``evaluate checkpoints: 40/120 jobs done, 12 s so far, about 24 s left`` and
+    ``evaluate checkpoints: 120/120 jobs done in 36 s`` (with ``, 2 failed`` when some did).
+    For logs, where a bar would print nothing."""
+    import time
+
+    from nninfo.tracking.train_progress import LINE_EVERY, _duration, _seconds
+
+    every = _seconds("NNINFO_PROGRESS_EVERY", LINE_EVERY)
+    start = told = time.monotonic()
+    done = failed = 0
+    for outcome in outcomes:
+        done += 1
+        failed += outcome.error is not None
+        now = time.monotonic()
+        if done == total or now - told >= every:
+            told, elapsed = now, now - start
+            text = f"{desc}: {done}/{total} jobs done"
+            text += (f" in {_duration(elapsed)}" if done == total else
+                     f", {_duration(elapsed)} so far, about "
+                     f"{_duration(elapsed / done * (total - done))} left")
+            print(text + (f", {failed} failed" if failed else ""), file=sys.stderr, flush=True)
+        yield outcome
 
 
 def check_device_setting(device: str | None, executor: str, scheduler: str | None) -> None:
