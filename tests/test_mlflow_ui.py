@@ -1,9 +1,13 @@
-"""The parent run's seed aggregates as the MLflow UI shows them: a real ``mlflow server`` on
-the test's SQLite store, its experiment page in headless Chromium, the parent run's page."""
+"""What the MLflow UI shows of an nninfo experiment: a real ``mlflow server`` on the test's
+SQLite store in headless Chromium, opened at the URL the start banner prints: the "Model
+training" view (not GenAI's), the parent run's name, its Source and Created-by, the
+experiment's description, and the seed aggregates on the parent run's page."""
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,7 +20,7 @@ import pytest
 
 from nninfo.config import build_config
 from nninfo.tracking import runs
-from nninfo.tracking.aggregate import BAND_HI, BAND_LO, log_parent_aggregates
+from nninfo.tracking.aggregate import band_keys, log_parent_aggregates
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
 from tests.helpers import tishby_layers
@@ -36,6 +40,9 @@ CONFIG = {
     "analysis": {"dataset": "all", "layers": ["L2"], "measures": ["pid"],
                  "surrogates": {"mi": 10, "pid": 0}},
 }
+PARENT_NAME = "ui · 2 seeds · lr 0.1"  # config name, seeds, learning rate
+DESCRIPTION = "ui: task tishby, network 12-4-3-1, measures pid of L2 (2 seeds)."
+ML_NAV, GENAI_NAV = "Model registry", "Evaluation runs"  # side-bar links of each view
 
 
 def free_port() -> int:
@@ -103,20 +110,46 @@ def final_mean(parent: str, key: str) -> tuple[int, float, float]:
     return step, float(at.mean()), float(np.quantile(at, 0.025))
 
 
-def test_parent_aggregates_show_on_the_run_page_of_the_mlflow_ui(mlflow_store, tmp_path):
+def test_the_banner_s_url_opens_model_training_and_the_run_page_shows_the_aggregates(
+        mlflow_store, tmp_path, capsys):
     from selenium.webdriver.common.by import By
 
     browser = start_chromium()  # skips cleanly without chromium, chromedriver or selenium
     try:
         run_entry("main", ("train", "analyze", "performance"), build_config(CONFIG),
                   Settings(workers=1, progress=False), CONFIG["name"])
+        banner = capsys.readouterr().err
         parent = runs.find_parent(CONFIG["name"])
         log_parent_aggregates(build_config(CONFIG), parent)
         _, mean, lo = final_mean(parent, KEY)
         experiment = runs.client().get_run(parent).info.experiment_id
         server, url = start_server(mlflow_store, tmp_path)
         try:
-            browser.get(f"{url}/#/experiments/{experiment}/runs")
+            (shown_url,) = re.findall(r"then open http://127\.0\.0\.1:5000(/\S+)", banner)
+            browser.get(url + shown_url)  # the banner's URL on this test's server
+
+            def text(what: str, xpath: str) -> str:
+                found = wait_for(lambda: [e for e in browser.find_elements(By.XPATH, xpath)
+                                          if e.is_displayed()], what)
+                return found[0].text
+
+            def model_training_view() -> None:
+                text("the Model training view's side bar", f"//a[normalize-space(.)='{ML_NAV}']")
+                assert not browser.find_elements(By.XPATH, f"//*[text()='{GENAI_NAV}']")
+                assert "workflowType=machine_learning" in browser.current_url
+
+            text("the parent run's name", f"//*[normalize-space(text())='{PARENT_NAME}']")
+            model_training_view()
+            assert parent in browser.current_url
+            about = text("the run's details", "//*[normalize-space(text())='Created by']/..")
+            assert getpass.getuser() in about  # mlflow.user, not "—"
+
+            wait_for(lambda: browser.find_elements(
+                By.CSS_SELECTOR, f"a[href$='/experiments/{experiment}/runs']"),
+                "the link to the experiment")[0].click()
+            text("the experiment's description", f"//*[normalize-space(text())='{DESCRIPTION}']")
+            model_training_view()
+            text("the parent run in the list", f"//a[normalize-space(.)='{PARENT_NAME}']")
             link = wait_for(lambda: browser.find_elements(
                 By.CSS_SELECTOR, f"a[href*='/runs/{parent}']"), "the parent run in the list")
             link[0].click()
@@ -128,8 +161,9 @@ def test_parent_aggregates_show_on_the_run_page_of_the_mlflow_ui(mlflow_store, t
                 return float(cells[-1].text)
 
             assert shown(KEY) == pytest.approx(mean, rel=1e-12)
-            assert shown(KEY + BAND_LO) == pytest.approx(lo, rel=1e-12)
-            assert shown(KEY + BAND_LO) <= shown(KEY) <= shown(KEY + BAND_HI)
+            lo_key, hi_key = band_keys(KEY)
+            assert shown(lo_key) == pytest.approx(lo, rel=1e-12)
+            assert shown(lo_key) <= shown(KEY) <= shown(hi_key)
             assert parent in browser.current_url
         finally:
             stop(server)

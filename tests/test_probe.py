@@ -16,6 +16,7 @@ from nninfo.nn.quantizers import Quantizer
 from nninfo.probe import Layer, Probe, metric_names
 from nninfo.testing import write_mnist, write_qmnist_test
 from nninfo.tracking import runs
+from nninfo.tracking.aggregate import band_keys
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
 
@@ -139,7 +140,8 @@ def test_a_torchvision_resnet18_is_probed_at_two_layers_as_it_is():
     key = "pooled/subsets/pid.representational_complexity"
     assert parent[key] == pytest.approx(
         runs.client().get_run(probe.runs.seed_run).data.metrics[key], rel=1e-12)
-    assert parent[key + "_band_lo"] <= parent[key] <= parent[key + "_band_hi"]
+    lo, hi = band_keys(key)
+    assert parent[lo] <= parent[key] <= parent[hi]
 
 
 def test_codes_are_the_quantizer_s_levels_and_bins_between_limits():
@@ -322,7 +324,8 @@ def test_probe_experiments_get_the_report_and_report_compare_like_training_runs(
             probe.log(5, epoch=1.0)
             page = probe.report()
         html = page.read_text()
-        assert page.parent == Path("outputs", name, "probe_Sequential").resolve()
+        assert page.parent == Path("outputs", name,
+                                   f"probe_Sequential-{probe.runs.parent[:8]}").resolve()
         assert f"nninfo: {name} · probe Sequential" in html
         assert "h1" in html and "h2" in html
         logged = {a.path for a in runs.client().list_artifacts(probe.runs.parent)}

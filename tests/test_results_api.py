@@ -16,7 +16,7 @@ from scipy import stats
 from nninfo import results
 from nninfo.config import build_config
 from nninfo.tracking import runs
-from nninfo.tracking.aggregate import BAND_HI, BAND_LO, log_parent_aggregates
+from nninfo.tracking.aggregate import band_keys, log_parent_aggregates
 from nninfo.tracking.compare import EXPERIMENTS_TAG, TRAIN_RUNS_TAG, compare
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
@@ -203,7 +203,7 @@ def expected_aggregates(parent_id: str, band: str) -> dict[str, dict[int, float]
             else:
                 half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
                 lo, hi = v.mean() - half, v.mean() + half
-            for name, value in ((key, v.mean()), (key + BAND_LO, lo), (key + BAND_HI, hi)):
+            for name, value in zip((key, *band_keys(key)), (v.mean(), lo, hi), strict=True):
                 out.setdefault(name, {})[step] = float(value)
     out["epoch"] = newest(seeds[0].info.run_id, "epoch")
     return out
@@ -215,8 +215,8 @@ def test_parent_aggregates_are_the_seed_mean_and_band(store, exp):
     pid = parent(exp)
     log_parent_aggregates(cfg, pid)
     expected = expected_aggregates(pid, cfg.report.band)
-    assert "L1/pairs/pid.representational_complexity" + BAND_HI in expected
-    assert {"test/accuracy", "train/loss" + BAND_LO, "epoch"} <= set(expected)
+    assert "band/L1 pairs pid.representational_complexity hi" in expected
+    assert {"test/accuracy", "band/train loss lo", "epoch"} <= set(expected)
     logged = runs.client().get_run(pid).data.metrics
     assert set(logged) == set(expected)
     for key, per_step in expected.items():
@@ -242,10 +242,11 @@ def test_aggregates_follow_a_reanalysis(store):
     assert log_parent_aggregates(cfg, pid) == 3  # mean, lo, hi at that step
     other = newest(seed1.info.run_id, key)[step]
     assert newest(pid, key)[step] == pytest.approx((7.0 + other) / 2)
-    assert newest(pid, key + BAND_HI)[step] == pytest.approx(np.quantile([7.0, other], 0.975))
+    assert newest(pid, band_keys(key)[1])[step] == pytest.approx(
+        np.quantile([7.0, other], 0.975))
     assert runs.client().get_run(pid).data.metrics[key] == pytest.approx((7.0 + other) / 2)
     expected = expected_aggregates(pid, "quantile")
-    for name in (key, key + BAND_LO, key + BAND_HI):
+    for name in (key, *band_keys(key)):
         assert newest(pid, name) == pytest.approx(expected[name])
 
 

@@ -23,7 +23,7 @@ from nninfo.presentation.figures import figure_caption, standard_figures
 from nninfo.presentation.numbers import format_mean_spread
 from nninfo.presentation.tables import final_epoch_table
 from nninfo.tracking import runs
-from nninfo.tracking.aggregate import BAND_HI, BAND_LO, SUBSET_BAND_TAG, _long, aggregate_rows
+from nninfo.tracking.aggregate import SUBSET_BAND_TAG, _long, aggregate_rows, band_keys
 from tests.helpers import tishby_layers
 
 C = "pid.representational_complexity"
@@ -136,8 +136,8 @@ def test_parent_aggregates_use_all_values_for_random_subsets_only():
     for epoch, row in want.iterrows():
         step = int(epoch * 100)
         assert rows[(key, step)] == pytest.approx(row["mean"], rel=1e-12)
-        assert rows[(key + BAND_LO, step)] == pytest.approx(row["lo"], rel=1e-12)
-        assert rows[(key + BAND_HI, step)] == pytest.approx(row["hi"], rel=1e-12)
+        assert rows[(band_keys(key)[0], step)] == pytest.approx(row["lo"], rel=1e-12)
+        assert rows[(band_keys(key)[1], step)] == pytest.approx(row["hi"], rel=1e-12)
     assert {k: v for k, v in rows.items() if k[0].startswith("L3/")} == \
         {k: v for k, v in plain.items() if k[0].startswith("L3/")}
 
@@ -191,8 +191,9 @@ def test_per_subset_values_are_logged_and_loaded_back():
     # the parent's band: quantiles over the 4 subsets' values of the one seed
     c = runs.client()
     assert c.get_run(parent).data.tags[SUBSET_BAND_TAG] == "values"
-    lo = {m.step: m.value for m in c.get_metric_history(parent, f"h/threes/{C}{BAND_LO}")}
-    hi = {m.step: m.value for m in c.get_metric_history(parent, f"h/threes/{C}{BAND_HI}")}
+    lo_key, hi_key = band_keys(f"h/threes/{C}")
+    lo = {m.step: m.value for m in c.get_metric_history(parent, lo_key)}
+    hi = {m.step: m.value for m in c.get_metric_history(parent, hi_key)}
     for step, values in sub.groupby("step")[C]:
         assert lo[step] == pytest.approx(np.quantile(values, 0.025), rel=1e-12)
         assert hi[step] == pytest.approx(np.quantile(values, 0.975), rel=1e-12)

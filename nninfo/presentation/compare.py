@@ -1,10 +1,13 @@
-"""A self-contained HTML page comparing several experiments (e.g. 8 vs 4 quantisation
-levels), from frames with an ``experiment`` column such as the results API's
+"""A self-contained HTML page comparing several experiments (e.g. 8 vs 4 quantisation levels),
+from frames with an ``experiment`` column such as the results API's
 ``load_summary(["a", "b"])``.
 
-Tables show, per experiment and layer, the final-epoch ``mean ± h`` over that experiment's
-seeds (h as in :mod:`nninfo.presentation.report`); figures are overlays, a colour per experiment
-(:func:`nninfo.presentation.figures.standard_figures`), or whatever ``figures`` the caller passes.
+The page opens with the settings that differ between the experiments (setting | value per
+experiment) where the caller passes them. Tables show, per experiment and layer, the
+final-epoch ``mean ± h`` over that experiment's seeds (h as in :mod:`nninfo.presentation.report`);
+figures are overlays, a colour per experiment
+(:func:`nninfo.presentation.figures.standard_figures`), or whatever ``figures`` the caller
+passes.
 """
 
 from __future__ import annotations
@@ -48,9 +51,29 @@ from nninfo.presentation.tables import (
     value_keys,
 )
 
-__all__ = ["render_comparison_report", "write_comparison", "write_comparison_report"]
+__all__ = ["SETTING", "render_comparison_report", "settings_section", "write_comparison",
+           "write_comparison_report"]
 
 _PID_COLS = {MUTUAL_INFORMATION: "$I(Y;L)$ [bits]", COMPLEXITY: "$C$"}
+SETTING = "setting"
+"""The first column of the settings table (the CSV's ``parameter``)."""
+
+
+def settings_section(differences: pd.DataFrame) -> str:
+    """The settings that differ: a table with a :data:`SETTING` column (or the CSV's
+    ``parameter``) and one per experiment (``""`` or missing: not set), or a note that
+    none differ."""
+    if differences.empty:
+        return empty_note("none: the experiments' settings are the same (their names apart)")
+    table = differences.rename(columns={"parameter": SETTING})
+    if SETTING not in table.columns:
+        raise ValueError(f"settings: columns {list(differences.columns)}; the first must be "
+                         f"{SETTING!r} (or 'parameter'), then one per experiment")
+    names = [c for c in table.columns if c != SETTING]
+    shown = table[[SETTING, *names]].astype(object).replace("", None)
+    return ("<p>The settings (MLflow params of the seed runs, without seed and name) whose "
+            "values differ between the experiments; — where one has no such setting.</p>"
+            + html_table(shown, text_cols=[SETTING, *names]))
 
 
 def _experiments_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -128,7 +151,8 @@ def _meta(frames: list[pd.DataFrame], band: str) -> str:
 def render_comparison_report(title: str, summaries: pd.DataFrame | None,
                              performance: pd.DataFrame | None,
                              figures: Mapping[str, Figure | Path] | None = None,
-                             band: str = DEFAULT_BAND) -> str:
+                             band: str = DEFAULT_BAND,
+                             settings: pd.DataFrame | None = None) -> str:
     """The comparison page as a string (see :func:`write_comparison_report`)."""
     check_band(band)
     if not isinstance(title, str):
@@ -142,7 +166,9 @@ def render_comparison_report(title: str, summaries: pd.DataFrame | None,
                           by=["dataset"])
             if performance is not None and not performance.empty else "")
     experiments = _experiments_table(frames) if frames else pd.DataFrame()
-    sections = {
+    sections = {} if settings is None else {
+        "settings": ("Settings that differ", settings_section(settings))}
+    sections |= {
         "experiments": ("Experiments", html_table(experiments, text_cols=[EXPERIMENT, "layers"])
                         if not experiments.empty else empty_note("no data")),
         "performance": ("Performance", perf or empty_note("no performance metrics")),
@@ -156,32 +182,36 @@ def render_comparison_report(title: str, summaries: pd.DataFrame | None,
 def write_comparison_report(path: str | Path, title: str, summaries: pd.DataFrame | None,
                             performance: pd.DataFrame | None,
                             figures: Mapping[str, Figure | Path] | None = None,
-                            band: str = DEFAULT_BAND) -> Path:
+                            band: str = DEFAULT_BAND,
+                            settings: pd.DataFrame | None = None) -> Path:
     """Write a self-contained HTML page comparing the experiments of ``summaries`` and
     ``performance`` (frames with an ``experiment`` column, e.g. from
     ``nninfo.results.load_summary([...])``) to ``path`` (UTF-8) and return it.
 
-    Sections: the experiments (seeds, final epoch, layers); final-epoch tables per
-    experiment and layer of performance, I(Y; L), C, Π_m, the Shannon invariants, Reing's
-    C_R and BROJA (those with values), each cell ``mean ± h`` over the experiment's seeds
-    with ``band``'s h (:func:`nninfo.presentation.tables.spread_text`); the bias-dominated counts;
-    the ``figures`` (name -> Figure or PNG path; ``None`` draws the overlays of
-    :func:`nninfo.presentation.figures.standard_figures`), each with its caption."""
+    Sections: first, where ``settings`` is given (a :data:`SETTING` column, then one per
+    experiment, as :func:`nninfo.tracking.compare.config_differences`), the settings that
+    differ (:func:`settings_section`); the experiments (seeds, final epoch, layers);
+    final-epoch tables per experiment and layer of performance, I(Y; L), C, Π_m, the Shannon
+    invariants, Reing's C_R and BROJA (those with values), each cell ``mean ± h`` over the
+    experiment's seeds with ``band``'s h (:func:`nninfo.presentation.tables.spread_text`);
+    the bias-dominated counts; the ``figures`` (name -> Figure or PNG path; ``None`` draws
+    the overlays of :func:`nninfo.presentation.figures.standard_figures`), each with its
+    caption."""
     path = Path(path)
-    page = render_comparison_report(title, summaries, performance, figures, band)
+    page = render_comparison_report(title, summaries, performance, figures, band, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
 
 
 def write_comparison(folder: str | Path, title: str, summaries: pd.DataFrame,
-                     performance: pd.DataFrame, band: str = DEFAULT_BAND
-                     ) -> tuple[Path, list[Path]]:
+                     performance: pd.DataFrame, band: str = DEFAULT_BAND,
+                     settings: pd.DataFrame | None = None) -> tuple[Path, list[Path]]:
     """The overlay figures (PNG + PDF under ``<folder>/figures``) and the comparison page
-    ``<folder>/report.html`` (:func:`write_comparison_report`); returns the page and the
-    figure files."""
+    ``<folder>/report.html`` (:func:`write_comparison_report`, ``settings`` the differing
+    settings at its top); returns the page and the figure files."""
     figures = standard_figures(summaries, performance, band=band)
     saved = save_figures(figures, Path(folder) / "figures")
     page = write_comparison_report(Path(folder) / "report.html", title, summaries, performance,
-                                   figures=figures, band=band)
+                                   figures=figures, band=band, settings=settings)
     return page, [path for paths in saved.values() for path in paths]

@@ -4,15 +4,18 @@ experiments parent against parent.
 At every checkpoint step the parent gets, for each per-layer metric of its seed runs
 (``<layer>[/<grouping>]/<quantity>``) and each evaluation metric (``<dataset>/loss``,
 ``<dataset>/accuracy``): the mean over seeds under the seeds' own key
-(``L3/pid.representational_complexity``), the band of the config's ``report.band`` as
-``<key>_band_lo`` and ``<key>_band_hi`` (``quantile``: the 2.5 % and 97.5 % quantiles of the
-per-seed values; ``t``: the 95 % t-interval of their mean; none with one seed), and
-``epoch``. For random-subset groupings with ``report.subset_band: values`` (the default, the
-published Fig. 5B) the mean and the quantiles are over every (seed, subset) value, read from
-the seeds' ``analysis/subsets`` tables (:func:`nninfo.results.load_subset_summary`).
-MLflow metrics are append-only: a value is logged only where it differs from the
-parent's newest value at that step, with a timestamp after every value there, so the newest
-value per step (what the UI and :mod:`nninfo.tracking.results` read) is always the current one.
+(``L3/pid.representational_complexity``), the band of the config's ``report.band`` under
+:func:`band_keys` (``band/L3 pid.representational_complexity lo`` and ``... hi``;
+``quantile``: the 2.5 % and 97.5 % quantiles of the per-seed values; ``t``: the 95 %
+t-interval of their mean; none with one seed), and ``epoch``. The MLflow UI makes a chart
+section of each key's part before its last ``/``: the bounds of every key form the one
+section ``band`` instead of tripling each layer's section. For random-subset groupings with
+``report.subset_band: values`` (the default, the published Fig. 5B) the mean and the
+quantiles are over every (seed, subset) value, read from the seeds' ``analysis/subsets``
+tables (:func:`nninfo.results.load_subset_summary`). MLflow metrics are append-only: a value
+is logged only where it differs from the parent's newest value at that step, with a
+timestamp after every value there, so the newest value per step (what the UI and
+:mod:`nninfo.tracking.results` read) is always the current one.
 """
 
 from __future__ import annotations
@@ -39,14 +42,27 @@ from nninfo.tracking.results_frames import ID_COLUMNS
 if TYPE_CHECKING:
     from nninfo.config import ExperimentConfig
 
-BAND_LO, BAND_HI = "_band_lo", "_band_hi"
-"""Suffixes of the band bounds' metric keys."""
+BAND_SECTION = "band"
+"""The first part of the band bounds' metric keys: their chart section in the MLflow UI."""
+BAND_BOUNDS = ("lo", "hi")
 EPOCH = "epoch"
 BAND_TAG = "nninfo.aggregate_band"
 SEEDS_TAG = "nninfo.aggregate_seeds"
 SUBSET_BAND_TAG = "nninfo.aggregate_subset_band"
 """Set where random-subset groupings' values were aggregated: ``values`` or ``seed_means``."""
 _IDS = frozenset(ID_COLUMNS) | {"layer", "grouping", "dataset", SUBSET}
+
+
+def band_keys(key: str) -> tuple[str, str]:
+    """The metric keys of the lower and upper band bound of the aggregate ``key`` on the
+    parent run: ``band/<key with each '/' as ' '> lo`` and ``... hi``
+    (``band/L2 pairs pid.representational_complexity lo``). The MLflow UI (3.17) groups a
+    run's charts into sections by a key's part before its last ``/``, so every bound lands
+    in the one section ``band``; the per-seed keys, and the means under them, keep their
+    layer's section."""
+    flat = key.replace("/", " ")
+    lo, hi = (f"{BAND_SECTION}/{flat} {bound}" for bound in BAND_BOUNDS)
+    return lo, hi
 
 
 def log_parent_aggregates(cfg: ExperimentConfig, parent: str) -> int:
@@ -112,18 +128,20 @@ def _perf_key(df: pd.DataFrame) -> pd.Series:
 def aggregate_rows(long: pd.DataFrame, band: str) -> list[tuple[str, float, int]]:
     """``(key, value, step)`` rows: per (key, step) of ``long`` (columns key, step, epoch,
     seed, value; ``subset`` for per-subset values) the mean over seeds and the ``band``
-    bounds (NaN with one value, by :func:`nninfo.presentation.bands.aggregate_over_seeds`:
-    over all (seed, subset) values where ``subset`` is set), and ``epoch`` per step."""
+    bounds under :func:`band_keys` (NaN with one value, by
+    :func:`nninfo.presentation.bands.aggregate_over_seeds`: over all (seed, subset) values
+    where ``subset`` is set), and ``epoch`` per step."""
     agg = aggregate_over_seeds(long, "value", ["key", "step"], band)
     rows = []
     for key, step, mean, lo, hi in agg[["key", "step", "mean", "lo", "hi"]].itertuples(
             index=False):
         rows.append((key, float(mean), int(step)))
-        if len(key) + len(BAND_LO) > MAX_ENTITY_KEY_LENGTH:
+        lo_key, hi_key = band_keys(key)
+        if len(hi_key) > MAX_ENTITY_KEY_LENGTH:
             print(f"aggregates: no band for {key!r}: the key would pass MLflow's "
                   f"{MAX_ENTITY_KEY_LENGTH}-character limit", file=sys.stderr)
             continue
-        rows += [(key + BAND_LO, float(lo), int(step)), (key + BAND_HI, float(hi), int(step))]
+        rows += [(lo_key, float(lo), int(step)), (hi_key, float(hi), int(step))]
     epochs = long.groupby("step")["epoch"].mean()
     rows += [(EPOCH, float(e), int(s)) for s, e in epochs.items()]
     return rows
