@@ -18,7 +18,7 @@ from nninfo.info.measure import Measure
 from nninfo.tracking import runs
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
-from tests.helpers import tishby_layers
+from tests.helpers import local_report, tishby_layers
 
 
 class SourceEntropy(Measure):
@@ -82,7 +82,7 @@ def test_a_measure_added_to_the_catalogue_alone_is_logged_loaded_plotted_and_rep
     measures = results.load_measures(train_run=parent)
     assert set(measures.loc[measures["quantity"] == "toy.sources", "value"]) == {3.0}
     # plotted and reported
-    out = tmp_path / "out" / cfg.name
+    out = local_report(tmp_path / "out", cfg.name, parent).parent
     assert (out / "figures" / "toy_entropy.png").is_file()
     page = (out / "report.html").read_text(encoding="utf-8")
     assert 'id="fig-toy_entropy"' in page

@@ -72,8 +72,9 @@ def test_quick_setting_trains_logs_the_model_and_probes_at_log_spaced_epochs(tra
     assert narrow["shannon.avg_degree_redundancy"].isna().all()
     assert sorted(set(summary.epoch)) == [0.0, 1.0, 2.0, 3.0]
 
-    # the report: outputs/<experiment>/<probe run name>/ beside the SQLite store
-    assert Path("outputs", "custom_model", "probe", "report.html").is_file()
+    # the report: outputs/<experiment>/<probe run name>-<run id[:8]>/ beside the SQLite store
+    assert Path("outputs", "custom_model", f"probe-{probe.info.run_id[:8]}",
+                "report.html").is_file()
     assert "report.html" in {a.path for a in c.list_artifacts(probe.info.run_id)}
 
 

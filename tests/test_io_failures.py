@@ -19,7 +19,7 @@ from nninfo.testing import write_lfw
 from nninfo.tracking import runs
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import ArtifactWriteError, Settings, unlogged_dir
-from tests.helpers import tishby_layers
+from tests.helpers import local_report, tishby_layers
 
 SETTINGS = Settings(workers=1, progress=False)
 RAW = {
@@ -186,16 +186,17 @@ def test_report_files_are_written_beside_and_renamed_into_place(monkeypatch, tmp
     page = run_entry("report", ("report",), cfg, Settings(progress=False, out_dir=str(out)),
                      "io", train_run=parent)
     assert page is not None
-    final = out / "io" / "report.html"
+    final = local_report(out, "io", parent)
     assert final.is_file() and final.read_text().rstrip().endswith("</html>")
     replaced = [(src, dst) for src, dst in replaced if out in dst.parents]
     targets = {dst for _, dst in replaced}
     assert final in targets
-    assert any(dst.parent == out / "io" / "figures" and dst.suffix == ".png" for dst in targets)
+    assert any(dst.parent == final.parent / "figures" and dst.suffix == ".png" for dst in targets)
+    assert out / "io" / "index.html" in targets  # the experiment's index of reports too
     for src, dst in replaced:  # written in the same folder tree, then renamed
         assert src.name.startswith(dst.name) or src.name == dst.name
-        assert src.parent != dst.parent and str(src).startswith(str(out / "io"))
-    assert not [p for p in (out / "io").iterdir() if p.name.startswith(".writing-")]
+        assert src != dst and str(src).startswith(str(out / "io"))
+    assert not [p for p in out.rglob("*") if ".writing-" in p.name]  # no temporary left
 
 
 # ---------------------------------------------------------------- --compare wording

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +14,7 @@ from nninfo.tracking import runs
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
 from nninfo.tracking.runs import seed_runs
+from tests.helpers import local_report
 
 TINY = {
     "name": "tiny",
@@ -136,7 +135,7 @@ def test_main_logs_everything_and_results_round_trip(mlflow_store):
     figures = [a.path for a in c.list_artifacts(parent, "figures")]
     assert any(p.endswith(".png") for p in figures) and any(p.endswith(".pdf") for p in figures)
     assert any(a.path == "report.html" for a in c.list_artifacts(parent))
-    page = Path("outputs", "tiny", "report.html").read_text()
+    page = local_report("outputs", "tiny", parent).read_text()
     assert page.count("data:image/png;base64,") == sum(p.endswith(".png") for p in figures)
     # report.band defaults to the published quantile band; figures and tables say so
     assert page.count("line: mean over 2 seeds; band: 2.5–97.5 % quantiles over seeds") == (

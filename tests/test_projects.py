@@ -15,6 +15,7 @@ from nninfo.testing import write_cifar10, write_lfw, write_mnist, write_qmnist_t
 from nninfo.tracking import runs
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
+from tests.helpers import local_report
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECTS = REPO / "projects"
@@ -104,7 +105,7 @@ def test_quick_setting_runs_end_to_end(name, data_dir, mlflow_store):
         assert summary["shannon_entropy.avg_degree_redundancy"].notna().any()
     perf = results.load_performance(name)
     assert set(perf.dataset) == set(cfg.performance.datasets)
-    assert Path("outputs", name, "report.html").is_file()
+    assert local_report("outputs", name, parent).is_file()
 
 
 def _generator():

@@ -224,8 +224,9 @@ class Probe:
 
     def report(self, out_dir: str | None = None) -> Path:
         """Figures and the HTML report of everything logged so far, written to
-        ``<out_dir>/<experiment>/<run name>/`` (default: ``outputs/`` beside a SQLite store)
-        and logged to the probe's run; as ``nninfo report`` does for a training run."""
+        ``<out_dir>/<experiment>/<run name>-<run id[:8]>/`` (default: ``outputs/`` beside a
+        SQLite store) and logged to the probe's run; as ``nninfo report`` does for a training
+        run."""
         if self.runs is None:
             raise ValueError("report: nothing is logged yet; call log(step) first")
         from nninfo.tracking import probe_runs

@@ -5,7 +5,6 @@ training run of the pipeline, so that ``nninfo.results``, the figures, the repor
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -108,19 +107,14 @@ def _parent_run(run_id: str | None):
 
 def report(probe_runs: ProbeRuns, spec: Any, out_dir: str | None) -> Path:
     """The report of a probe's runs (:func:`nninfo.tracking.report.report_run`), in
-    ``<out_dir>/<experiment>/<run name>/``."""
+    ``<out_dir>/<experiment>/<run name>-<run id[:8]>/``."""
     from nninfo.tracking.report import report_run
 
     out = Path(out_dir or pipeline.default_out_dir())
     shown = {"probe": {"experiment": probe_runs.experiment, "run": probe_runs.parent},
              "analysis": _spec_dict(spec)}
-    folder = out / _folder_name(probe_runs.experiment)
-    return report_run(probe_runs.parent, _folder_name(probe_runs.name), shown, DEFAULT_BAND,
-                      folder, title=f"{probe_runs.experiment} · {probe_runs.name}")
-
-
-def _folder_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "probe"
+    return report_run(probe_runs.parent, probe_runs.experiment, shown, DEFAULT_BAND, out,
+                      title=f"{probe_runs.experiment} · {probe_runs.name}")
 
 
 def _describe(parent: str, seed_run: str, probe: Any) -> None:
