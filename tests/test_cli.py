@@ -136,11 +136,16 @@ def test_start_banner_names_uri_experiment_run_and_the_ui(mlflow_store, tmp_path
     assert res.exit_code == 0, res.output
     (run,) = [r for r in _all_runs() if r.data.tags.get(runs.ROLE) == "entry"]
     run_id, exp_id = run.info.run_id, run.info.experiment_id
+    assert run.info.run_name == "cli · 2 seeds · lr 0.1"  # the UI's first columns
+    assert run.data.tags[runs.SOURCE_TYPE] == "LOCAL" and run.data.tags[runs.USER]
+    assert runs.client().get_experiment(exp_id).tags[runs.NOTE] == \
+        "cli: task tishby, network 12-4-1, measures shannon of L1 (2 seeds)."
     banner = res.stderr
     assert banner.startswith(f"nninfo train: tracking URI {mlflow_store}, experiment 'cli'")
     assert f"run {run_id}, the parent of the seed runs" in banner
     assert f"mlflow ui --backend-store-uri {mlflow_store}" in banner
-    assert f"http://127.0.0.1:5000/#/experiments/{exp_id}/runs/{run_id}" in banner
+    assert f"http://127.0.0.1:5000/#/experiments/{exp_id}/runs/{run_id}" \
+        "?workflowType=machine_learning" in banner  # MLflow 3.17's "Model training" view
     assert f"artifacts under {tmp_path / 'mlartifacts' / exp_id}" in banner
 
     res = CliRunner().invoke(main, ["performance", "--config", _config(tmp_path),
@@ -274,7 +279,7 @@ def test_shown_uri_hides_passwords_and_resolves_relative_sqlite(tmp_path, monkey
     assert runs.shown_uri("sqlite:///mlflow.db") == \
         f"sqlite:///mlflow.db ({tmp_path / 'mlflow.db'})"
     assert runs.ui_hint("3", "abc", "http://mlflow.lab:5000/") == \
-        "open http://mlflow.lab:5000/#/experiments/3/runs/abc"
+        "open http://mlflow.lab:5000/#/experiments/3/runs/abc?workflowType=machine_learning"
 
 
 def nninfo_project(name: str):

@@ -134,7 +134,8 @@ def test_the_banner_s_url_opens_model_training_and_the_run_page_shows_the_aggreg
                 return found[0].text
 
             def model_training_view() -> None:
-                text("the Model training view's side bar", f"//a[normalize-space(.)='{ML_NAV}']")
+                text("the Model training view's side bar",
+                     f"//a[normalize-space(text())='{ML_NAV}']")
                 assert not browser.find_elements(By.XPATH, f"//*[text()='{GENAI_NAV}']")
                 assert "workflowType=machine_learning" in browser.current_url
 
@@ -144,12 +145,13 @@ def test_the_banner_s_url_opens_model_training_and_the_run_page_shows_the_aggreg
             about = text("the run's details", "//*[normalize-space(text())='Created by']/..")
             assert getpass.getuser() in about  # mlflow.user, not "—"
 
-            wait_for(lambda: browser.find_elements(
-                By.CSS_SELECTOR, f"a[href$='/experiments/{experiment}/runs']"),
-                "the link to the experiment")[0].click()
+            wait_for(lambda: browser.find_elements(  # the side bar's Runs: the experiment
+                By.CSS_SELECTOR, f"a[href*='/experiments/{experiment}/runs?']"
+                                 "[href*='workflowType=machine_learning']"),
+                "the side bar's link to the experiment's runs")[0].click()
             text("the experiment's description", f"//*[normalize-space(text())='{DESCRIPTION}']")
             model_training_view()
-            text("the parent run in the list", f"//a[normalize-space(.)='{PARENT_NAME}']")
+            text("the parent run in the list", f"//*[normalize-space(text())='{PARENT_NAME}']")
             link = wait_for(lambda: browser.find_elements(
                 By.CSS_SELECTOR, f"a[href*='/runs/{parent}']"), "the parent run in the list")
             link[0].click()

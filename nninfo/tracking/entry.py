@@ -8,14 +8,19 @@ import sys
 
 from nninfo.config import ExperimentConfig
 from nninfo.tracking import aggregate, analyze, performance, pipeline, report, runs, train
+from nninfo.tracking.labels import Origin, experiment_description, parent_run_name
 from nninfo.tracking.pipeline import Settings
 
 STEPS = {"analyze": analyze.analyze, "performance": performance.performance,
          "report": report.report}
+NESTED = ("report",)
+"""Entry points whose run is a child of the training run they work on, one per training run
+and reused on every rerun (:func:`~nninfo.tracking.runs.entry_child_run`)."""
 
 
 def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings: Settings,
-              experiment: str, *, train_run: str | None = None) -> str | None:
+              experiment: str, *, train_run: str | None = None,
+              origin: Origin | None = None) -> str | None:
     """Run ``steps`` as entry point ``name``; returns the entry run id, or None when
     ``analyze`` or ``performance`` alone found nothing to do (then no run is created).
 
@@ -27,6 +32,11 @@ def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings
     tracking store is an error (none is created). What a training run trained (task, network,
     training, seeds) always comes from its own ``config.yaml``; differing settings of ``cfg``
     are named and set aside (:func:`~nninfo.tracking.pipeline.bound_to_training`).
+
+    ``origin`` (where the config came from) names the parent run
+    (:func:`~nninfo.tracking.labels.parent_run_name`; other entry runs are named after the
+    entry point, ``mlflow run``'s run too) and describes the experiment
+    (:func:`~nninfo.tracking.labels.experiment_description`) unless a user described it.
     """
     experiment = runs.launcher_experiment() or experiment
     _say(name, f"tracking URI {runs.shown_uri()}, experiment {experiment!r}")
@@ -45,6 +55,8 @@ def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings
             if "train" in steps else ""
         _show_run(name, parent, f"training run {parent}{reused}; its seed runs hold the results")
     entry = _EntryRun(name, experiment, {runs.TRAIN_RUN: parent} if parent else {}, parent)
+    entry.run_name = parent_run_name(cfg, origin) if parent is None else name
+    entry.description = experiment_description(cfg, origin.config_path if origin else None)
     if set(steps) - {"analyze", "performance"}:  # training and reports always do something
         entry.start()
     with pipeline.on_work(entry.start), entry:
@@ -58,6 +70,7 @@ def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings
                 if measured and step == measured[-1]:  # the UI compares parents: seed means
                     aggregate.log_parent_aggregates(cfg, parent)
                 if step == "report":
+                    entry.note_report(result)
                     print(f"report: {result}")
     if entry.run_id is None:
         launcher = os.environ.get("MLFLOW_RUN_ID")
@@ -90,19 +103,37 @@ class _EntryRun:
                  parent: str | None) -> None:
         self.name, self.experiment, self.tags, self.parent = name, experiment, tags, parent
         self.run_id: str | None = None
+        self.run_name, self.description = name, ""  # set by run_entry
 
     def start(self) -> None:
         if self.run_id is not None:
             return
-        self.run_id = runs.entry_run_id(self.experiment, self.name, self.tags)
+        under = self.parent if self.name in NESTED else None
+        self.run_id = runs.entry_run_id(self.experiment, self.name, self.tags, under=under)
+        runs.name_run(self.run_id, self.run_name)  # also mlflow run's: not a random name
+        if self.description:
+            runs.describe_experiment(runs.client().get_run(self.run_id).info.experiment_id,
+                                     self.description)
         launcher = os.environ.get("MLFLOW_RUN_ID")
         if launcher and launcher != self.run_id:
             _say(self.name, f"mlflow run's own run {launcher} is in the Default experiment; "
                             f"its note points to run {self.run_id}")
         if self.parent is None:
             _show_run(self.name, self.run_id, f"run {self.run_id}, the parent of the seed runs")
+        elif under and runs.client().get_run(self.run_id).data.tags.get(runs.PARENT) == under:
+            _say(self.name, f"run {self.run_id}, a child of training run {under} (one per "
+                            f"training run, reused on every {self.name}), records this "
+                            f"{self.name}")
         else:
             _say(self.name, f"entry run {self.run_id} records this {self.name}")
+
+    def note_report(self, page) -> None:
+        """A note on the run of the ``report`` entry point (:data:`NESTED`): where the report
+        went."""
+        if self.name in NESTED and self.run_id is not None and self.run_id != self.parent:
+            runs.set_tags(self.run_id, {runs.NOTE: (
+                f"nninfo report of training run {self.parent}: report.html and the figures "
+                f"are logged on that run; local copy {page}")})
 
     def __enter__(self) -> _EntryRun:
         return self
