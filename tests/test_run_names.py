@@ -177,3 +177,21 @@ def test_a_system_without_a_user_name_says_unknown(monkeypatch, error):
 
     monkeypatch.setattr(getpass, "getuser", no_user)
     assert runs.user() == "unknown"
+
+
+def test_under_mlflow_run_in_default_the_launcher_s_run_points_to_the_named_run(
+        mlflow_store, monkeypatch, capsys):
+    c = runs.client()
+    launcher = c.create_run(runs.DEFAULT_EXPERIMENT_ID, tags={
+        runs.SOURCE_NAME: "/home/alice/nninfo", runs.SOURCE_TYPE: "PROJECT",
+        runs.USER: "alice"}).info.run_id  # mlflow run . without --experiment-name
+    monkeypatch.setenv("MLFLOW_RUN_ID", launcher)
+    with _entry("demo") as entry:
+        entry.start()
+    capsys.readouterr()
+    run = c.get_run(entry.run_id)
+    assert entry.run_id != launcher and run.info.run_name == "demo · 2 seeds · lr 0.01 · quick"
+    assert c.get_experiment(run.info.experiment_id).name == "demo"
+    assert run.data.tags[runs.SOURCE_NAME] == "/home/alice/nninfo"
+    assert run.data.tags[runs.USER] == "alice"
+    assert c.get_run(launcher).info.run_name == "demo · 2 seeds · lr 0.01 · quick → demo"

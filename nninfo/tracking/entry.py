@@ -116,6 +116,7 @@ class _EntryRun:
                                      self.description)
         launcher = os.environ.get("MLFLOW_RUN_ID")
         if launcher and launcher != self.run_id:
+            runs.name_run(launcher, f"{self.run_name} → {self.experiment}")  # Default's row
             _say(self.name, f"mlflow run's own run {launcher} is in the Default experiment; "
                             f"its note points to run {self.run_id}")
         if self.parent is None:
