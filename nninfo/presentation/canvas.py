@@ -14,15 +14,17 @@ pyplot, so nothing is shown and no global figure registry grows.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import cbook
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter
@@ -62,11 +64,12 @@ __all__ = [
 # ---------------------------------------------------------------- captions
 _SEEDS_SHOWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _NOTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FOOTERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its footer Text
 _SUBSETS = "subsets"  # the key of random-subset curves in _SEEDS_SHOWN (not a band name)
 
 
 def _write_footer(fig: Figure) -> None:
-    fig.supxlabel(figure_caption(fig), fontsize="small", wrap=True)
+    _FOOTERS[fig] = fig.supxlabel(figure_caption(fig), fontsize="small", wrap=True)
 
 
 def _note_seeds(fig: Figure, band: str, counts: np.ndarray) -> None:
@@ -287,6 +290,64 @@ def panel_per_column(df: pd.DataFrame, labels: dict[str, tuple[str, str]], name:
 
 
 # ---------------------------------------------------------------- output
+SAVE_DPI = 150
+"""The resolution of saved PNGs; footers are broken into lines at this width."""
+
+
+def wrap_words(text: str, width: Callable[[str], float], limit: float) -> str:
+    """``text`` broken at spaces into lines as matplotlib's ``wrap=True`` breaks it: each
+    line the longest run of the next words (at least one) whose rendered ``width`` is at
+    most ``limit``; newlines in ``text`` are kept. Each word is measured once and a line's
+    length is estimated from them, so only a line or two per line is measured whole
+    (matplotlib measures every prefix of every line, at every layout pass)."""
+    out = []
+    for paragraph in text.split("\n"):
+        words = paragraph.split(" ")
+        space = width("a a") - width("aa")
+        while len(words) > 1:
+            k, run = 1, width(words[0])
+            while k < len(words) and run + space + width(words[k]) <= limit:
+                run += space + width(words[k])
+                k += 1
+            while k > 1 and width(" ".join(words[:k])) > limit:
+                k -= 1
+            while k < len(words) and width(" ".join(words[:k + 1])) <= limit:
+                k += 1
+            out.append(" ".join(words[:k]))
+            words = words[k:]
+        out += words
+    return "\n".join(out)
+
+
+@contextlib.contextmanager
+def _footer_broken(fig: Figure, dpi: float) -> Iterator[None]:
+    """While the figure is saved, its wrapped footer (:func:`_write_footer`) holds its
+    lines, broken once at the figure's width at ``dpi`` (:func:`wrap_words`), instead of
+    wrapping itself at each layout pass of each format: a caption with mathtext is parsed
+    whole for every prefix of every line, most of the time of saving a figure before. The
+    PNG and the PDF then break alike."""
+    label = _FOOTERS.get(fig)
+    if label is None or not label.get_wrap() or not label.get_text():
+        yield
+        return
+    text, renderer, prop = label.get_text(), RendererAgg(1, 1, dpi), label.get_fontproperties()
+    measured: dict[str, float] = {}
+
+    def width(line: str) -> float:
+        if line not in measured:
+            measured[line] = renderer.get_text_width_height_descent(
+                line, prop, cbook.is_math_text(line))[0]
+        return measured[line]
+
+    label.set_text(wrap_words(text, width, fig.get_figwidth() * dpi))
+    label.set_wrap(False)
+    try:
+        yield
+    finally:
+        label.set_text(text)
+        label.set_wrap(True)
+
+
 def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
     """Write ``<path_stem>.png`` (150 dpi) and ``<path_stem>.pdf``; return both paths."""
     if not isinstance(fig, Figure):
@@ -294,8 +355,9 @@ def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".pdf")]
-    for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
+    with _footer_broken(fig, SAVE_DPI):
+        for path in paths:
+            fig.savefig(path, dpi=SAVE_DPI, bbox_inches="tight")
     return paths
 
 
