@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from nninfo import results
 from nninfo.config import build_config
-from nninfo.tracking import checkpoints
+from nninfo.tracking import checkpoints, store_reads
 from nninfo.tracking.checkpoints import checkpoint_index
 from nninfo.tracking.entry import run_entry
 from nninfo.tracking.pipeline import Settings
@@ -80,15 +80,24 @@ def _names(err: BaseException, run_id: str, step: int, artifact: str) -> None:
 
 
 def _count_downloads(monkeypatch) -> list[str]:
-    """Artifact paths MLflow is asked to download, in order."""
+    """Artifact paths read, in order: those MLflow is asked to download and those read in
+    place from a local artifact folder (:func:`nninfo.tracking.store_reads.local_artifact`)."""
     calls: list[str] = []
     real = MlflowClient.download_artifacts
+    real_local = store_reads.local_artifact
 
     def counting(self, run_id, path, dst_path=None):
         calls.append(path)
         return real(self, run_id, path, dst_path)
 
+    def counting_local(run_id, path):
+        found = real_local(run_id, path)
+        if found is not None:  # else the caller downloads it (counted above)
+            calls.append(path)
+        return found
+
     monkeypatch.setattr(MlflowClient, "download_artifacts", counting)
+    monkeypatch.setattr(store_reads, "local_artifact", counting_local)
     return calls
 
 

@@ -5,11 +5,11 @@ At every checkpoint step the parent gets, for each per-layer metric of its seed 
 (``<layer>[/<grouping>]/<quantity>``) and each evaluation metric (``<dataset>/loss``,
 ``<dataset>/accuracy``): the mean over seeds under the seeds' own key
 (``L3/pid.representational_complexity``), the band of the config's ``report.band`` under
-:func:`band_keys` (``band/L3 pid.representational_complexity lo`` and ``... hi``;
+:func:`band_keys` (``spread/L3 pid.representational_complexity lo`` and ``... hi``;
 ``quantile``: the 2.5 % and 97.5 % quantiles of the per-seed values; ``t``: the 95 %
 t-interval of their mean; none with one seed), and ``epoch``. The MLflow UI makes a chart
 section of each key's part before its last ``/``: the bounds of every key form the one
-section ``band`` instead of tripling each layer's section. For random-subset groupings with
+section ``spread`` instead of tripling each layer's section. For random-subset groupings with
 ``report.subset_band: values`` (the default, the published Fig. 5B) the mean and the
 quantiles are over every (seed, subset) value, read from the seeds' ``analysis/subsets``
 tables (:func:`nninfo.results.load_subset_summary`). MLflow metrics are append-only: a value
@@ -38,12 +38,14 @@ from nninfo.presentation.bands import (
 )
 from nninfo.tracking import results, runs
 from nninfo.tracking.results_frames import ID_COLUMNS
+from nninfo.tracking.store_reads import metric_histories
 
 if TYPE_CHECKING:
     from nninfo.config import ExperimentConfig
 
-BAND_SECTION = "band"
-"""The first part of the band bounds' metric keys: their chart section in the MLflow UI."""
+BAND_SECTION = "spread"
+"""The first part of the band bounds' metric keys: their chart section in the MLflow UI
+(the spread over seeds, as the reports call it)."""
 BAND_BOUNDS = ("lo", "hi")
 EPOCH = "epoch"
 BAND_TAG = "nninfo.aggregate_band"
@@ -55,11 +57,14 @@ _IDS = frozenset(ID_COLUMNS) | {"layer", "grouping", "dataset", SUBSET}
 
 def band_keys(key: str) -> tuple[str, str]:
     """The metric keys of the lower and upper band bound of the aggregate ``key`` on the
-    parent run: ``band/<key with each '/' as ' '> lo`` and ``... hi``
-    (``band/L2 pairs pid.representational_complexity lo``). The MLflow UI (3.17) groups a
-    run's charts into sections by a key's part before its last ``/``, so every bound lands
-    in the one section ``band``; the per-seed keys, and the means under them, keep their
-    layer's section."""
+    parent run: ``spread/<key with each '/' as ' '> lo`` and ``... hi``
+    (``spread/L2 pairs pid.representational_complexity lo``). The MLflow UI (3.17) groups a
+    run's charts into sections by a key's part before its last ``/`` and orders sections by
+    name, on first sight by code point (capitals first) and after new keys or images arrive
+    by ``localeCompare`` (case-insensitive); so every bound lands in the one section
+    ``spread``, which both orders put after the layers' (``L1``, ``L2/pairs``) and the
+    figures' (``Figures``). The per-seed keys, and the means under them, keep their layer's
+    section."""
     flat = key.replace("/", " ")
     lo, hi = (f"{BAND_SECTION}/{flat} {bound}" for bound in BAND_BOUNDS)
     return lo, hi
@@ -158,8 +163,10 @@ def _log_changed(run_id: str, rows: list[tuple[str, float, int]]) -> int:
     present = set(c.get_run(run_id).data.metrics)
     newest: dict[tuple[str, int], float] = {}
     last_ts = 0
-    for key in {k for k, _, _ in rows} & present:
-        for m in sorted(c.get_metric_history(run_id, key), key=lambda m: m.timestamp):
+    logged = metric_histories([run_id], {k for k, _, _ in rows} & present,
+                              present={run_id: present}).get(run_id, {})
+    for key, points in logged.items():
+        for m in points:
             newest[(key, m.step)] = m.value
             last_ts = max(last_ts, m.timestamp)
     todo = []

@@ -61,10 +61,13 @@ def analyze(cfg: ExperimentConfig, settings: Settings, parent: str) -> int:
 def tag_bias(run_id: str, layers: list[str]) -> str:
     """Tag ``nninfo.bias_dominated`` on a seed run: the layers whose I(T; layer) is
     bias-dominated at some checkpoint, with how many (``L1: 3/29 checkpoints``), or ``none``."""
-    c = runs.client()
+    from nninfo.tracking.store_reads import latest_per_step, metric_histories
+
+    keys = [f"{layer}/bias_dominated" for layer in layers]
+    logged = metric_histories([run_id], keys).get(run_id, {})
     flagged = []
-    for layer in layers:
-        history = {m.step: m.value for m in c.get_metric_history(run_id, f"{layer}/bias_dominated")}
+    for layer, key in zip(layers, keys, strict=True):
+        history = latest_per_step(logged.get(key, []))
         hits = sum(v > 0 for v in history.values())
         if hits:
             flagged.append(f"{layer}: {hits}/{len(history)} checkpoints")

@@ -97,7 +97,7 @@ def download_checkpoint(run_id: str, checkpoint: Mapping | str) -> str:
     tmp = tempfile.mkdtemp(prefix=".download-", dir=root / run_id)
     try:
         try:
-            got = Path(runs.client().download_artifacts(run_id, artifact, tmp))
+            got = _fetch(run_id, artifact, Path(tmp))
         except Exception as err:
             raise _checkpoint_error(f"run {run_id}, step {step}, file {artifact}: cannot be "
                                     f"downloaded ({type(err).__name__}: {err})") from err
@@ -108,6 +108,19 @@ def download_checkpoint(run_id: str, checkpoint: Mapping | str) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
     _prune_checkpoint_cache(root)
     return str(local)
+
+
+def _fetch(run_id: str, artifact: str, folder: Path) -> Path:
+    """A copy of the run's ``artifact`` in ``folder``: copied from where it lies when the run's
+    artifacts are a local folder (no MLflow download machinery per file), else downloaded."""
+    from nninfo.tracking.store_reads import local_artifact
+
+    local = local_artifact(run_id, artifact)
+    if local is None:
+        return Path(runs.client().download_artifacts(run_id, artifact, str(folder)))
+    got = folder / local.name
+    shutil.copyfile(local, got)  # FileNotFoundError when it is missing
+    return got
 
 
 def file_sha256(path: str | Path) -> str:

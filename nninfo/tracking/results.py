@@ -127,7 +127,7 @@ def load_subset_summary(experiment: Names = None, *, layer: str | None = None,
         wide = table.set_index(["step", "layer", "grouping", "subset", "quantity"])["value"]
         wide = wide.unstack("quantity").reset_index()
         wide.columns.name = None
-        return wide.merge(epochs(rid), on="step", how="left")
+        return wide.merge(epochs(run), on="step", how="left")
 
     return collect(experiment, train_run, per_run, [*_LAYER, "subset"],
                    ["seed", "step", "layer", "grouping", "subset"], sort_rest=True)
@@ -175,7 +175,7 @@ def load_performance(experiment: Names = None, *, train_run: Names = None,
         if not per_class:
             return metric_cells(run, PERF_KEY, lambda m: (("dataset", m.group("dataset")),))
         table = artifact_tables(run.info.run_id, "performance")
-        return None if table.empty else table.merge(epochs(run.info.run_id), on="step")
+        return None if table.empty else table.merge(epochs(run), on="step")
 
     lead = [*ID_COLUMNS, "dataset", *(["class"] if per_class else [])]
     df = collect(experiment, train_run, per_run, lead, ["seed", "step", "dataset", "class"])
@@ -227,7 +227,7 @@ def _tables(experiment, train_run, folder: str, layer: str | None) -> pd.DataFra
             return None
         if layer is not None and "layer" not in table.columns:
             table.insert(1, "layer", layer)
-        return table.merge(epochs(rid), on="step", how="left")
+        return table.merge(epochs(run), on="step", how="left")
 
     return collect(experiment, train_run, per_run, [*ID_COLUMNS, "layer", "grouping"],
                    ["seed", "step", "layer", "grouping"])

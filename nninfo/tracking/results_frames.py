@@ -17,6 +17,12 @@ from nninfo.info.catalog import COUNT_QUANTITIES
 from nninfo.tracking import runs
 from nninfo.tracking.checkpoints import checkpoint_index
 from nninfo.tracking.runs import find_parent, seed_runs
+from nninfo.tracking.store_reads import (
+    latest_per_step,
+    local_artifact,
+    metric_histories,
+    remember_runs,
+)
 
 LAYER_KEY = re.compile(r"^(?P<layer>[^/]+)/(?:(?P<grouping>(?!class_)[^/]+)/)?(?P<quantity>[^/]+)$")
 """Metric keys of the analysis: ``<layer>[/<grouping>]/<quantity>``, the quantity either a
@@ -112,8 +118,9 @@ def seed_runs_of(experiment, train_run) -> Iterator[tuple[int, str, mlflow.entit
     """``(index of the training run, experiment name, seed run)`` of every seed of the
     chosen training runs."""
     for i, (name, parent) in enumerate(parents(experiment, train_run)):
-        for run in seed_runs(parent):
-            yield i, name, run
+        found = seed_runs(parent)
+        remember_runs(found)
+        yield from ((i, name, run) for run in found)
 
 
 def collect(experiment, train_run, per_run: Callable[[mlflow.entities.Run], pd.DataFrame | None],
@@ -141,10 +148,13 @@ def collect(experiment, train_run, per_run: Callable[[mlflow.entities.Run], pd.D
 
 
 # ---------------------------------------------------------------- one seed run
-def epochs(run_id: str) -> pd.DataFrame:
-    """step -> chapter, epoch for a seed run: its checkpoint index, or for a probe's seed run
-    its ``epoch`` metric (chapter 0)."""
-    if runs.client().get_run(run_id).data.tags.get(runs.PROBE_TAG):
+def epochs(run: mlflow.entities.Run | str) -> pd.DataFrame:
+    """step -> chapter, epoch for a seed run (the run, or its id): its checkpoint index, or
+    for a probe's seed run its ``epoch`` metric (chapter 0)."""
+    if isinstance(run, str):
+        run = runs.client().get_run(run)
+    run_id = run.info.run_id
+    if run.data.tags.get(runs.PROBE_TAG):
         logged = history(run_id, runs.EPOCH_METRIC)
         return pd.DataFrame({"chapter": np.zeros(len(logged), dtype=np.int64),
                              "step": np.array(list(logged), dtype=np.int64),
@@ -164,8 +174,7 @@ def run_layers(run: mlflow.entities.Run) -> Callable[[str], bool]:
 
 def history(run_id: str, key: str) -> dict[int, float]:
     """Latest value per step (a forced re-analysis logs again; the newest wins)."""
-    hist = sorted(runs.client().get_metric_history(run_id, key), key=lambda m: m.timestamp)
-    return {m.step: m.value for m in hist}
+    return latest_per_step(metric_histories([run_id], [key]).get(run_id, {}).get(key, []))
 
 
 def metric_cells(run: mlflow.entities.Run, pattern: re.Pattern,
@@ -175,35 +184,51 @@ def metric_cells(run: mlflow.entities.Run, pattern: re.Pattern,
     per ``quantity`` group; with chapter and epoch."""
     cells: dict[tuple, dict[str, float]] = {}
     is_layer = run_layers(run)
+    matched = []
     for key in run.data.metrics:
         m = pattern.match(key)
         if m is None or (m.groupdict().get("dataset") == RUNNING):
             continue
         if "layer" in pattern.groupindex and not is_layer(m.group("layer")):
             continue
-        for step, value in history(run.info.run_id, key).items():
+        matched.append((key, m))
+    rid = run.info.run_id
+    logged = metric_histories([rid], [key for key, _ in matched],
+                              present={rid: run.data.metrics}).get(rid, {})
+    for key, m in matched:
+        for step, value in latest_per_step(logged.get(key, [])).items():
             cells.setdefault((step, *ident(m)), {})[m.group("quantity")] = value
     if not cells:
         return None
     rows = [{"step": s, **dict(ids), **vals} for (s, *ids), vals in cells.items()]
-    return pd.DataFrame(rows).merge(epochs(run.info.run_id), on="step", how="left")
+    return pd.DataFrame(rows).merge(epochs(run), on="step", how="left")
 
 
 def artifact_tables(run_id: str, folder: str) -> pd.DataFrame:
-    """Concatenate ``<folder>/**/step_XXXXXXXX.csv`` of a run, with step (and layer) columns."""
+    """Concatenate ``<folder>/**/step_XXXXXXXX.csv`` of a run, with step (and layer) columns;
+    read in place where the run's artifacts are a local folder
+    (:func:`~nninfo.tracking.store_reads.local_artifact`), else downloaded."""
+    local = local_artifact(run_id, folder)
+    if local is not None:
+        return _step_tables(local) if local.is_dir() else pd.DataFrame()
     c = runs.client()
     if not c.list_artifacts(run_id, folder):
         return pd.DataFrame()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(c.download_artifacts(run_id, folder, tmp))
-        frames = []
-        for path in sorted(root.rglob("step_*.csv")):
-            table = pd.read_csv(path)
-            table.insert(0, "step", int(path.stem.split("_")[1]))
-            rel = path.parent.relative_to(root)
-            if rel.parts:
-                table.insert(1, "layer", rel.parts[0])
-            frames.append(table)
+        return _step_tables(Path(c.download_artifacts(run_id, folder, tmp)))
+
+
+def _step_tables(root: Path) -> pd.DataFrame:
+    """The ``step_XXXXXXXX.csv`` tables under ``root`` as one frame (see
+    :func:`artifact_tables`)."""
+    frames = []
+    for path in sorted(root.rglob("step_*.csv")):
+        table = pd.read_csv(path)
+        table.insert(0, "step", int(path.stem.split("_")[1]))
+        rel = path.parent.relative_to(root)
+        if rel.parts:
+            table.insert(1, "layer", rel.parts[0])
+        frames.append(table)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

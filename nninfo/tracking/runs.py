@@ -548,9 +548,18 @@ ARTIFACT_TEXT_MAX = 4 << 20  # bytes of a small text artifact nninfo reads back 
 
 def artifact_text(run_id: str, path: str, max_bytes: int = ARTIFACT_TEXT_MAX) -> str:
     """The UTF-8 text of a run's small artifact ``path``; raises what the store raises for a
-    missing or unreadable one, and ValueError for one larger than ``max_bytes``."""
+    missing or unreadable one, and ValueError for one larger than ``max_bytes``. Read in
+    place where the run's artifacts are a local folder
+    (:func:`~nninfo.tracking.store_reads.local_artifact`)."""
     import tempfile
 
+    from nninfo.tracking.store_reads import local_artifact
+
+    local = local_artifact(run_id, path)
+    if local is not None:
+        if local.stat().st_size > max_bytes:  # FileNotFoundError when missing
+            raise ValueError(f"{path} is larger than {max_bytes >> 20} MB")
+        return local.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(client().download_artifacts(run_id, path, tmp))
         if local.stat().st_size > max_bytes:
