@@ -215,8 +215,8 @@ def test_parent_aggregates_are_the_seed_mean_and_band(store, exp):
     pid = parent(exp)
     log_parent_aggregates(cfg, pid)
     expected = expected_aggregates(pid, cfg.report.band)
-    assert "band/L1 pairs pid.representational_complexity hi" in expected
-    assert {"test/accuracy", "band/train loss lo", "epoch"} <= set(expected)
+    assert "spread/L1 pairs pid.representational_complexity hi" in expected
+    assert {"test/accuracy", "spread/train loss lo", "epoch"} <= set(expected)
     logged = runs.client().get_run(pid).data.metrics
     assert set(logged) == set(expected)
     for key, per_step in expected.items():
@@ -285,6 +285,11 @@ def test_compare_writes_figures_and_a_report_logged_to_a_comparison_run(store, t
     assert {f"figures/{n}{s}" for n in figures for s in (".png", ".pdf")} == logged
     assert {"report.html", "config_differences.csv"} <= {
         a.path for a in c.list_artifacts(run.info.run_id)}
+    # the page opens with the settings that differ; the figures are images in the MLflow UI
+    assert text.index('id="settings"') < text.index('id="experiments"')
+    assert "<td class=\"text\">report.band</td>" in text
+    images = {a.path.split("+")[0] for a in c.list_artifacts(run.info.run_id, "images")}
+    assert "images/Figures~01 complexity" in images and len(images) == len(figures)
 
 
 def test_compare_refuses_fewer_than_two_or_unknown_experiments(store, tmp_path):

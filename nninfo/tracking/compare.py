@@ -7,8 +7,10 @@ from the presentation wing; here they are logged to the run of the comparison ex
 Each experiment contributes its newest complete training run (its seeds). The run is tagged
 with the compared experiments and their training runs (:data:`EXPERIMENTS_TAG`,
 :data:`TRAIN_RUNS_TAG`, JSON lists in the order given) and gets the figures (PNG + PDF),
-``report.html`` and ``config_differences.csv`` (the config parameters that differ). Files go
-to ``<out_dir>/compare/<exp1>+<exp2>/``.
+``report.html``, whose first section lists the settings that differ, and
+``config_differences.csv`` (the same table); the figures are also logged as MLflow images
+(:func:`nninfo.tracking.report.log_figure_images`). Files go to
+``<out_dir>/compare/<exp1>+<exp2>/``.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ def compare(experiments: Sequence[str], settings: Settings | None = None, *,
     agree, else ``"quantile"``. Random-subset groupings are drawn over all (seed, subset)
     values unless every experiment says ``report.subset_band: seed_means``."""
     from nninfo.tracking.pipeline import Settings
+    from nninfo.tracking.report import log_figure_images
 
     names = list(dict.fromkeys([experiments] if isinstance(experiments, str) else experiments))
     if len(names) < 2:
@@ -111,10 +114,15 @@ def compare(experiments: Sequence[str], settings: Settings | None = None, *,
     with runs.status_guard(run_id), tempfile.TemporaryDirectory(dir=out, prefix=".writing-") as tmp:
         # written beside their places and renamed into them: a concurrent comparison of the
         # same experiments, or a reader, never sees a half-written file
-        page, figures = write_comparison(tmp, title, summary, perf, band)
-        for path in figures:
-            c.log_artifact(run_id, str(_publish(path, Path(tmp), out)), "figures")
         differences = config_differences(params)
+        page, figures = write_comparison(tmp, title, summary, perf, band, differences)
+        pngs = {}
+        for path in figures:
+            published = _publish(path, Path(tmp), out)
+            c.log_artifact(run_id, str(published), "figures")
+            if published.suffix == ".png":
+                pngs[published.stem] = published
+        log_figure_images(run_id, pngs)  # beside the run's charts in the MLflow UI
         differences.to_csv(Path(tmp) / "config_differences.csv", index=False)
         c.log_artifact(run_id, str(_publish(Path(tmp) / "config_differences.csv", Path(tmp), out)))
         page = _publish(page, Path(tmp), out)
