@@ -78,7 +78,8 @@ def download_checkpoint(run_id: str, checkpoint: Mapping | str) -> str:
     folder beside it and is renamed into place once verified, so no reader sees a partial or
     unverified file. After a download, the cache is pruned, least recently used first, to
     ``$NNINFO_CHECKPOINT_CACHE_MB`` (default 2048) MB, sparing files used within the last
-    day (a running analysis may still read them).
+    day (a running analysis may still read them): after a process's first download, then
+    once its downloads pass 5 % of that size (:func:`_prune_after_download`).
     """
     entry = _index_entry(run_id, checkpoint)
     step, artifact = entry["step"], entry["artifact"]
@@ -102,12 +103,31 @@ def download_checkpoint(run_id: str, checkpoint: Mapping | str) -> str:
             raise _checkpoint_error(f"run {run_id}, step {step}, file {artifact}: cannot be "
                                     f"downloaded ({type(err).__name__}: {err})") from err
         _verify_checkpoint(run_id, entry, got)
+        size = got.stat().st_size
         local.parent.mkdir(parents=True, exist_ok=True)
         os.replace(got, local)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    _prune_checkpoint_cache(root)
+    _prune_after_download(root, size)
     return str(local)
+
+
+_PRUNE_SHARE = 0.05
+_unpruned: dict[Path, int] = {}  # cache root -> bytes this process downloaded since its prune
+
+
+def _prune_after_download(root: Path, size: int) -> None:
+    """Prune the cache (:func:`_prune_checkpoint_cache`) after this process's first download
+    into it, then whenever its downloads since the last prune pass a twentieth of the limit:
+    the cache stays within 5 % of its limit, and an analysis that downloads hundreds of small
+    checkpoints does not walk the whole cache after each one."""
+    limit = float(os.environ.get(CHECKPOINT_CACHE_MB) or 2048) * 2**20
+    grown = _unpruned.get(root)
+    if grown is not None and grown + size <= _PRUNE_SHARE * limit:
+        _unpruned[root] = grown + size
+        return
+    _unpruned[root] = 0
+    _prune_checkpoint_cache(root)
 
 
 def _fetch(run_id: str, artifact: str, folder: Path) -> Path:
