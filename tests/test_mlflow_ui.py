@@ -116,7 +116,7 @@ def test_the_banner_s_url_opens_model_training_and_the_run_page_shows_the_aggreg
 
     browser = start_chromium()  # skips cleanly without chromium, chromedriver or selenium
     try:
-        run_entry("main", ("train", "analyze", "performance"), build_config(CONFIG),
+        run_entry("main", ("train", "analyze", "performance", "report"), build_config(CONFIG),
                   Settings(workers=1, progress=False), CONFIG["name"])
         banner = capsys.readouterr().err
         parent = runs.find_parent(CONFIG["name"])
@@ -167,6 +167,23 @@ def test_the_banner_s_url_opens_model_training_and_the_run_page_shows_the_aggreg
             assert shown(lo_key) == pytest.approx(lo, rel=1e-12)
             assert shown(lo_key) <= shown(KEY) <= shown(hi_key)
             assert parent in browser.current_url
+
+            # its charts open with the report's figures, C first (the published-style plot
+            # of C with its band), and end with the band bounds' one section
+            browser.get(f"{url}/#/experiments/{experiment}/runs/{parent}/model-metrics")
+
+            def sections() -> list[str]:
+                heads = [e.text.split("\n")[0] for e in browser.find_elements(
+                    By.XPATH, "//*[@role='button' and @aria-expanded]") if e.text]
+                return heads if heads[:1] == ["Figures"] and "spread" in heads else []
+
+            heads = wait_for(sections, "the run's chart sections, Figures first")
+            assert heads.index("L2") < heads.index("spread")
+            wait_for(lambda: [i for i in browser.find_elements(
+                By.XPATH, "//*[normalize-space(text())='Figures/01 complexity']"
+                          "/ancestor::*[.//img][1]//img")
+                if browser.execute_script("return arguments[0].naturalWidth > 0", i)],
+                "the image of C, Figures/01 complexity")
         finally:
             stop(server)
     finally:
