@@ -48,9 +48,7 @@ def _mlflow_run(uri: str, *params: str, project: str = "projects/tishby_demo", e
 
 
 def test_mlflow_run_tishby_demo_end_to_end(mlflow_store):
-    # PID surrogates (20 PIDs per layer and checkpoint) are asserted elsewhere, not here
-    proc = _mlflow_run(mlflow_store, "seeds=1", "epochs=1", "checkpoints=3", "workers=1",
-                       "set=analysis.surrogates.pid=0")
+    proc = _mlflow_run(mlflow_store, "seeds=1", "epochs=1", "checkpoints=3", "workers=1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = results.load_summary("tishby_demo")
     assert set(summary.layer) == {"L2", "L3", "L4"}
@@ -133,11 +131,7 @@ def test_results_through_a_tracking_server_and_its_rest_api(mlflow_server, monke
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     mlflow.set_tracking_uri(mlflow_server)
-    # every logged value is a request to the server: measures and surrogates the REST checks
-    # below do not read are left out (test_pipeline logs them all to SQLite)
-    raw = {**TINY, "analysis": {**TINY["analysis"], "measures": ["shannon"], "per_class": False,
-                                "surrogates": {"mi": 0, "pid": 0}}}
-    parent = _run("main", ("train", "analyze", "performance"), raw=raw)
+    parent = _run("main", ("train", "analyze", "performance"))
     summary = results.load_summary("tiny")
     assert len(summary) == TINY["seeds"] * 4
 
