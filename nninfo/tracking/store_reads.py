@@ -23,8 +23,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from nninfo.tracking import runs
-
 RUN_BLOCK = 200
 """Runs per query (SQL parameter limits: SQLite allows 32,766 by default)."""
 
@@ -41,12 +39,20 @@ Histories = dict[str, dict[str, list[Point]]]
 """run id -> metric key -> its points, oldest first (timestamp, step, value)."""
 
 
+def _client():
+    """MLflow's client of the current tracking URI (this module is below
+    :mod:`nninfo.tracking.runs`, which reads artifacts through it)."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient()
+
+
 def _sql_store():
     """The client's store when it is MLflow's SQLAlchemy store, else None."""
     try:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-        store = runs.client()._tracking_client.store
+        store = _client()._tracking_client.store
     except (ImportError, AttributeError):
         return None
     return store if isinstance(store, SqlAlchemyStore) else None
@@ -87,7 +93,7 @@ def metric_histories(run_ids: Iterable[str], keys: Iterable[str] | None = None,
 def _by_key(ids: list[str], wanted: set[str] | None,
             present: dict[str, Iterable[str]] | None) -> Histories:
     """:func:`metric_histories` through the client, one request per (run, key)."""
-    c = runs.client()
+    c = _client()
     out: Histories = {}
     for run_id in ids:
         have = present.get(run_id) if present else None
@@ -129,7 +135,7 @@ def local_artifact(run_id: str, path: str) -> Path | None:
 
     key = (mlflow.get_tracking_uri(), run_id)
     if key not in _ARTIFACT_URIS:
-        _ARTIFACT_URIS[key] = runs.client().get_run(run_id).info.artifact_uri
+        _ARTIFACT_URIS[key] = _client().get_run(run_id).info.artifact_uri
     repo = get_artifact_repository(_ARTIFACT_URIS[key])
     if not isinstance(repo, LocalArtifactRepository):
         return None
