@@ -172,15 +172,15 @@ def top_atoms(atoms: pd.DataFrame, k: int = TOP_ATOMS, band: str = DEFAULT_BAND
     final = _final_rows(atoms).fillna({c: "" for c in keys})
     values = [v for v in ("average", "informative", "misinformative") if v in final.columns]
     grp = final.groupby([*keys, "antichain", "degree"])
-    mean = grp[values].mean()
-    out = pd.DataFrame(index=mean.index)
+    # the k largest first, then their cells: a 5-source layer has 7,579 atoms, 10 shown
+    size = grp["average"].mean().abs().rename("_abs").reset_index()
+    top = size.sort_values("_abs", ascending=False, kind="stable").groupby(keys, sort=False).head(k)
+    chosen = list(top[[*keys, "antichain", "degree"]].itertuples(index=False, name=None))
+    out = top.copy()
     for v in values:
-        out[v] = grp[v].agg(lambda x: mean_spread_cell(x, band))
-    out["_abs"] = mean["average"].abs()
-    out = out.reset_index().sort_values("_abs", ascending=False, kind="stable")
-    out = out.groupby(keys, sort=False).head(k)
-    out = sorted_rows(out, keys).drop(columns="_abs")
-    return out
+        out[v] = [mean_spread_cell(grp.get_group(key)[v], band) for key in chosen]
+    out = out[[*keys, "antichain", "degree", *values, "_abs"]]
+    return sorted_rows(out, keys).drop(columns="_abs")
 
 
 
