@@ -195,3 +195,22 @@ def test_under_mlflow_run_in_default_the_launcher_s_run_points_to_the_named_run(
     assert run.data.tags[runs.SOURCE_NAME] == "/home/alice/nninfo"
     assert run.data.tags[runs.USER] == "alice"
     assert c.get_run(launcher).info.run_name == "demo · 2 seeds · lr 0.01 · quick → demo"
+
+
+def test_mlflow_run_s_own_params_on_the_launcher_run_do_not_clash_with_the_config_s(
+        mlflow_store, tmp_path):
+    """``mlflow run --experiment-name X -P seeds=3`` logs ``seeds: 3`` on its run, which
+    becomes the parent; MLflow params cannot change, so ours (the seed list) goes beside it."""
+    from nninfo.tracking.train import config_params, parent_params
+
+    cfg = load_config(_project(tmp_path / "demo"), overrides={"seeds": 3})
+    c = runs.client()
+    launcher = c.create_run(c.create_experiment("chosen")).info.run_id
+    runs.log_params(launcher, {"seeds": "3", "epochs": "0"})  # what mlflow run logged
+    params = config_params(cfg)
+    runs.log_params(launcher, parent_params(params, c.get_run(launcher).data.params))
+    logged = c.get_run(launcher).data.params
+    assert logged["seeds"] == "3" and logged["config.seeds"] == "0-2"
+    assert {k: logged[k] for k in params if k != "seeds"} == \
+        {k: v for k, v in params.items() if k != "seeds"}
+    runs.log_params(launcher, parent_params(params, logged))  # a rerun logs the same again

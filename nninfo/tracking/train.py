@@ -27,7 +27,7 @@ def train_experiment(cfg: ExperimentConfig, settings: Settings, parent: str) -> 
     """Train every seed as a child run of ``parent``; returns the seed run ids."""
     gpus = pipeline.training_gpus(settings)
     c = runs.client()
-    runs.log_params(parent, config_params(cfg))
+    runs.log_params(parent, parent_params(config_params(cfg), c.get_run(parent).data.params))
     runs.set_tags(parent, {"nninfo.task": cfg.task.name, "nninfo.experiment": cfg.name,
                            runs.TRAINING_KEY: training_key(cfg),
                            runs.N_SEEDS: str(len(cfg.seeds))})
@@ -72,6 +72,13 @@ def config_params(cfg: ExperimentConfig) -> dict[str, str]:
     (:func:`seeds_text`), not one per seed."""
     params = {k: v for k, v in flatten(cfg.to_dict()).items() if not k.startswith("seeds.")}
     return {**params, "seeds": seeds_text(cfg.seeds)}
+
+
+def parent_params(params: dict[str, str], have: dict[str, str]) -> dict[str, str]:
+    """``params`` for a parent run that already holds ``have``: a key held with another value
+    is logged as ``config.<key>`` (``mlflow run -P seeds=3`` logs ``seeds: 3`` on the launcher
+    run that becomes the parent, and MLflow params cannot change; ours is ``seeds: 0-2``)."""
+    return {(f"config.{k}" if have.get(k, v) != v else k): v for k, v in params.items()}
 
 
 SEEDS_PARAM_MAX = 6000  # MLflow's limit on a param value
