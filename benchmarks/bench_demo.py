@@ -55,7 +55,7 @@ def main() -> None:
                    "-P", f"quick={'true' if args.quick else 'false'}"]
     else:
         command = [sys.executable, "-m", "nninfo.cli", "main", "--config",
-                   str(ROOT / "projects/tishby_demo/config.yaml"), "--progress", "false",
+                   str(ROOT / "projects/tishby_demo/config.yaml"), "--no-progress",
                    "--out-dir", str(folder / "outputs"), *(["--quick"] if args.quick else []),
                    *args.extra]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -74,14 +74,16 @@ def main() -> None:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode:
         sys.exit(f"the demo failed with status {proc.returncode}")
-    print(f"\n{'stage':26s} {'wall s':>7s} {'share':>6s}")
-    last = 0.0
-    for stage, _ in STAGES:
+    print(f"\n{'stage':34s} {'wall s':>7s} {'share':>6s}")
+    last, names = 0.0, []
+    for stage, _ in STAGES:  # a stage whose line did not come is counted with the next
+        names.append(stage)
         if stage in ends:
-            print(f"{stage:26s} {ends[stage] - last:7.1f} {(ends[stage] - last) / total:6.0%}")
-            last = ends[stage]
-    print(f"{'exit':26s} {total - last:7.1f} {(total - last) / total:6.0%}")
-    print(f"{'total':26s} {total:7.1f}   (CPU {cpu:.1f} s on {os.cpu_count()} cores)")
+            name = " + ".join(names)
+            print(f"{name:34s} {ends[stage] - last:7.1f} {(ends[stage] - last) / total:6.0%}")
+            last, names = ends[stage], []
+    print(f"{' + '.join([*names, 'exit']):34s} {total - last:7.1f} {(total - last) / total:6.0%}")
+    print(f"{'total':34s} {total:7.1f}   (CPU {cpu:.1f} s on {os.cpu_count()} cores)")
     if args.keep:
         print(f"store: {folder}")
     else:
