@@ -223,10 +223,8 @@ def _entry(name: str) -> None:
 
         if any(name.strip() for name in compare):  # MLproject passes --compare ''
             return _compare(compare, kwargs.get("out_dir"))
-        from nninfo.tracking.labels import Origin
-
         cfg, settings, experiment = _prepare(**kwargs)
-        origin = Origin(kwargs["config_path"], bool(kwargs.get("quick")), _overrides(
+        origin = entry.Origin(kwargs["config_path"], bool(kwargs.get("quick")), _overrides(
             kwargs.get("seeds", ""), kwargs.get("epochs", 0.0), kwargs.get("checkpoints", 0),
             kwargs.get("sets", ())))  # the parent run's name and the experiment's description
         processes.sigterm_as_interrupt()  # runs end KILLED on SIGTERM, as on Ctrl-C

@@ -22,7 +22,7 @@ from nninfo.presentation.compare import render_comparison_report
 from nninfo.tracking import runs
 from nninfo.tracking.aggregate import aggregate_rows, band_keys
 from nninfo.tracking.compare import config_differences
-from nninfo.tracking.report import log_figure_images
+from nninfo.tracking.report_files import log_figure_images
 from tests.test_report import PageParser, make_frames
 
 MODEL_METRICS = "Model metrics"

@@ -9,7 +9,7 @@ with the compared experiments and their training runs (:data:`EXPERIMENTS_TAG`,
 :data:`TRAIN_RUNS_TAG`, JSON lists in the order given) and gets the figures (PNG + PDF),
 ``report.html``, whose first section lists the settings that differ, and
 ``config_differences.csv`` (the same table); the figures are also logged as MLflow images
-(:func:`nninfo.tracking.report.log_figure_images`). Files go to
+(:func:`nninfo.tracking.report_files.log_figure_images`). Files go to
 ``<out_dir>/compare/<exp1>+<exp2>/``.
 """
 
@@ -88,7 +88,7 @@ def compare(experiments: Sequence[str], settings: Settings | None = None, *,
     agree, else ``"quantile"``. Random-subset groupings are drawn over all (seed, subset)
     values unless every experiment says ``report.subset_band: seed_means``."""
     from nninfo.tracking.pipeline import Settings
-    from nninfo.tracking.report import log_figure_images
+    from nninfo.tracking.report_files import log_figure_images
 
     names = list(dict.fromkeys([experiments] if isinstance(experiments, str) else experiments))
     if len(names) < 2:

@@ -7,12 +7,11 @@ import os
 import sys
 
 from nninfo.config import ExperimentConfig
-from nninfo.tracking import aggregate, analyze, performance, pipeline, report, runs, train
+from nninfo.tracking import pipeline, runs, train
+from nninfo.tracking import steps as entry_steps
 from nninfo.tracking.labels import Origin, experiment_description, parent_run_name
 from nninfo.tracking.pipeline import Settings
 
-STEPS = {"analyze": analyze.analyze, "performance": performance.performance,
-         "report": report.report}
 NESTED = ("report",)
 """Entry points whose run is a child of the training run they work on, one per training run
 and reused on every rerun (:func:`~nninfo.tracking.runs.entry_child_run`)."""
@@ -63,15 +62,10 @@ def run_entry(name: str, steps: tuple[str, ...], cfg: ExperimentConfig, settings
         if parent is None:
             train.train_experiment(cfg, settings, entry.run_id)
             parent = entry.run_id
-        measured = [s for s in steps if s in ("analyze", "performance")]
-        for step in steps:
-            if step != "train":
-                result = STEPS[step](cfg, settings, parent)
-                if measured and step == measured[-1]:  # the UI compares parents: seed means
-                    aggregate.log_parent_aggregates(cfg, parent)
-                if step == "report":
-                    entry.note_report(result)
-                    print(f"report: {result}")
+        page = entry_steps.run_steps(steps, cfg, settings, parent)
+        if page is not None:
+            entry.note_report(page)
+            print(f"report: {page}")
     if entry.run_id is None:
         launcher = os.environ.get("MLFLOW_RUN_ID")
         if launcher:
