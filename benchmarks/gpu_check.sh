@@ -20,7 +20,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 
 # --noconftest: the suite's conftest needs MLflow, which these tests do not
 timeout 200 "$PY" -m pytest -q -p no:cacheprovider --noconftest tests/test_gpu_training.py \
-    tests/test_private_torch.py 2>&1 | tee "$OUT/gpu_tests.log"
+    tests/test_compiled_training.py tests/test_private_torch.py 2>&1 | tee "$OUT/gpu_tests.log"
 tests=${PIPESTATUS[0]}
 
 timeout 330 "$PY" benchmarks/bench_training.py --device cuda --seeds 20 10 5 1 \

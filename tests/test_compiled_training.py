@@ -1,4 +1,9 @@
-"""Seed groups with the compiled step: counter-based quantizer noise, torch.compile'd pass."""
+"""Seed groups with the compiled step: counter-based quantizer noise, torch.compile'd pass.
+
+The noise's tests run everywhere. The compiled step is a GPU path (``choose_step`` takes it
+only when asked, and it becomes the GPU default only once measured there), so its tests run
+on a CUDA device, as ``benchmarks/gpu_check.sh`` runs them: compiling it for a CPU would
+cost the suite about 20 s for a path production does not take."""
 
 import numpy as np
 import pytest
@@ -63,11 +68,16 @@ CFG = TrainConfig(lr=0.05, momentum=0.9, batch_size=16, epochs=3, checkpoint_cou
                   checkpoint_schedule="lin")
 
 
+CUDA = torch.cuda.is_available()
+on_gpu = pytest.mark.skipif(not CUDA, reason="the compiled step is the GPU path: needs a CUDA "
+                            "device (benchmarks/gpu_check.sh)")
+
+
 def run(seeds, resume=None):
     x, y = data()
     got = {s: [] for s in seeds}
     metrics = {s: [] for s in seeds}
-    train_batched(LAYERS, x, y, CFG, seeds=seeds, device="cpu", compiled=True,
+    train_batched(LAYERS, x, y, CFG, seeds=seeds, device="cuda" if CUDA else "cpu", compiled=True,
                   resume_from=resume, on_checkpoint=lambda i, c: got[seeds[i]].append(c),
                   on_metrics=lambda i, m, s: metrics[seeds[i]].append((s, m)))
     return got, metrics
@@ -78,6 +88,7 @@ def pair():
     return run([3, 7])
 
 
+@on_gpu
 def test_compiled_groups_learn_and_resume_exactly(pair):
     full, full_m = pair
     losses = [m["train_loss"] for _, m in full_m[3]]
@@ -91,6 +102,7 @@ def test_compiled_groups_learn_and_resume_exactly(pair):
         assert resumed_m[s] == [(st, m) for st, m in full_m[s] if st > mid[0].step]
 
 
+@on_gpu
 def test_a_compiled_seed_does_not_depend_on_its_group(pair):
     full, _ = pair
     alone, _ = run([7])
@@ -98,6 +110,7 @@ def test_a_compiled_seed_does_not_depend_on_its_group(pair):
         np.testing.assert_allclose(full[7][-1].model_state[k], v, rtol=0, atol=1e-5, err_msg=k)
 
 
+@on_gpu
 def test_the_compiled_pass_computes_what_the_eager_one_does(pair, monkeypatch):
     full, _ = pair
     monkeypatch.setattr(seed_step_module.torch, "compile", lambda fn, **kw: fn)

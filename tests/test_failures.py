@@ -5,6 +5,7 @@ incomplete training run, settings that cannot run. Real subprocesses where it ma
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -214,8 +215,9 @@ def test_the_newest_training_run_must_be_complete(mlflow_store):
     older = run_entry("train", ("train",), cfg, SETTINGS, "hostile")
     newer = run_entry("train", ("train",), cfg, SETTINGS, "hostile")
     runs.client().set_terminated(runs.seed_runs(newer)[1].info.run_id, "FAILED")
-    with pytest.raises(ValueError, match=f"newest training run 'train' \\({newer}\\) is "
-                                         "incomplete: 1 of 2 seeds FINISHED"):
+    name = runs.client().get_run(newer).info.run_name  # the parent's name, as the UI shows
+    with pytest.raises(ValueError, match=f"newest training run '{re.escape(name)}' "
+                                         f"\\({newer}\\) is incomplete: 1 of 2 seeds FINISHED"):
         run_entry("analyze", ("analyze",), cfg, SETTINGS, "hostile")
     # named explicitly, an older complete run (or the incomplete one) is used
     run_entry("analyze", ("analyze",), cfg, SETTINGS, "hostile", train_run=older)
