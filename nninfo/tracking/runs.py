@@ -59,14 +59,20 @@ def client() -> MlflowClient:
     return MlflowClient()
 
 
+def store_exists(uri: str | None = None) -> bool:
+    """Whether the store of ``uri`` (the tracking URI when None) exists: False only for a
+    ``sqlite:`` file that is not there, which reading through MLflow would create."""
+    from nninfo.tracking.processes import sqlite_path
+
+    db = sqlite_path(uri or mlflow.get_tracking_uri())
+    return db is None or db.is_file()
+
+
 def require_store() -> str:
     """The tracking URI, if its store exists; reading results never creates one (a new
     ``mlflow.db`` in whatever folder a command ran from). Raises ValueError naming the URI."""
-    from nninfo.tracking.processes import sqlite_path
-
     uri = mlflow.get_tracking_uri()
-    db = sqlite_path(uri)
-    if db is not None and not db.is_file():
+    if not store_exists(uri):
         raise ValueError(f"tracking store: {uri} does not exist (resolved from "
                          f"{Path.cwd()}); run from the folder that holds it, or set "
                          "MLFLOW_TRACKING_URI")
@@ -128,15 +134,12 @@ def launcher_experiment() -> str | None:
 
     Checks first that the launcher's store is the one this process sees: ``mlflow run`` hands
     a relative ``sqlite:///`` URI on as it is, and runs the command in the project folder."""
-    from nninfo.tracking.processes import sqlite_path
-
     launcher = os.environ.get("MLFLOW_RUN_ID")
     if not launcher:
         return None
     uri = mlflow.get_tracking_uri()
-    db = sqlite_path(uri)
     try:
-        if db is not None and not db.is_file():
+        if not store_exists(uri):
             raise mlflow.exceptions.MlflowException("no store")
         run = client().get_run(launcher)
     except mlflow.exceptions.MlflowException:
@@ -180,10 +183,7 @@ def source_tags() -> dict[str, str]:
 @functools.lru_cache(maxsize=8)
 def _launcher_source(run_id: str, uri: str) -> dict[str, str]:
     """The source and user tags ``mlflow run`` gave its run (empty when it cannot be read)."""
-    from nninfo.tracking.processes import sqlite_path
-
-    db = sqlite_path(uri)
-    if db is not None and not db.is_file():  # never create a store to read a tag
+    if not store_exists(uri):  # never create a store to read a tag
         return {}
     try:
         tags = client().get_run(run_id).data.tags
@@ -609,11 +609,8 @@ def note_launcher_failure(entry: str, message: str) -> str | None:
     own name), a readable name ``<project> · <entry> · failed`` (the project: the folder
     ``mlflow run`` runs in) instead of a random one. Returns that run's id, or None outside
     ``mlflow run``, without a store, or when the store refuses (never raises)."""
-    from nninfo.tracking.processes import sqlite_path
-
     launcher = os.environ.get("MLFLOW_RUN_ID")
-    db = sqlite_path(mlflow.get_tracking_uri())
-    if not launcher or (db is not None and not db.is_file()):  # never create a store here
+    if not launcher or not store_exists():  # never create a store here
         return None
     try:
         c = client()
