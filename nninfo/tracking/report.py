@@ -45,8 +45,8 @@ def report_run(parent: str, experiment: str | None, config: ExperimentConfig | M
     experiment = experiment or runs.client().get_experiment(run.info.experiment_id).name
     title = title or experiment
     summary = results.load_summary(train_run=parent)
-    if band == "quantile" and subset_band == "values":  # the published Fig. 5B's band
-        summary = subset_values(summary, results.load_subset_summary(train_run=parent))
+    summary = subset_values(summary, results.load_subset_summary(train_run=parent), band,
+                            subset_band)  # the published Fig. 5B's band, by default
     perf = results.load_performance(train_run=parent)
     classes = results.load_class_summary(train_run=parent)
     atoms = results.load_pid(train_run=parent)
